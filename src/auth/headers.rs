@@ -1,0 +1,187 @@
+//! The identity headers forwarded upstream: their names, how an identity renders into them, and which
+//! inbound headers count as identity headers (and are therefore always stripped).
+
+use super::identity::Identity;
+use crate::config::{ConfigIssue, HeaderNamesConfig};
+use http::{HeaderName, HeaderValue};
+
+/// Every inbound header starting with this is stripped, whatever the configured names.
+pub const RESERVED_PREFIX: &str = "x-authgate-";
+
+/// The configured identity header names.
+#[derive(Debug, Clone)]
+pub struct HeaderSet {
+    user: HeaderName,
+    user_manager: HeaderName,
+    auth_method: HeaderName,
+    email: HeaderName,
+    groups: HeaderName,
+    tenant: HeaderName,
+    display_name: HeaderName,
+}
+
+impl HeaderSet {
+    /// Parses the configured names; invalid names are reported at `headers.<field>`.
+    pub fn from_config(cfg: &HeaderNamesConfig) -> Result<Self, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut parse = |field: &str, value: &str| match HeaderName::from_bytes(value.as_bytes()) {
+            Ok(name) => name,
+            Err(_) => {
+                issues.push(ConfigIssue::new(
+                    format!("headers.{field}"),
+                    format!("'{value}' is not a valid header name"),
+                ));
+                HeaderName::from_static("x-invalid")
+            }
+        };
+        let set = Self {
+            user: parse("user", &cfg.user),
+            user_manager: parse("user_manager", &cfg.user_manager),
+            auth_method: parse("auth_method", &cfg.auth_method),
+            email: parse("email", &cfg.email),
+            groups: parse("groups", &cfg.groups),
+            tenant: parse("tenant", &cfg.tenant),
+            display_name: parse("display_name", &cfg.display_name),
+        };
+        for name in set.names() {
+            if matches!(
+                name.as_str(),
+                "authorization" | "host" | "content-length" | "transfer-encoding" | "cookie"
+            ) {
+                issues.push(ConfigIssue::new(
+                    "headers",
+                    format!("'{name}' cannot be used as an identity header"),
+                ));
+            }
+        }
+        if issues.is_empty() {
+            Ok(set)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// The configured names.
+    pub fn names(&self) -> [&HeaderName; 7] {
+        [
+            &self.user,
+            &self.user_manager,
+            &self.auth_method,
+            &self.email,
+            &self.groups,
+            &self.tenant,
+            &self.display_name,
+        ]
+    }
+
+    /// Whether an inbound header with `name` must be removed before forwarding.
+    pub fn is_identity_header(&self, name: &HeaderName) -> bool {
+        name.as_str().starts_with(RESERVED_PREFIX) || self.names().contains(&name)
+    }
+
+    /// The headers that carry `identity` upstream. Values that cannot be header values are sanitised
+    /// (control characters dropped); absent values are omitted.
+    pub fn render(&self, identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::with_capacity(7);
+        let mut push = |name: &HeaderName, value: &str| {
+            if let Some(v) = header_value(value) {
+                out.push((name.clone(), v));
+            }
+        };
+        push(&self.user, &identity.fqn);
+        push(&self.user_manager, identity.user_manager.label());
+        push(&self.auth_method, identity.auth_method.as_str());
+        if let Some(email) = &identity.email {
+            push(&self.email, email);
+        }
+        if !identity.groups.is_empty() {
+            let joined = identity
+                .groups
+                .iter()
+                .map(|g| g.replace('%', "%25").replace(',', "%2C"))
+                .collect::<Vec<_>>()
+                .join(",");
+            push(&self.groups, &joined);
+        }
+        if let Some(tenant) = &identity.tenant {
+            push(&self.tenant, tenant);
+        }
+        if let Some(display) = &identity.display_name {
+            push(&self.display_name, display);
+        }
+        out
+    }
+}
+
+fn header_value(value: &str) -> Option<HeaderValue> {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(clean).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::identity::{AuthMethod, UserManager};
+
+    fn identity() -> Identity {
+        Identity {
+            name: "alice".into(),
+            fqn: "K2:CONTOSO\\alice".into(),
+            user_manager: UserManager::Ad,
+            auth_method: AuthMethod::Basic,
+            email: Some("alice@contoso.com".into()),
+            display_name: Some("Alice\r\nX-Injected: 1".into()),
+            groups: vec!["Finance".into(), "A,B".into()],
+            mfa: false,
+            tenant: None,
+            scopes: vec![],
+            roles: vec![],
+            provider: None,
+        }
+    }
+
+    #[test]
+    fn renders_default_headers_and_sanitises() {
+        let set = HeaderSet::from_config(&HeaderNamesConfig::default()).unwrap();
+        let rendered = set.render(&identity());
+        let get = |n: &str| {
+            rendered
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(get("x-authgate-user").as_deref(), Some("K2:CONTOSO\\alice"));
+        assert_eq!(get("x-authgate-user-manager").as_deref(), Some("ad"));
+        assert_eq!(get("x-authgate-auth-method").as_deref(), Some("basic"));
+        assert_eq!(get("x-authgate-groups").as_deref(), Some("Finance,A%2CB"));
+        assert_eq!(get("x-authgate-display-name").as_deref(), Some("AliceX-Injected: 1"));
+        assert_eq!(get("x-authgate-tenant"), None);
+    }
+
+    #[test]
+    fn identity_headers_include_prefix_and_custom_names() {
+        let cfg = HeaderNamesConfig {
+            user: "X-Remote-User".into(),
+            ..Default::default()
+        };
+        let set = HeaderSet::from_config(&cfg).unwrap();
+        assert!(set.is_identity_header(&HeaderName::from_static("x-remote-user")));
+        assert!(set.is_identity_header(&HeaderName::from_static("x-authgate-anything")));
+        assert!(!set.is_identity_header(&HeaderName::from_static("accept")));
+    }
+
+    #[test]
+    fn invalid_or_dangerous_names_are_config_errors() {
+        let cfg = HeaderNamesConfig {
+            user: "bad name".into(),
+            email: "Authorization".into(),
+            ..Default::default()
+        };
+        let issues = HeaderSet::from_config(&cfg).unwrap_err();
+        assert_eq!(issues.len(), 2, "{issues:?}");
+    }
+}

@@ -1,0 +1,491 @@
+//! The `gateway.yaml` schema: what an operator writes, field by field, with its default.
+//!
+//! These types mirror the file and nothing more; [`crate::gateway`] turns them into the runtime types the
+//! request path uses (parse once, don't re-validate per request). Unknown fields are refused everywhere.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole `gateway.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Process settings: worker threads and the shutdown sequence.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Public listeners that take client traffic, e.g. `[{address: "0.0.0.0:8080"}]`.
+    pub listeners: Vec<ListenerConfig>,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Names of the identity headers set on requests forwarded upstream.
+    #[serde(default)]
+    pub headers: HeaderNamesConfig,
+    /// Basic authentication against the embedded directory.
+    #[serde(default)]
+    pub basic: BasicConfig,
+    /// OAuth 2.0 bearer-token issuers (OIDC or Azure AD).
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// How identities of each user manager are named (FQN prefix, AD domain). Keys are user-manager labels
+    /// (`ad`, `aad`, `sql`, ...).
+    #[serde(default)]
+    pub user_managers: BTreeMap<String, UserManagerConfig>,
+    /// Cache sizes and lifetimes.
+    #[serde(default)]
+    pub caches: CachesConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The built-in Workflow / OData API server on a unix socket.
+    #[serde(default)]
+    pub builtin: BuiltinConfig,
+    /// Route table: the longest matching path prefix wins; no match is 404.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Process settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Worker threads of the proxy service. Default: number of CPUs.
+    pub threads: Option<usize>,
+    /// After SIGTERM, how long `/readyz` reports not-ready before listeners close, so load balancers and
+    /// Kubernetes stop sending new traffic. Default 0.
+    pub drain_delay_seconds: u64,
+    /// After listeners close, how long in-flight requests get to finish. Default 5.
+    pub grace_period_seconds: u64,
+    /// After the grace period, how long runtimes get to stop before the process exits. Default 5.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            threads: None,
+            drain_delay_seconds: 0,
+            grace_period_seconds: 5,
+            shutdown_timeout_seconds: 5,
+        }
+    }
+}
+
+/// One public listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `host:port` to listen on, e.g. `0.0.0.0:8080`.
+    pub address: String,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `host:port`; default `127.0.0.1:9901`. Keep it off the public network.
+    pub address: String,
+    /// Set `false` to run without an admin listener.
+    pub enabled: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:9901".into(),
+            enabled: true,
+        }
+    }
+}
+
+/// Identity header names (oauth2-proxy style). Every client-supplied header with one of these names, or
+/// starting with `x-authgate-`, is removed before the gateway sets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNamesConfig {
+    /// The user's fully qualified name, e.g. `K2:CONTOSO\alice`. Default `X-Authgate-User`.
+    pub user: String,
+    /// The user manager label (`ad`, `aad`). Default `X-Authgate-User-Manager`.
+    pub user_manager: String,
+    /// `basic` or `oauth`. Default `X-Authgate-Auth-Method`.
+    pub auth_method: String,
+    /// The user's e-mail, when known. Default `X-Authgate-Email`.
+    pub email: String,
+    /// Comma-separated group names. Default `X-Authgate-Groups`.
+    pub groups: String,
+    /// The Azure AD tenant id, when known. Default `X-Authgate-Tenant`.
+    pub tenant: String,
+    /// The display name, when known. Default `X-Authgate-Display-Name`.
+    pub display_name: String,
+}
+
+impl Default for HeaderNamesConfig {
+    fn default() -> Self {
+        Self {
+            user: "X-Authgate-User".into(),
+            user_manager: "X-Authgate-User-Manager".into(),
+            auth_method: "X-Authgate-Auth-Method".into(),
+            email: "X-Authgate-Email".into(),
+            groups: "X-Authgate-Groups".into(),
+            tenant: "X-Authgate-Tenant".into(),
+            display_name: "X-Authgate-Display-Name".into(),
+        }
+    }
+}
+
+/// Basic authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicConfig {
+    /// Accept `Authorization: Basic` at all. Default true.
+    pub enabled: bool,
+    /// Realm in the `WWW-Authenticate: Basic` challenge. Default `authgate`.
+    pub realm: String,
+    /// The embedded directory. Default `policies/users.yaml` (relative to the config file).
+    pub directory: PathBuf,
+    /// Lockout after repeated failures.
+    pub lockout: LockoutConfig,
+}
+
+impl Default for BasicConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            realm: "authgate".into(),
+            directory: PathBuf::from("policies/users.yaml"),
+            lockout: LockoutConfig::default(),
+        }
+    }
+}
+
+/// Temporary lockout after failed Basic attempts, counted per user and per client IP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Failures of one user name within `window_seconds` that lock it. Default 5; 0 disables.
+    pub max_failures_per_user: u32,
+    /// Failures from one client IP within `window_seconds` that lock it. Default 20; 0 disables.
+    pub max_failures_per_ip: u32,
+    /// The counting window. Default 300.
+    pub window_seconds: u64,
+    /// How long a lock lasts. Default 300.
+    pub lockout_seconds: u64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_user: 5,
+            max_failures_per_ip: 20,
+            window_seconds: 300,
+            lockout_seconds: 300,
+        }
+    }
+}
+
+/// Which family of issuer a provider is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Any OpenID Connect / OAuth 2.0 issuer with a single issuer string.
+    #[default]
+    Oidc,
+    /// Azure AD / Entra ID: v1 and v2 issuers, `{tenantid}` template, AAD claim mapping.
+    Aad,
+}
+
+/// How the token's audience is compared with the configured list.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AudienceMatch {
+    /// Byte-for-byte; `https://api.k2.com/` is not `https://api.k2.com`. The default.
+    #[default]
+    Exact,
+    /// Opt-in: ignore one trailing slash and ASCII case.
+    Normalized,
+}
+
+/// Where a provider's signing keys come from.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum JwksSourceConfig {
+    /// A JWKS document on disk (re-read on refresh, so rotating the file rotates keys).
+    File(PathBuf),
+    /// A JWKS URL.
+    Url(String),
+    /// An OIDC issuer URL; `/.well-known/openid-configuration` is fetched and its `jwks_uri` used.
+    Discovery(String),
+}
+
+/// One bearer-token issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// `oidc` (default) or `aad`.
+    #[serde(default)]
+    pub kind: ProviderKind,
+    /// Expected `iss`. For `aad` it may contain `{tenantid}`; the v1/v2 twin issuer is accepted too.
+    pub issuer: String,
+    /// For `aad` with `{tenantid}`: the tenant ids allowed. Empty means only literal issuers.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Accepted audiences (`aud`), matched per `audience_match`. At least one.
+    pub audiences: Vec<String>,
+    /// `exact` (default) or `normalized` (opt-in: trailing slash and case ignored).
+    #[serde(default)]
+    pub audience_match: AudienceMatch,
+    /// Signing keys.
+    pub jwks: JwksSourceConfig,
+    /// Accepted `alg` values. Default: all supported asymmetric ones.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// Clock skew allowed on `exp`/`nbf`. Default 60.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// Refuse tokens without a `typ` header. Default false (a present `typ` must still be JWT or at+jwt).
+    #[serde(default)]
+    pub require_typ: bool,
+    /// Scopes (`scp`/`scope`) a token must all carry. A token passes with all `required_scopes` or all
+    /// `required_roles` when both are set (delegated vs application tokens).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// App roles (`roles`) a token must all carry.
+    #[serde(default)]
+    pub required_roles: Vec<String>,
+    /// User-manager label of identities from this issuer. Default `aad` for `kind: aad`, required otherwise.
+    #[serde(default)]
+    pub user_manager: Option<String>,
+    /// Claims tried in order for the user name. Default for aad: upn, unique_name, preferred_username, oid;
+    /// for oidc: preferred_username, email, sub.
+    #[serde(default)]
+    pub user_claims: Option<Vec<String>>,
+    /// Claim holding groups. Default `groups`.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Background key refresh interval. Default 600.
+    #[serde(default = "default_refresh")]
+    pub refresh_interval_seconds: u64,
+    /// Minimum spacing of refetches triggered by an unknown `kid`. Default 30.
+    #[serde(default = "default_min_refetch")]
+    pub min_refetch_interval_seconds: u64,
+    /// Timeout of one JWKS / discovery fetch. Default 5.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_seconds: u64,
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_refresh() -> u64 {
+    600
+}
+fn default_min_refetch() -> u64 {
+    30
+}
+fn default_fetch_timeout() -> u64 {
+    5
+}
+
+/// How identities of one user manager are named.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserManagerConfig {
+    /// FQN prefix, e.g. `K2:` for AD, `AAD:` for Azure AD. Default `K2:` (ad), `AAD:` (aad), else `LABEL:`.
+    #[serde(default)]
+    pub fqn_prefix: Option<String>,
+    /// NetBIOS domain for AD names (`K2:CONTOSO\alice`). Users may override it.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// Cache sizes and lifetimes.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CachesConfig {
+    /// Verified bearer tokens, keyed by SHA-256 of the token, kept until `exp`.
+    pub tokens: TokenCacheConfig,
+    /// Verified Basic credentials, keyed by a keyed HMAC of user and password.
+    pub credentials: CredentialCacheConfig,
+}
+
+/// Verified-token cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenCacheConfig {
+    /// Entries at most. Default 100000; 0 disables the cache.
+    pub capacity: u64,
+    /// Upper bound of an entry's life, whatever its `exp`. Default 3600.
+    pub max_ttl_seconds: u64,
+}
+
+impl Default for TokenCacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 100_000,
+            max_ttl_seconds: 3600,
+        }
+    }
+}
+
+/// Verified-credential cache for Basic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialCacheConfig {
+    /// Entries at most. Default 10000; 0 disables the cache.
+    pub capacity: u64,
+    /// Life of an entry. Default 60 (a changed password or disabled user takes effect within it).
+    pub ttl_seconds: u64,
+}
+
+impl Default for CredentialCacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            ttl_seconds: 60,
+        }
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest bearer token accepted, in bytes. Default 16384.
+    pub max_token_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_token_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// The built-in API server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuiltinConfig {
+    /// Unix socket the built-in APIs listen on; only this process connects to it. Default
+    /// `data/authgate-api.sock` (relative to the config file).
+    pub socket: PathBuf,
+}
+
+impl Default for BuiltinConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("data/authgate-api.sock"),
+        }
+    }
+}
+
+/// One route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Path prefix, e.g. `/api/workflow/v1`. Matched on segment boundaries, case-insensitively.
+    pub prefix: String,
+    /// `builtin` (the APIs in this binary) or `host:port` of an external upstream.
+    pub upstream: String,
+    /// TLS to an external upstream.
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTlsConfig>,
+    /// Switch the API off: requests get `disabled.status` with `disabled.message`. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The refusal of a switched-off route.
+    #[serde(default)]
+    pub disabled: DisabledConfig,
+    /// Authentication on this route.
+    #[serde(default)]
+    pub auth: RouteAuthConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// TLS to an upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// Server name sent in SNI and checked in the certificate. Default: the upstream host.
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+/// Response of a switched-off route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisabledConfig {
+    /// 404 (default) or 503.
+    pub status: u16,
+    /// Human-readable reason in the JSON body.
+    pub message: String,
+}
+
+impl Default for DisabledConfig {
+    fn default() -> Self {
+        Self {
+            status: 404,
+            message: "this API is switched off on this server".into(),
+        }
+    }
+}
+
+/// Authentication mode of a route.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Credentials required (default).
+    Required,
+    /// No authentication: a plain passthrough (identity headers are still stripped).
+    Off,
+}
+
+/// Which credentials are forwarded upstream.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardCredentials {
+    /// Remove `Authorization` (default).
+    None,
+    /// Forward bearer tokens; Basic is still removed.
+    Bearer,
+    /// Forward `Authorization` as received, Basic passwords included. Rarely right.
+    All,
+}
+
+/// Authentication settings of a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteAuthConfig {
+    /// `required` (default) or `off`.
+    pub mode: AuthMode,
+    /// Accepted methods: `basic`, `bearer`. Default both.
+    pub methods: Vec<String>,
+    /// Providers whose tokens this route accepts. Default: all.
+    pub providers: Option<Vec<String>>,
+    /// User managers allowed on this route. Default `[ad, aad]`: the platform rule.
+    pub allowed_user_managers: Vec<String>,
+    /// What to do with `Authorization` upstream. Default `none`.
+    pub forward_credentials: ForwardCredentials,
+}
+
+impl Default for RouteAuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Required,
+            methods: vec!["basic".into(), "bearer".into()],
+            providers: None,
+            allowed_user_managers: vec!["ad".into(), "aad".into()],
+            forward_credentials: ForwardCredentials::None,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! User managers that verify Basic credentials. The embedded directory (`policies/users.yaml`) is the
+//! default; AD over LDAP and AAD via ROPC plug in behind the same trait.
+
+pub mod embedded;
+
+use crate::auth::identity::UserManager;
+use async_trait::async_trait;
+use thiserror::Error;
+
+/// A user as a directory describes it after a successful login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// Canonical login name (`alice`, `alice@contoso.com`).
+    pub name: String,
+    /// The user manager the account belongs to.
+    pub user_manager: UserManager,
+    /// AD domain, when the directory names one for this user.
+    pub domain: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Group names.
+    pub groups: Vec<String>,
+    /// Whether multi-factor authentication is enabled on the account.
+    pub mfa: bool,
+    /// The user's manager (login name), for workflow destinations.
+    pub manager: Option<String>,
+}
+
+/// Why a directory refused a login.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// Unknown user or wrong password (indistinguishable on purpose).
+    #[error("invalid user name or password")]
+    InvalidCredentials,
+    /// The account exists, the password is right, but it is disabled.
+    #[error("account disabled")]
+    Disabled,
+    /// The directory cannot be reached: never a pass.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A user manager that can verify a password.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    /// Verifies `password` for `user` (any login form the directory accepts).
+    async fn authenticate(&self, user: &str, password: &str) -> Result<DirectoryUser, DirectoryError>;
+}

@@ -1,0 +1,349 @@
+//! Operator diagnostics: `authgate check` (what the configuration means) and `authgate token inspect`
+//! (would this gateway accept this token, check by check, and why not).
+//!
+//! Inspect runs the same step functions as the request path ([`crate::auth::bearer`]), but keeps going after
+//! a failure so every problem shows at once: an audience off by a slash and an expired token are both named.
+
+use crate::auth::bearer::{self, Provider};
+use crate::auth::errors::TokenError;
+use crate::auth::identity::UserManager;
+use crate::auth::jwt;
+use crate::config::ConfigFile;
+use crate::gateway::Gateway;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use std::fmt::Write;
+
+/// Outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The check passed.
+    Pass,
+    /// The check failed; the token would be refused.
+    Fail,
+    /// The check could not run (an earlier step failed, or keys were not fetched).
+    Skip,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// Result.
+    pub outcome: Outcome,
+    /// Explanation.
+    pub detail: String,
+}
+
+/// The inspection of one token.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Decoded header, when it decodes.
+    pub header: Option<serde_json::Value>,
+    /// Decoded claims, when they decode.
+    pub claims: Option<serde_json::Value>,
+    /// Checks in request order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn push(&mut self, name: &'static str, result: Result<String, String>) {
+        let (outcome, detail) = match result {
+            Ok(detail) => (Outcome::Pass, detail),
+            Err(detail) => (Outcome::Fail, detail),
+        };
+        self.checks.push(Check { name, outcome, detail });
+    }
+
+    fn skip(&mut self, name: &'static str, why: &str) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Skip,
+            detail: why.to_string(),
+        });
+    }
+
+    /// Whether every check passed (none failed, none skipped).
+    pub fn accepted(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome == Outcome::Pass)
+    }
+
+    /// Human-readable text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+        if let Some(h) = &self.header {
+            let _ = writeln!(out, "header:\n{}", indent(&pretty(h)));
+        }
+        if let Some(c) = &self.claims {
+            let _ = writeln!(out, "claims:\n{}", indent(&pretty(c)));
+        }
+        let _ = writeln!(out, "checks:");
+        for c in &self.checks {
+            let tag = match c.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+                Outcome::Skip => "SKIP",
+            };
+            let _ = writeln!(out, "  [{tag}] {:<14} {}", c.name, c.detail);
+        }
+        let failures: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail)
+            .map(|c| c.name)
+            .collect();
+        let verdict = if self.accepted() {
+            "ACCEPTED".to_string()
+        } else if failures.is_empty() {
+            "NOT CONFIRMED (some checks were skipped)".to_string()
+        } else {
+            format!("REFUSED ({})", failures.join(", "))
+        };
+        let _ = writeln!(out, "verdict: {verdict}");
+        out
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn decode_json(part: Option<&str>) -> Option<serde_json::Value> {
+    URL_SAFE_NO_PAD
+        .decode(part?)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+fn text(r: Result<(), TokenError>, ok: impl FnOnce() -> String) -> Result<String, String> {
+    r.map(|()| ok()).map_err(|e| e.to_string())
+}
+
+/// Inspects `token` against `gateway`'s providers; fetches signing keys when `fetch_keys`.
+pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report {
+    let mut report = Report::default();
+    let limit = gateway.authenticator.max_token_bytes();
+    report.push(
+        "size",
+        if token.len() <= limit {
+            Ok(format!("{} bytes (limit {limit})", token.len()))
+        } else {
+            Err(format!("{} bytes, over the {limit}-byte limit", token.len()))
+        },
+    );
+    let mut parts = token.split('.');
+    report.header = decode_json(parts.next());
+    report.claims = decode_json(parts.next());
+    let parsed = match jwt::parse(token) {
+        Ok(p) => {
+            report.push("format", Ok("compact JWS with JSON header and claims".into()));
+            p
+        }
+        Err(e) => {
+            report.push("format", Err(e.to_string()));
+            return report;
+        }
+    };
+    report.push(
+        "header",
+        text(bearer::check_header(&parsed.header), || {
+            format!(
+                "alg {}, kid {}",
+                parsed.header.alg.as_deref().unwrap_or("-"),
+                parsed.header.kid.as_deref().unwrap_or("-")
+            )
+        }),
+    );
+    let providers = gateway.authenticator.bearer().providers();
+    let selected = bearer::select_provider(
+        providers.iter().enumerate().map(|(i, p)| (i, p.as_ref())),
+        &parsed.claims,
+    );
+    let (provider, found): (&Provider, _) = match selected {
+        Ok((_, p, found)) => {
+            report.push(
+                "issuer",
+                Ok(format!(
+                    "'{}' is provider '{}'",
+                    parsed.claims.iss.as_deref().unwrap_or(""),
+                    p.name
+                )),
+            );
+            (p, found)
+        }
+        Err(e) => {
+            report.push("issuer", Err(e.to_string()));
+            for name in [
+                "algorithm",
+                "type",
+                "lifetime",
+                "audience",
+                "signature",
+                "scopes",
+                "identity",
+            ] {
+                report.skip(name, "no provider for this issuer");
+            }
+            return report;
+        }
+    };
+    report.push(
+        "algorithm",
+        bearer::algorithm(&parsed.header, provider.algorithms)
+            .map(|a| format!("{a} is allowed"))
+            .map_err(|e| e.to_string()),
+    );
+    report.push(
+        "type",
+        text(bearer::check_type(&parsed.header, provider.require_typ), || {
+            format!("typ {}", parsed.header.typ.as_deref().unwrap_or("(absent, accepted)"))
+        }),
+    );
+    let now = crate::clock::unix_now();
+    report.push(
+        "lifetime",
+        bearer::check_times(&parsed.claims, provider.leeway, now)
+            .map(|exp| format!("expires in {}s (leeway {}s)", exp - now, provider.leeway))
+            .map_err(|e| e.to_string()),
+    );
+    report.push(
+        "audience",
+        text(bearer::check_audience(&provider.audience, &parsed.claims), || {
+            format!("matches {}", provider.audience.expected().join(", "))
+        })
+        .and_then(|ok| {
+            bearer::check_tenant(&found, &parsed.claims)
+                .map(|()| ok)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    match bearer::algorithm(&parsed.header, provider.algorithms) {
+        Ok(alg) if fetch_keys => {
+            if let Err(e) = provider.keys.refresh().await {
+                report.push("signature", Err(format!("cannot load keys: {e}")));
+            } else {
+                report.push(
+                    "signature",
+                    text(bearer::verify_signature(provider, alg, &parsed).await, || {
+                        format!("verified with a key from {}", provider.keys.source().describe())
+                    }),
+                );
+            }
+        }
+        Ok(_) => report.skip("signature", "--offline: keys not fetched"),
+        Err(_) => report.skip("signature", "algorithm not allowed"),
+    }
+    report.push(
+        "scopes",
+        text(bearer::check_scopes(provider, &parsed.claims), || {
+            if provider.required_scopes.is_empty() && provider.required_roles.is_empty() {
+                "none required".into()
+            } else {
+                "required scopes/roles present".into()
+            }
+        }),
+    );
+    match bearer::map_identity(provider, &parsed.claims, &found) {
+        Ok(identity) => {
+            let allowed = [UserManager::Ad, UserManager::Aad];
+            let rule = crate::auth::rules::check(&identity, &allowed);
+            report.push(
+                "identity",
+                rule.map(|()| format!("{} (user manager {})", identity.fqn, identity.user_manager))
+                    .map_err(|e| format!("{}: {e}", identity.fqn)),
+            );
+        }
+        Err(e) => report.push("identity", Err(e.to_string())),
+    }
+    report
+}
+
+/// The `authgate check` summary of a valid configuration.
+pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "configuration {} is valid", file.path.display());
+    let _ = writeln!(out, "listeners: {}", gateway.listeners.join(", "));
+    let _ = writeln!(out, "admin: {}", gateway.admin.as_deref().unwrap_or("(disabled)"));
+    let cfg = &file.config;
+    let _ = writeln!(
+        out,
+        "basic: {}",
+        if cfg.basic.enabled {
+            format!(
+                "enabled, realm '{}', {} users in {}",
+                cfg.basic.realm,
+                gateway.directory_users,
+                file.resolve(&cfg.basic.directory).display()
+            )
+        } else {
+            "disabled".into()
+        }
+    );
+    let _ = writeln!(out, "providers:");
+    if gateway.authenticator.bearer().providers().is_empty() {
+        let _ = writeln!(out, "  (none: bearer tokens are refused)");
+    }
+    for p in gateway.authenticator.bearer().providers() {
+        let _ = writeln!(
+            out,
+            "  {} ({:?}): issuer {}; audiences {} ({:?} match); algorithms {}; keys from {}; users -> {}",
+            p.name,
+            p.kind,
+            p.issuer.display(),
+            p.audience
+                .expected()
+                .iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cfg.providers
+                .iter()
+                .find(|c| c.name == p.name)
+                .map(|c| c.audience_match)
+                .unwrap_or_default(),
+            p.algorithms.describe(),
+            p.keys.source().describe(),
+            p.user_manager,
+        );
+    }
+    let _ = writeln!(out, "routes (longest prefix first):");
+    for r in gateway.routes.routes() {
+        let auth = match &r.auth {
+            None => "auth off".to_string(),
+            Some(p) => {
+                let mut methods = Vec::new();
+                if p.basic {
+                    methods.push("basic");
+                }
+                if p.bearer {
+                    methods.push("bearer");
+                }
+                let managers: Vec<&str> = p.allowed_user_managers.iter().map(|m| m.label()).collect();
+                format!("{}; user managers {}", methods.join("+"), managers.join(", "))
+            }
+        };
+        let state = match &r.disabled {
+            None => String::new(),
+            Some(d) => format!(" [switched off: {}]", d.status),
+        };
+        let prefix = if r.prefix.is_empty() { "/" } else { &r.prefix };
+        let _ = writeln!(
+            out,
+            "  {} {} -> {} ({auth}){state}",
+            r.name,
+            prefix,
+            r.upstream.describe()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "caches: tokens {} entries (max ttl {}s), credentials {} entries (ttl {}s)",
+        cfg.caches.tokens.capacity,
+        cfg.caches.tokens.max_ttl_seconds,
+        cfg.caches.credentials.capacity,
+        cfg.caches.credentials.ttl_seconds
+    );
+    out
+}

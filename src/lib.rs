@@ -1,0 +1,16 @@
+//! authgate: a sidecar authentication gateway for Workflow REST and SmartObject OData APIs.
+//!
+//! It terminates Basic and OAuth 2.0 bearer authentication, applies the platform rules (AD/AAD user
+//! managers only, no Basic for AAD accounts with MFA, exact audiences), and forwards the identity to
+//! upstreams as headers. See `docs/architecture.md` for the module map.
+
+pub mod apis;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod gateway;
+pub mod inspect;
+pub mod metrics;
+pub mod proxy;
+pub mod testkit;

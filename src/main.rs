@@ -1,0 +1,146 @@
+//! The `authgate` command line: serve, check, hash-password, token inspect, version.
+
+use anyhow::{bail, Context};
+use authgate::config::ConfigFile;
+use authgate::gateway::Gateway;
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "authgate",
+    version,
+    about = "Sidecar authentication gateway (Basic + OAuth bearer)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and print a summary.
+    Check {
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print an argon2id hash of a password read from standard input (never from the command line).
+    HashPassword,
+    /// Token tools.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Decode a token and explain, check by check, whether this gateway would accept it.
+    Inspect {
+        /// The token; read from standard input when absent or `-`.
+        token: Option<String>,
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+        /// Do not fetch signing keys (skip the signature check).
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn")
+    });
+    let json = std::env::var("AUTHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load(config: &std::path::Path) -> anyhow::Result<(ConfigFile, Gateway)> {
+    let file = ConfigFile::load(config)?;
+    let gateway = Gateway::build(&file)?;
+    Ok((file, gateway))
+}
+
+fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    Ok(input.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("authgate: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            init_tracing();
+            let (_, gateway) = load(&config)?;
+            if let Some(dir) = gateway.builtin_socket.parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+            }
+            authgate::proxy::server::run(Arc::new(gateway))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Check { config } => {
+            let (file, gateway) = load(&config)?;
+            print!("{}", authgate::inspect::summary(&file, &gateway));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::HashPassword => {
+            let password = zeroize::Zeroizing::new(read_stdin_line("password")?);
+            if password.is_empty() {
+                bail!("empty password on standard input");
+            }
+            let hash = authgate::directory::embedded::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            println!("{hash}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Inspect { token, config, offline },
+        } => {
+            let token = match token.as_deref() {
+                None | Some("-") => read_stdin_line("token")?,
+                Some(t) => t.to_string(),
+            };
+            let (_, gateway) = load(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime.block_on(authgate::inspect::inspect(&gateway, token.trim(), !offline));
+            print!("{}", report.render());
+            Ok(if report.accepted() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+    }
+}

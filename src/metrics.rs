@@ -1,0 +1,146 @@
+//! The prometheus registry and every metric family authgate exports (all prefixed `authgate_`).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The metric families, registered in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    /// `authgate_requests_total{route,status}`.
+    pub requests: IntCounterVec,
+    /// `authgate_auth_decisions_total{method,outcome,reason}`.
+    pub decisions: IntCounterVec,
+    /// `authgate_token_verify_seconds`: uncached bearer verification latency.
+    pub token_verify: Histogram,
+    /// `authgate_token_cache_hits_total`.
+    pub token_cache_hits: IntCounter,
+    /// `authgate_token_cache_misses_total`.
+    pub token_cache_misses: IntCounter,
+    /// `authgate_credential_cache_hits_total`.
+    pub credential_cache_hits: IntCounter,
+    /// `authgate_credential_cache_misses_total`.
+    pub credential_cache_misses: IntCounter,
+    /// `authgate_jwks_refresh_total{provider,result}`.
+    pub jwks_refresh: IntCounterVec,
+    /// `authgate_jwks_keys{provider}`: keys currently held.
+    pub jwks_keys: prometheus::IntGaugeVec,
+    /// `authgate_upstream_seconds{route}`.
+    pub upstream: HistogramVec,
+    /// `authgate_draining`: 1 while shutting down.
+    pub draining: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every family.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let latency_buckets = vec![
+            0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1, 0.5, 1.0,
+        ];
+        let token_verify = Histogram::with_opts(
+            HistogramOpts::new(
+                "authgate_token_verify_seconds",
+                "Latency of bearer token verification on a cache miss (signature and claims)",
+            )
+            .buckets(latency_buckets.clone()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(token_verify.clone()))
+            .expect("unique metric");
+        let upstream = HistogramVec::new(
+            HistogramOpts::new(
+                "authgate_upstream_seconds",
+                "Time from upstream connect to response end, per route",
+            )
+            .buckets(latency_buckets),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(upstream.clone())).expect("unique metric");
+        let jwks_keys = prometheus::IntGaugeVec::new(
+            Opts::new("authgate_jwks_keys", "Signing keys currently held per provider"),
+            &["provider"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(jwks_keys.clone())).expect("unique metric");
+        let draining = IntGauge::new("authgate_draining", "1 while the gateway drains before shutdown").expect("valid");
+        registry.register(Box::new(draining.clone())).expect("unique metric");
+        Self {
+            requests: counter_vec(
+                "authgate_requests_total",
+                "Requests answered, by route and status",
+                &["route", "status"],
+            ),
+            decisions: counter_vec(
+                "authgate_auth_decisions_total",
+                "Authentication decisions by method (basic, oauth, none), outcome (allow, deny) and reason",
+                &["method", "outcome", "reason"],
+            ),
+            token_verify,
+            token_cache_hits: counter("authgate_token_cache_hits_total", "Verified-token cache hits"),
+            token_cache_misses: counter("authgate_token_cache_misses_total", "Verified-token cache misses"),
+            credential_cache_hits: counter(
+                "authgate_credential_cache_hits_total",
+                "Verified Basic credential cache hits",
+            ),
+            credential_cache_misses: counter(
+                "authgate_credential_cache_misses_total",
+                "Verified Basic credential cache misses",
+            ),
+            jwks_refresh: counter_vec(
+                "authgate_jwks_refresh_total",
+                "JWKS fetches by provider and result (ok, error)",
+                &["provider", "result"],
+            ),
+            jwks_keys,
+            upstream,
+            draining,
+            registry,
+        }
+    }
+
+    /// The prometheus text exposition of every family.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "failed to encode metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_registered_families() {
+        let m = Metrics::new();
+        m.requests.with_label_values(&["r", "200"]).inc();
+        m.token_cache_hits.inc();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains("authgate_requests_total{route=\"r\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("authgate_token_cache_hits_total 1"));
+    }
+}

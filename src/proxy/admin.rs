@@ -1,0 +1,132 @@
+//! The admin listener: `/healthz` (the process is up), `/readyz` (keys loaded and not draining) and
+//! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
+
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Readiness state shared by the admin endpoints, the key loader and the shutdown sequence.
+#[derive(Debug, Default)]
+pub struct Health {
+    draining: AtomicBool,
+    pending_key_loads: AtomicUsize,
+}
+
+impl Health {
+    /// A state waiting for `pending_key_loads` first key fetches.
+    pub fn new(pending_key_loads: usize) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            pending_key_loads: AtomicUsize::new(pending_key_loads),
+        }
+    }
+
+    /// Marks the gateway as draining: `/readyz` fails from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the gateway is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// One provider finished its first key fetch (successful or not).
+    pub fn key_load_attempted(&self) {
+        let _ = self
+            .pending_key_loads
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Why the gateway is not ready, if it is not.
+    pub fn not_ready_reason(&self) -> Option<&'static str> {
+        if self.is_draining() {
+            Some("draining")
+        } else if self.pending_key_loads.load(Ordering::Acquire) > 0 {
+            Some("loading signing keys")
+        } else {
+            None
+        }
+    }
+}
+
+/// The admin HTTP application.
+pub struct AdminApp {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+impl AdminApp {
+    /// Serves `metrics` and `health`.
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        Self { metrics, health }
+    }
+
+    /// The response for `path` (split out for unit tests).
+    pub fn respond(&self, method: &http::Method, path: &str) -> Response<Vec<u8>> {
+        let json = |status: u16, body: serde_json::Value| {
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .header("cache-control", "no-store")
+                .body(body.to_string().into_bytes())
+        };
+        let response = match (method, path) {
+            (&http::Method::GET | &http::Method::HEAD, "/healthz") => json(200, serde_json::json!({"status": "ok"})),
+            (&http::Method::GET | &http::Method::HEAD, "/readyz") => match self.health.not_ready_reason() {
+                None => json(200, serde_json::json!({"status": "ready"})),
+                Some(reason) => json(503, serde_json::json!({"status": "not ready", "reason": reason})),
+            },
+            (&http::Method::GET, "/metrics") => Response::builder()
+                .status(200)
+                .header("content-type", "text/plain; version=0.0.4")
+                .body(self.metrics.render()),
+            (_, "/healthz" | "/readyz" | "/metrics") => json(405, serde_json::json!({"error": "method_not_allowed"})),
+            _ => json(
+                404,
+                serde_json::json!({"error": "not_found", "error_description": "admin endpoints: /healthz, /readyz, /metrics"}),
+            ),
+        };
+        response.unwrap_or_else(|_| Response::new(Vec::new()))
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let (method, path) = (req.method.clone(), req.uri.path().to_string());
+        let mut response = self.respond(&method, &path);
+        let len = response.body().len();
+        if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
+            response.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_key_loads_and_draining() {
+        let health = Arc::new(Health::new(1));
+        let app = AdminApp::new(Arc::new(Metrics::new()), health.clone());
+        let get = |p: &str| app.respond(&http::Method::GET, p).status().as_u16();
+        assert_eq!(get("/healthz"), 200);
+        assert_eq!(get("/readyz"), 503);
+        health.key_load_attempted();
+        assert_eq!(get("/readyz"), 200);
+        health.start_draining();
+        assert_eq!(get("/readyz"), 503);
+        assert_eq!(get("/healthz"), 200);
+        assert_eq!(get("/metrics"), 200);
+        assert_eq!(get("/nope"), 404);
+        assert_eq!(app.respond(&http::Method::POST, "/metrics").status().as_u16(), 405);
+    }
+}

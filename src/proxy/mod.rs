@@ -1,0 +1,249 @@
+//! The pingora `ProxyHttp` implementation: glue only. It finds the route, asks the [`Authenticator`] for a
+//! decision, writes refusals, rewrites headers for the upstream and records metrics. No auth logic here.
+//!
+//! [`Authenticator`]: crate::auth::Authenticator
+
+pub mod admin;
+pub mod routes;
+pub mod server;
+
+use crate::auth::errors::{respond, ErrorResponse};
+use crate::auth::Authenticated;
+use crate::config::ForwardCredentials;
+use crate::gateway::Gateway;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use pingora::prelude::*;
+use pingora::proxy::FailToProxy;
+use pingora::upstreams::peer::HttpPeer;
+use routes::Route;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per-request state.
+pub struct RequestCtx {
+    route: Option<Arc<Route>>,
+    auth: Option<Arc<Authenticated>>,
+    request_id: String,
+    upstream_started: Option<Instant>,
+}
+
+/// The proxy service.
+pub struct AuthProxy {
+    gateway: Arc<Gateway>,
+    id_prefix: u64,
+    id_counter: AtomicU64,
+}
+
+impl AuthProxy {
+    /// A proxy serving `gateway`.
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        let mut seed = [0u8; 8];
+        let _ = aws_lc_rs::rand::fill(&mut seed);
+        Self {
+            gateway,
+            id_prefix: u64::from_le_bytes(seed),
+            id_counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The inbound `X-Request-Id` when it is sane, else a fresh one.
+    fn request_id(&self, session: &Session) -> String {
+        let inbound = session
+            .req_header()
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+        match inbound {
+            Some(id) => id.to_string(),
+            None => format!(
+                "{:016x}{:08x}",
+                self.id_prefix,
+                self.id_counter.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+}
+
+/// Writes a JSON error response and ends the request.
+async fn send_error(session: &mut Session, error: &ErrorResponse, request_id: &str) -> Result<()> {
+    let body = error.body(request_id);
+    let mut header = ResponseHeader::build(error.status, Some(6 + error.www_authenticate.len()))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header("cache-control", "no-store")?;
+    header.insert_header("x-request-id", request_id)?;
+    for challenge in &error.www_authenticate {
+        header.append_header("www-authenticate", challenge.as_str())?;
+    }
+    if let Some(seconds) = error.retry_after {
+        header.insert_header("retry-after", seconds.to_string())?;
+    }
+    session.set_keepalive(None);
+    session.write_response_header(Box::new(header), false).await?;
+    session.write_response_body(Some(Bytes::from(body)), true).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ProxyHttp for AuthProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            route: None,
+            auth: None,
+            request_id: String::new(),
+            upstream_started: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.request_id = self.request_id(session);
+        let gateway = &self.gateway;
+        let Some(route) = gateway.routes.find(session.req_header().uri.path()).cloned() else {
+            let error = ErrorResponse::plain(404, "not_found", "no route matches this path");
+            send_error(session, &error, &ctx.request_id).await?;
+            return Ok(true);
+        };
+        ctx.route = Some(route.clone());
+        if let Some(disabled) = &route.disabled {
+            let error = ErrorResponse::plain(disabled.status, "api_disabled", disabled.message.clone());
+            send_error(session, &error, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        let Some(policy) = &route.auth else {
+            return Ok(false);
+        };
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let decision = {
+            let values: Vec<&[u8]> = session
+                .req_header()
+                .headers
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect();
+            gateway.authenticator.authenticate(&values, client_ip, policy).await
+        };
+        match decision.result {
+            Ok(auth) => {
+                ctx.auth = Some(auth);
+                Ok(false)
+            }
+            Err(err) => {
+                tracing::debug!(request_id = %ctx.request_id, route = %route.name, method = decision.method, reason = err.reason(), "request refused");
+                let error = respond(&err, &gateway.realm, policy.challenges());
+                send_error(session, &error, &ctx.request_id).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        match &ctx.route {
+            Some(route) => route.upstream.peer(),
+            None => Error::e_explain(ErrorType::InternalError, "no route selected"),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let headers = &self.gateway.headers;
+        let spoofed: Vec<http::HeaderName> = upstream
+            .headers
+            .keys()
+            .filter(|name| headers.is_identity_header(name))
+            .cloned()
+            .collect();
+        for name in spoofed {
+            upstream.remove_header(&name);
+        }
+        let policy = ctx.route.as_ref().and_then(|r| r.auth.as_ref());
+        if let Some(policy) = policy {
+            let keep = match policy.forward {
+                ForwardCredentials::None => false,
+                ForwardCredentials::All => true,
+                ForwardCredentials::Bearer => upstream.headers.get(AUTHORIZATION).is_some_and(|v| {
+                    v.as_bytes()
+                        .get(..7)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+                }),
+            };
+            if !keep {
+                upstream.remove_header(&AUTHORIZATION);
+            }
+        }
+        if let Some(auth) = &ctx.auth {
+            for (name, value) in &auth.headers {
+                upstream.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
+        ctx.upstream_started = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy
+    where
+        RequestCtx: Send + Sync,
+    {
+        let (status, code, description) = match e.etype() {
+            ErrorType::HTTPStatus(status) => (*status, "error", "the request failed".to_string()),
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
+                504,
+                "upstream_timeout",
+                "the upstream did not answer in time".to_string(),
+            ),
+            _ => match e.esource() {
+                ErrorSource::Upstream => {
+                    let upstream = ctx.route.as_ref().map(|r| r.upstream.describe()).unwrap_or_default();
+                    (
+                        502,
+                        "bad_gateway",
+                        format!("the upstream {upstream} could not be reached or failed"),
+                    )
+                }
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        (0, "", String::new())
+                    }
+                    _ => (400, "bad_request", "the request could not be read".to_string()),
+                },
+                _ => (500, "internal_error", "internal error".to_string()),
+            },
+        };
+        if status > 0 && session.response_written().is_none() {
+            let error = ErrorResponse::plain(status, code, description);
+            if let Err(write_error) = send_error(session, &error, &ctx.request_id).await {
+                tracing::debug!(error = %write_error, "could not send error response");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
+        let metrics = &self.gateway.metrics;
+        let code = http::StatusCode::from_u16(status).ok();
+        let status_label = code.as_ref().map_or("none", |c| c.as_str());
+        metrics.requests.with_label_values(&[route, status_label]).inc();
+        if let Some(started) = ctx.upstream_started {
+            metrics
+                .upstream
+                .with_label_values(&[route])
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+}

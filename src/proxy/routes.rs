@@ -1,0 +1,147 @@
+//! The route table: path prefix -> upstream and auth policy. Longest prefix wins; prefixes match on path
+//! segment boundaries, case-insensitively (`/api/workflow/v1` matches `/API/Workflow/v1/tasks`, not
+//! `/api/workflow/v10`).
+
+use crate::auth::RoutePolicy;
+use pingora::upstreams::peer::HttpPeer;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a route forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The built-in APIs on the process's unix socket.
+    Builtin(PathBuf),
+    /// An external HTTP server; `tls` holds the SNI name when TLS is used.
+    Http {
+        /// Resolved address.
+        address: SocketAddr,
+        /// `host:port` as configured, for logs.
+        display: String,
+        /// SNI / certificate name when TLS to the upstream is on.
+        tls: Option<String>,
+    },
+}
+
+impl Upstream {
+    /// A pingora peer for this upstream.
+    pub fn peer(&self) -> pingora::Result<Box<HttpPeer>> {
+        match self {
+            Self::Builtin(path) => HttpPeer::new_uds(&path.to_string_lossy(), false, String::new()).map(Box::new),
+            Self::Http { address, tls, .. } => Ok(Box::new(HttpPeer::new(
+                *address,
+                tls.is_some(),
+                tls.clone().unwrap_or_default(),
+            ))),
+        }
+    }
+
+    /// For logs and `authgate check`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Builtin(path) => format!("builtin ({})", path.display()),
+            Self::Http { display, tls: None, .. } => format!("http://{display}"),
+            Self::Http {
+                display, tls: Some(_), ..
+            } => format!("https://{display}"),
+        }
+    }
+}
+
+/// A switched-off route's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    /// 404 or 503.
+    pub status: u16,
+    /// Explanation for the body.
+    pub message: String,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// Lower-case prefix without trailing slash (`""` for the root route).
+    pub prefix: String,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// `Some` when the route is switched off.
+    pub disabled: Option<Disabled>,
+    /// `None` when authentication is off on this route.
+    pub auth: Option<RoutePolicy>,
+}
+
+/// Routes ordered by prefix length, longest first.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+}
+
+/// Normalises a configured prefix: lower case, leading `/`, no trailing `/`.
+pub fn normalize_prefix(prefix: &str) -> String {
+    prefix.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+impl RouteTable {
+    /// Builds the table.
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Self {
+            routes: routes.into_iter().map(Arc::new).collect(),
+        }
+    }
+
+    /// The route serving `path`.
+    pub fn find(&self, path: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| prefix_matches(&r.prefix, path))
+    }
+
+    /// All routes, longest prefix first.
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix.is_empty() {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    bytes.len() >= prefix.len()
+        && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        && (bytes.len() == prefix.len() || bytes[prefix.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, prefix: &str) -> Route {
+        Route {
+            name: name.into(),
+            prefix: normalize_prefix(prefix),
+            upstream: Upstream::Builtin("x.sock".into()),
+            disabled: None,
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries_case_insensitive() {
+        let t = RouteTable::new(vec![
+            route("root", "/"),
+            route("wf", "/api/workflow/v1/"),
+            route("api", "/api"),
+        ]);
+        let name = |p: &str| t.find(p).map(|r| r.name.clone());
+        assert_eq!(name("/API/Workflow/V1/tasks").as_deref(), Some("wf"));
+        assert_eq!(name("/api/workflow/v1").as_deref(), Some("wf"));
+        assert_eq!(name("/api/workflow/v10").as_deref(), Some("api"));
+        assert_eq!(name("/apix").as_deref(), Some("root"));
+        let no_root = RouteTable::new(vec![route("api", "/api")]);
+        assert!(no_root.find("/other").is_none());
+        assert!(no_root.find("/ap").is_none());
+    }
+}
