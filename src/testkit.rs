@@ -3,6 +3,15 @@
 //! Keys are generated in-process with aws-lc-rs; tokens are compact JWS signed with them. Nothing here is
 //! used on the request path.
 
+use crate::auth::audience::AudiencePolicy;
+use crate::auth::bearer::{Provider, UserClaim};
+use crate::auth::identity::{FqnFormat, UserManager};
+use crate::auth::issuer::IssuerPolicy;
+use crate::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::auth::jwt::AlgorithmSet;
+use crate::auth::keys::KeySet;
+use crate::config::{AudienceMatch, ProviderKind};
+use crate::metrics::Metrics;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -10,6 +19,8 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPa
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Algorithms the test kit can sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +180,55 @@ impl SigningKey {
 /// A JWKS document holding the public keys of `keys`.
 pub fn jwks<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Value {
     json!({ "keys": keys.into_iter().map(SigningKey::public_jwk).collect::<Vec<_>>() })
+}
+
+/// Issuer of [`test_provider`].
+pub const TEST_ISSUER: &str = "https://idp.test/";
+/// Audience of [`test_provider`].
+pub const TEST_AUDIENCE: &str = "https://api.k2.com/";
+
+/// An OIDC provider (issuer [`TEST_ISSUER`], audience [`TEST_AUDIENCE`], users of the `aad` manager) whose
+/// key store already holds the public keys of `keys`. It never fetches: its key source is a closed port.
+pub fn test_provider<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Provider {
+    let metrics = Arc::new(Metrics::new());
+    let store = KeyStore::new(
+        "test",
+        KeySource::Url("http://127.0.0.1:9/jwks.json".into()),
+        RefreshPolicy {
+            refresh_interval: Duration::from_secs(3600),
+            min_refetch_interval: Duration::from_secs(3600),
+            fetch_timeout: Duration::from_millis(200),
+        },
+        reqwest::Client::new(),
+        metrics,
+    );
+    let document = jwks(keys).to_string();
+    let parsed = KeySet::from_jwks(document.as_bytes()).expect("testkit keys form a valid JWKS");
+    store.install(parsed.keys);
+    Provider {
+        name: "test".into(),
+        kind: ProviderKind::Oidc,
+        issuer: IssuerPolicy::oidc(TEST_ISSUER).expect("valid issuer"),
+        audience: AudiencePolicy::new(vec![TEST_AUDIENCE.into()], AudienceMatch::Exact),
+        algorithms: AlgorithmSet::all(),
+        leeway: 60,
+        require_typ: false,
+        required_scopes: Vec::new(),
+        required_roles: Vec::new(),
+        fqn: FqnFormat::default_for(&UserManager::Aad),
+        user_manager: UserManager::Aad,
+        user_claims: UserClaim::defaults(ProviderKind::Oidc),
+        keys: Arc::new(store),
+    }
+}
+
+/// Claims accepted by [`test_provider`] for `user`, valid for `lifetime` seconds.
+pub fn test_claims(user: &str, lifetime: i64) -> Value {
+    json!({
+        "iss": TEST_ISSUER, "aud": TEST_AUDIENCE, "exp": now() + lifetime, "iat": now(),
+        "preferred_username": user, "tid": "00000000-0000-0000-0000-000000000001",
+        "groups": ["Employees"], "scp": "user_impersonation",
+    })
 }
 
 /// Seconds since the Unix epoch.

@@ -445,59 +445,22 @@ impl BearerAuthenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::jwks::{KeySource, RefreshPolicy};
-    use crate::config::AudienceMatch;
-    use crate::testkit::{jwks, now, SigningKey, TestAlg};
+    use crate::testkit::{now, test_provider, SigningKey, TestAlg};
     use serde_json::json;
-    use std::time::Duration;
 
     struct Fixture {
-        _dir: tempfile::TempDir,
         key: SigningKey,
         providers: Vec<Arc<Provider>>,
     }
 
     async fn fixture(alg: TestAlg) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::generate(alg, "k1");
-        let path = dir.path().join("jwks.json");
-        std::fs::write(&path, jwks([&key]).to_string()).unwrap();
-        let store = KeyStore::new(
-            "idp",
-            KeySource::File(path),
-            RefreshPolicy {
-                refresh_interval: Duration::from_secs(600),
-                min_refetch_interval: Duration::ZERO,
-                fetch_timeout: Duration::from_secs(1),
-            },
-            reqwest::Client::new(),
-            Arc::new(Metrics::new()),
-        );
-        store.refresh().await.unwrap();
-        let provider = Provider {
-            name: "idp".into(),
-            kind: ProviderKind::Oidc,
-            issuer: IssuerPolicy::oidc("https://idp.test/").unwrap(),
-            audience: AudiencePolicy::new(vec!["https://api.k2.com/".into()], AudienceMatch::Exact),
-            algorithms: AlgorithmSet::all(),
-            leeway: 60,
-            require_typ: false,
-            required_scopes: vec![],
-            required_roles: vec![],
-            user_manager: UserManager::Aad,
-            fqn: FqnFormat::default_for(&UserManager::Aad),
-            user_claims: UserClaim::defaults(ProviderKind::Oidc),
-            keys: Arc::new(store),
-        };
-        Fixture {
-            _dir: dir,
-            key,
-            providers: vec![Arc::new(provider)],
-        }
+        let providers = vec![Arc::new(test_provider([&key]))];
+        Fixture { key, providers }
     }
 
     fn claims() -> serde_json::Value {
-        json!({"iss": "https://idp.test/", "aud": "https://api.k2.com/", "exp": now() + 300,
+        json!({"iss": crate::testkit::TEST_ISSUER, "aud": crate::testkit::TEST_AUDIENCE, "exp": now() + 300,
                "preferred_username": "alice@contoso.com", "tid": "t1", "groups": ["g1"], "amr": ["pwd", "mfa"]})
     }
 
@@ -515,6 +478,26 @@ mod tests {
             assert_eq!(v.identity.fqn, "AAD:alice@contoso.com");
             assert_eq!(v.identity.tenant.as_deref(), Some("t1"));
             assert!(v.identity.mfa);
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_signed_by_jsonwebtoken_verify() {
+        for (alg, jwt_alg) in [
+            (TestAlg::ES256, jsonwebtoken::Algorithm::ES256),
+            (TestAlg::EdDSA, jsonwebtoken::Algorithm::EdDSA),
+        ] {
+            let f = fixture(alg).await;
+            let der = f.key.pkcs8_der().unwrap();
+            let encoding = match alg {
+                TestAlg::EdDSA => jsonwebtoken::EncodingKey::from_ed_der(&der),
+                _ => jsonwebtoken::EncodingKey::from_ec_der(&der),
+            };
+            let mut header = jsonwebtoken::Header::new(jwt_alg);
+            header.kid = Some("k1".into());
+            let token = jsonwebtoken::encode(&header, &claims(), &encoding).unwrap();
+            let v = verify(&f.providers, None, &token, now()).await.unwrap();
+            assert_eq!(v.identity.name, "alice@contoso.com");
         }
     }
 

@@ -152,6 +152,17 @@ impl KeyStore {
         self.state.lock().ok().and_then(|s| s.last_error.clone())
     }
 
+    /// Installs `keys` directly, as a successful fetch would (in-process token minting, tests).
+    pub fn install(&self, keys: KeySet) {
+        self.metrics
+            .jwks_keys
+            .with_label_values(&[self.provider.as_str()])
+            .set(keys.len() as i64);
+        self.keys.store(Arc::new(keys));
+        self.loaded.store(true, std::sync::atomic::Ordering::Release);
+        self.misses.invalidate_all();
+    }
+
     /// Fetches the keys now and swaps them in on success. On failure the previous keys stay.
     pub async fn refresh(&self) -> Result<usize, FetchError> {
         if let Ok(mut state) = self.state.lock() {
@@ -169,13 +180,7 @@ impl KeyStore {
                     tracing::warn!(provider = %self.provider, key = %skipped, "skipped unusable JWKS key");
                 }
                 let count = parsed.keys.len();
-                self.keys.store(Arc::new(parsed.keys));
-                self.loaded.store(true, std::sync::atomic::Ordering::Release);
-                self.misses.invalidate_all();
-                self.metrics
-                    .jwks_keys
-                    .with_label_values(&[self.provider.as_str()])
-                    .set(count as i64);
+                self.install(parsed.keys);
                 if let Ok(mut state) = self.state.lock() {
                     state.last_error = None;
                 }

@@ -81,16 +81,15 @@ pub fn parse_yaml<T: DeserializeOwned>(
     // The path-tracking error is kept aside: when deserialisation stops early, the YAML reader's own
     // (less precise) complaint about the unread rest would otherwise replace it.
     let mut path_error = None;
-    let outcome = serde_saphyr::with_deserializer_from_str(&expanded, |de| {
-        match serde_path_to_error::deserialize::<_, T>(de) {
+    let outcome =
+        serde_saphyr::with_deserializer_from_str(&expanded, |de| match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(value) => Ok(Some(value)),
             Err(err) => {
                 let path = err.path().to_string();
                 path_error = Some((path, err.into_inner().to_string()));
                 Ok(None)
             }
-        }
-    });
+        });
     let parse_error = |path: String, message: String| ConfigError::Parse {
         file: file.to_path_buf(),
         path: if path == "." { "(top level)".into() } else { path },

@@ -1,0 +1,179 @@
+//! The operator commands, run as the real binary: `check`, `hash-password`, `token inspect`.
+
+use authgate::testkit::{jwks, now, SigningKey, TestAlg};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn authgate(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(args)
+        .env_remove("AUTHGATE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("authgate binary runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const USERS: &str = "users: []\n";
+
+fn write_config(dir: &Path, yaml: &str) -> String {
+    std::fs::write(dir.join("users.yaml"), USERS).unwrap();
+    let path = dir.join("gateway.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn check_accepts_the_shipped_gateway_yaml_and_summarises_it() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.yaml");
+    let out = authgate(&["check", "--config", config], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, text(&out.stderr));
+    assert!(stdout.contains("is valid"), "{stdout}");
+    assert!(stdout.contains("workflow /api/workflow/v1 -> builtin"), "{stdout}");
+    assert!(stdout.contains("user managers ad, aad"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_invalid_field_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"
+listeners: [{address: "not-an-address"}]
+basic: {directory: users.yaml}
+providers:
+  - {name: p, issuer: "https://idp/", audiences: [], jwks: {file: k.json}, algorithms: [HS256], user_manager: aad}
+routes:
+  - {name: a, prefix: api, upstream: builtin}
+  - {name: a, prefix: /b, upstream: builtin, disabled: {status: 500, message: x}}
+"#,
+    );
+    let out = authgate(&["check", "--config", &config], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "listeners[0].address",
+        "providers[0].audiences",
+        "providers[0].algorithms[0]: 'HS256' is not supported",
+        "routes[0].prefix: 'api' must start with '/'",
+        "routes[1].name: duplicate route name",
+        "routes[1].disabled.status: must be 404 or 503",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn unknown_fields_broken_yaml_and_unset_variables_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "listeners: [{address: '127.0.0.1:1'}]\nroutes: []\nbasic: {realms: x}\n",
+            "basic.realms",
+        ),
+        ("listeners: [\n", "unclosed"),
+        (
+            "listeners: [{address: '${AUTHGATE_TEST_SURELY_UNSET}'}]\nroutes: []\n",
+            "AUTHGATE_TEST_SURELY_UNSET",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let config = write_config(dir.path(), yaml);
+        let out = authgate(&["check", "--config", &config], None);
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "missing {expected:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn hash_password_reads_standard_input_and_prints_argon2id() {
+    let out = authgate(&["hash-password"], Some("s3cret\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hash = text(&out.stdout);
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains("s3cret"));
+    let empty = authgate(&["hash-password"], Some(""));
+    assert_eq!(empty.status.code(), Some(2));
+}
+
+struct InspectFixture {
+    _dir: tempfile::TempDir,
+    config: String,
+    key: SigningKey,
+}
+
+fn inspect_fixture() -> InspectFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    std::fs::write(dir.path().join("jwks.json"), jwks([&key]).to_string()).unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"
+listeners: [{address: "127.0.0.1:1"}]
+basic: {directory: users.yaml}
+providers:
+  - name: corp
+    issuer: "https://idp.test/"
+    audiences: ["https://api.k2.com/"]
+    jwks: {file: jwks.json}
+    user_manager: aad
+routes: []
+"#,
+    );
+    InspectFixture { _dir: dir, config, key }
+}
+
+fn claims(aud: &str, exp_in: i64) -> serde_json::Value {
+    json!({"iss": "https://idp.test/", "aud": aud, "exp": now() + exp_in, "preferred_username": "carol@contoso.com"})
+}
+
+#[test]
+fn token_inspect_accepts_a_good_token() {
+    let f = inspect_fixture();
+    let token = f.key.mint(&claims("https://api.k2.com/", 600));
+    let out = authgate(&["token", "inspect", "--config", &f.config, &token], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("[PASS] signature"), "{stdout}");
+    assert!(stdout.contains("AAD:carol@contoso.com"), "{stdout}");
+    assert!(stdout.contains("verdict: ACCEPTED"), "{stdout}");
+}
+
+#[test]
+fn token_inspect_explains_a_missing_trailing_slash_and_every_other_failure() {
+    let f = inspect_fixture();
+    let token = f.key.mint(&claims("https://api.k2.com", -3600));
+    let out = authgate(&["token", "inspect", "--config", &f.config, "-"], Some(&token));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[FAIL] audience"), "{stdout}");
+    assert!(stdout.contains("differ only by a trailing slash"), "{stdout}");
+    assert!(stdout.contains("[FAIL] lifetime"), "{stdout}");
+    assert!(stdout.contains("[PASS] signature"), "{stdout}");
+    assert!(stdout.contains("verdict: REFUSED (lifetime, audience)"), "{stdout}");
+}
+
+#[test]
+fn token_inspect_refuses_garbage_without_panicking() {
+    let f = inspect_fixture();
+    for garbage in ["not-a-token", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
+        let out = authgate(&["token", "inspect", "--offline", "--config", &f.config, garbage], None);
+        assert_eq!(out.status.code(), Some(1), "{garbage}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("REFUSED"), "{garbage}");
+    }
+}
