@@ -46,6 +46,10 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// The built-in API socket.
     pub builtin_socket: PathBuf,
+    /// The built-in APIs' SQLite database.
+    pub builtin_database: PathBuf,
+    /// Worker threads of the built-in API server.
+    pub builtin_threads: usize,
     /// Users in the embedded directory (for `check`).
     pub directory_users: usize,
 }
@@ -208,6 +212,8 @@ impl Gateway {
             realm: cfg.basic.realm.clone(),
             metrics,
             builtin_socket,
+            builtin_database: file.resolve(&cfg.builtin.database),
+            builtin_threads: cfg.builtin.threads,
             directory_users,
         })
     }

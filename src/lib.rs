@@ -13,4 +13,5 @@ pub mod gateway;
 pub mod inspect;
 pub mod metrics;
 pub mod proxy;
+pub mod store;
 pub mod testkit;

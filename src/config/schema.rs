@@ -374,12 +374,18 @@ pub struct BuiltinConfig {
     /// Unix socket the built-in APIs listen on; only this process connects to it. Default
     /// `data/authgate-api.sock` (relative to the config file).
     pub socket: PathBuf,
+    /// SQLite database of the built-in APIs (WAL mode). Default `data/authgate.db`.
+    pub database: PathBuf,
+    /// Worker threads of the built-in API server. Default 2.
+    pub threads: usize,
 }
 
 impl Default for BuiltinConfig {
     fn default() -> Self {
         Self {
             socket: PathBuf::from("data/authgate-api.sock"),
+            database: PathBuf::from("data/authgate.db"),
+            threads: 2,
         }
     }
 }

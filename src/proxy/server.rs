@@ -53,14 +53,16 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .iter()
         .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)))
     {
-        let mut apis = Service::new(
-            "authgate built-in apis".to_string(),
-            crate::apis::BuiltinApis::new(gateway.headers.clone()),
+        let db = crate::store::Database::open(&gateway.builtin_database, gateway.builtin_threads.max(2))?;
+        let state = Arc::new(crate::apis::ApiState {
+            headers: gateway.headers.clone(),
+            db: Arc::new(db),
+        });
+        let mut apis = background_service(
+            "authgate built-in apis",
+            crate::apis::server::ApiServer::new(gateway.builtin_socket.clone(), crate::apis::router(state)),
         );
-        apis.add_uds(
-            &gateway.builtin_socket.to_string_lossy(),
-            Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
-        );
+        apis.threads = Some(gateway.builtin_threads.max(1));
         server.add_service(apis);
     }
 
