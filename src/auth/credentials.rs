@@ -237,4 +237,21 @@ mod tests {
         let err = parse_authorization(&[b"Negotiate\x01abc YII"], 10).unwrap_err();
         assert_eq!(err, CredentialError::UnsupportedScheme("Negotiate?abc".into()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_headers_never_panic_and_respect_the_token_limit(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(Credentials::Bearer(token)) = parse_authorization(&[&raw], 64) {
+                proptest::prop_assert!(token.len() <= 64);
+            }
+        }
+
+        #[test]
+        fn arbitrary_basic_payloads_never_panic(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&payload));
+            if let Ok(Credentials::Basic(c)) = parse_authorization(&[header.as_bytes()], 64) {
+                proptest::prop_assert!(!c.user.is_empty() && !c.user.contains(':'));
+            }
+        }
+    }
 }

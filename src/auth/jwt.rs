@@ -352,4 +352,17 @@ mod tests {
         assert!(set.contains(JwsAlgorithm::ES256) && !set.contains(JwsAlgorithm::PS256));
         assert_eq!(set.describe(), "RS256, ES256");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_tokens_never_panic(token in "[A-Za-z0-9_.=-]{0,300}") {
+            let _ = parse(&token);
+        }
+
+        #[test]
+        fn arbitrary_json_parts_never_panic(header in ".{0,120}", claims in ".{0,200}") {
+            let token = format!("{}.{}.{}", b64(&header), b64(&claims), b64("sig"));
+            let _ = parse(&token);
+        }
+    }
 }

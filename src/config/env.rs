@@ -146,4 +146,14 @@ mod tests {
         assert!(matches!(expand("a: ${BAD NAME}", env), Err(EnvError::Malformed { .. })));
         assert!(matches!(expand("a: ${}", env), Err(EnvError::Malformed { .. })));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_and_plain_text_is_unchanged(text in ".{0,200}") {
+            let result = expand(&text, env);
+            if !text.contains('$') {
+                proptest::prop_assert_eq!(result.unwrap(), text);
+            }
+        }
+    }
 }

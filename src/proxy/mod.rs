@@ -82,7 +82,11 @@ async fn send_error(session: &mut Session, error: &ErrorResponse, request_id: &s
     if let Some(seconds) = error.retry_after {
         header.insert_header("retry-after", seconds.to_string())?;
     }
-    session.set_keepalive(None);
+    // A refused request's body is never read: keep the connection only when there is none, so a client can
+    // retry with credentials on the same connection (the usual 401 challenge flow).
+    if !session.is_body_empty() {
+        session.set_keepalive(None);
+    }
     session.write_response_header(Box::new(header), false).await?;
     session.write_response_body(Some(Bytes::from(body)), true).await?;
     Ok(())
