@@ -58,6 +58,10 @@ pub struct ServerConfig {
     pub grace_period_seconds: u64,
     /// After the grace period, how long runtimes get to stop before the process exits. Default 5.
     pub shutdown_timeout_seconds: u64,
+    /// One log line per request (target `authgate::access`: request id, method, path without query, status,
+    /// route, user, auth method, decision, upstream, latency). Default true; JSON with
+    /// `AUTHGATE_LOG_FORMAT=json`.
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +71,7 @@ impl Default for ServerConfig {
             drain_delay_seconds: 0,
             grace_period_seconds: 5,
             shutdown_timeout_seconds: 5,
+            access_log: true,
         }
     }
 }

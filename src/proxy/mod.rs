@@ -27,7 +27,12 @@ pub struct RequestCtx {
     route: Option<Arc<Route>>,
     auth: Option<Arc<Authenticated>>,
     request_id: String,
+    started: Instant,
     upstream_started: Option<Instant>,
+    /// `basic`, `oauth`, `none`, or `-` when the route does not authenticate.
+    auth_method: &'static str,
+    /// Why the request was allowed or refused (`ok`, `audience`, `no_route`...).
+    decision: &'static str,
 }
 
 /// The proxy service.
@@ -101,7 +106,10 @@ impl ProxyHttp for AuthProxy {
             route: None,
             auth: None,
             request_id: String::new(),
+            started: Instant::now(),
             upstream_started: None,
+            auth_method: "-",
+            decision: "-",
         }
     }
 
@@ -109,12 +117,14 @@ impl ProxyHttp for AuthProxy {
         ctx.request_id = self.request_id(session);
         let gateway = &self.gateway;
         let Some(route) = gateway.routes.find(session.req_header().uri.path()).cloned() else {
+            ctx.decision = "no_route";
             let error = ErrorResponse::plain(404, "not_found", "no route matches this path");
             send_error(session, &error, &ctx.request_id).await?;
             return Ok(true);
         };
         ctx.route = Some(route.clone());
         if let Some(disabled) = &route.disabled {
+            ctx.decision = "api_disabled";
             let error = ErrorResponse::plain(disabled.status, "api_disabled", disabled.message.clone());
             send_error(session, &error, &ctx.request_id).await?;
             return Ok(true);
@@ -133,13 +143,15 @@ impl ProxyHttp for AuthProxy {
                 .collect();
             gateway.authenticator.authenticate(&values, client_ip, policy).await
         };
+        ctx.auth_method = decision.method;
         match decision.result {
             Ok(auth) => {
+                ctx.decision = "ok";
                 ctx.auth = Some(auth);
                 Ok(false)
             }
             Err(err) => {
-                tracing::debug!(request_id = %ctx.request_id, route = %route.name, method = decision.method, reason = err.reason(), "request refused");
+                ctx.decision = err.reason();
                 let error = respond(&err, &gateway.realm, policy.challenges());
                 send_error(session, &error, &ctx.request_id).await?;
                 Ok(true)
@@ -248,6 +260,28 @@ impl ProxyHttp for AuthProxy {
                 .upstream
                 .with_label_values(&[route])
                 .observe(started.elapsed().as_secs_f64());
+        }
+        if self.gateway.server.access_log {
+            let req = session.req_header();
+            let upstream = match (&ctx.upstream_started, &ctx.route) {
+                (Some(_), Some(r)) => r.upstream.describe(),
+                _ => "-".to_string(),
+            };
+            // The path only: query strings may carry secrets (access_token=...).
+            tracing::info!(
+                target: "authgate::access",
+                request_id = %ctx.request_id,
+                method = %req.method,
+                path = %req.uri.path(),
+                status,
+                route,
+                user = ctx.auth.as_ref().map_or("-", |a| a.identity.fqn.as_str()),
+                auth_method = ctx.auth_method,
+                decision = ctx.decision,
+                upstream = %upstream,
+                latency_us = ctx.started.elapsed().as_micros() as u64,
+                "request"
+            );
         }
     }
 }
