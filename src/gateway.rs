@@ -17,6 +17,7 @@ use crate::config::{
 };
 use crate::directory::embedded::EmbeddedDirectory;
 use crate::metrics::Metrics;
+use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
 use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
@@ -400,6 +401,19 @@ fn build_route(
         status: r.disabled.status,
         message: r.disabled.message.clone(),
     });
+    for (field, rate) in [("per_ip", &r.rate_limit.per_ip), ("per_user", &r.rate_limit.per_user)] {
+        if let Some(rate) = rate {
+            if !(rate.requests_per_second.is_finite() && rate.requests_per_second > 0.0) {
+                issues.add(
+                    format!("routes[{i}].rate_limit.{field}.requests_per_second"),
+                    "must be a positive number",
+                );
+            }
+            if rate.burst == 0 {
+                issues.add(format!("routes[{i}].rate_limit.{field}.burst"), "must be at least 1");
+            }
+        }
+    }
     if !matches!(r.disabled.status, 404 | 503) {
         issues.add(path("disabled.status"), "must be 404 or 503");
     }
@@ -472,5 +486,9 @@ fn build_route(
         upstream: upstream?,
         disabled,
         auth,
+        limits: RouteLimits {
+            per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
+            per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),
+        },
     })
 }

@@ -417,6 +417,29 @@ pub struct RouteConfig {
     /// Authentication on this route.
     #[serde(default)]
     pub auth: RouteAuthConfig,
+    /// Token-bucket limits (429 with `Retry-After` when exceeded). Default: none.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Rate limits of a route.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Per client address, checked before authentication.
+    pub per_ip: Option<RateConfig>,
+    /// Per authenticated user, checked after authentication.
+    pub per_user: Option<RateConfig>,
+}
+
+/// One token bucket.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Sustained rate.
+    pub requests_per_second: f64,
+    /// Bucket size: requests allowed at once after idling.
+    pub burst: u32,
 }
 
 fn yes() -> bool {

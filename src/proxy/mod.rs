@@ -4,6 +4,7 @@
 //! [`Authenticator`]: crate::auth::Authenticator
 
 pub mod admin;
+pub mod ratelimit;
 pub mod routes;
 pub mod server;
 
@@ -97,6 +98,16 @@ async fn send_error(session: &mut Session, error: &ErrorResponse, request_id: &s
     Ok(())
 }
 
+/// Answers 429 with `Retry-After` (whole seconds, at least 1).
+async fn refuse_rate_limited(session: &mut Session, ctx: &mut RequestCtx, wait: std::time::Duration) -> Result<bool> {
+    ctx.decision = "rate_limited";
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut error = ErrorResponse::plain(429, "rate_limited", "too many requests; retry later");
+    error.retry_after = Some(seconds.max(1));
+    send_error(session, &error, &ctx.request_id).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl ProxyHttp for AuthProxy {
     type CTX = RequestCtx;
@@ -129,10 +140,15 @@ impl ProxyHttp for AuthProxy {
             send_error(session, &error, &ctx.request_id).await?;
             return Ok(true);
         }
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        if let (Some(limiter), Some(ip)) = (&route.limits.per_ip, client_ip) {
+            if let Err(wait) = limiter.check(&ip.to_string()) {
+                return refuse_rate_limited(session, ctx, wait).await;
+            }
+        }
         let Some(policy) = &route.auth else {
             return Ok(false);
         };
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let decision = {
             let values: Vec<&[u8]> = session
                 .req_header()
@@ -147,6 +163,12 @@ impl ProxyHttp for AuthProxy {
         match decision.result {
             Ok(auth) => {
                 ctx.decision = "ok";
+                if let Some(limiter) = &route.limits.per_user {
+                    if let Err(wait) = limiter.check(&auth.identity.fqn) {
+                        ctx.auth = Some(auth);
+                        return refuse_rate_limited(session, ctx, wait).await;
+                    }
+                }
                 ctx.auth = Some(auth);
                 Ok(false)
             }

@@ -2,6 +2,7 @@
 //! segment boundaries, case-insensitively (`/api/workflow/v1` matches `/API/Workflow/v1/tasks`, not
 //! `/api/workflow/v10`).
 
+use super::ratelimit::RouteLimits;
 use crate::auth::RoutePolicy;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -59,7 +60,7 @@ pub struct Disabled {
 }
 
 /// One route.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Route {
     /// Name for logs and metrics.
     pub name: String,
@@ -71,6 +72,8 @@ pub struct Route {
     pub disabled: Option<Disabled>,
     /// `None` when authentication is off on this route.
     pub auth: Option<RoutePolicy>,
+    /// Rate limits.
+    pub limits: RouteLimits,
 }
 
 /// Routes ordered by prefix length, longest first.
@@ -125,6 +128,7 @@ mod tests {
             upstream: Upstream::Builtin("x.sock".into()),
             disabled: None,
             auth: None,
+            limits: RouteLimits::default(),
         }
     }
 

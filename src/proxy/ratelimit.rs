@@ -1,0 +1,124 @@
+//! Token-bucket rate limits per route: one bucket per client address (checked before authentication, so a
+//! flood costs no signature checks) and one per user (checked after). Buckets live in a bounded moka cache
+//! and disappear when idle.
+
+use crate::config::RateConfig;
+use moka::sync::Cache;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A token bucket: `rate` tokens per second, at most `burst`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// One limit (per IP or per user) of one route.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Cache<String, Arc<Mutex<Bucket>>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// A limiter from its configuration (`requests_per_second` > 0, `burst` >= 1).
+    pub fn new(cfg: &RateConfig) -> Self {
+        let rate = cfg.requests_per_second.max(f64::MIN_POSITIVE);
+        let burst = f64::from(cfg.burst.max(1));
+        // An idle bucket refills completely after burst/rate seconds; after that it can be forgotten.
+        let idle = Duration::from_secs_f64((burst / rate).clamp(1.0, 3600.0));
+        Self {
+            rate,
+            burst,
+            buckets: Cache::builder().max_capacity(100_000).time_to_idle(idle).build(),
+        }
+    }
+
+    /// Takes one token for `key`; `Err(wait)` when the bucket is empty, with the time until the next token.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.check_at(key, Instant::now())
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let bucket = self.buckets.get_with_by_ref(key, || {
+            Arc::new(Mutex::new(Bucket {
+                tokens: self.burst,
+                updated: now,
+            }))
+        });
+        let Ok(mut b) = bucket.lock() else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.updated = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate))
+        }
+    }
+}
+
+/// The limits of one route.
+#[derive(Debug, Default)]
+pub struct RouteLimits {
+    /// Per client address.
+    pub per_ip: Option<RateLimiter>,
+    /// Per authenticated user (FQN).
+    pub per_user: Option<RateLimiter>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(rate: f64, burst: u32) -> RateLimiter {
+        RateLimiter::new(&RateConfig {
+            requests_per_second: rate,
+            burst,
+        })
+    }
+
+    #[test]
+    fn burst_then_refill_at_rate() {
+        let l = limiter(2.0, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(l.check_at("a", t0).is_ok());
+        }
+        let wait = l.check_at("a", t0).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
+        assert!(l.check_at("b", t0).is_ok(), "keys are independent");
+        assert!(
+            l.check_at("a", t0 + Duration::from_millis(500)).is_ok(),
+            "one token after 1/rate"
+        );
+        assert!(l.check_at("a", t0 + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn bucket_never_exceeds_burst() {
+        let l = limiter(100.0, 2);
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(60);
+        assert!(l.check_at("a", t0).is_ok());
+        assert!(l.check_at("a", later).is_ok());
+        assert!(l.check_at("a", later).is_ok());
+        assert!(l.check_at("a", later).is_err());
+    }
+}
