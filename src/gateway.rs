@@ -2,6 +2,7 @@
 //! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
 //! is ever served.
 
+use crate::assertion::AssertionSigner;
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
 use crate::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
@@ -13,12 +14,14 @@ use crate::auth::lockout::Lockout;
 use crate::auth::token_cache::TokenCache;
 use crate::auth::{Authenticator, HeaderSet, RoutePolicy};
 use crate::config::{
-    AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig, ServerConfig,
+    AssertionConfig, AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig,
+    ServerConfig,
 };
 use crate::directory::embedded::EmbeddedDirectory;
 use crate::metrics::Metrics;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
+use crate::signing::SigningAlg;
 use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -53,6 +56,10 @@ pub struct Gateway {
     pub builtin_threads: usize,
     /// Users in the embedded directory (for `check`).
     pub directory_users: usize,
+    /// Identity assertion signer and its header, when enabled.
+    pub assertion: Option<(Arc<AssertionSigner>, http::HeaderName)>,
+    /// Assertion key rotation interval.
+    pub assertion_rotation: Duration,
 }
 
 /// Collects issues while building.
@@ -187,6 +194,8 @@ impl Gateway {
             }
         }
 
+        let assertion = build_assertion(&cfg.assertion, &mut issues);
+
         if !issues.0.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.path.clone(),
@@ -216,8 +225,46 @@ impl Gateway {
             builtin_database: file.resolve(&cfg.builtin.database),
             builtin_threads: cfg.builtin.threads,
             directory_users,
+            assertion,
+            assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
         })
     }
+}
+
+fn build_assertion(cfg: &AssertionConfig, issues: &mut Issues) -> Option<(Arc<AssertionSigner>, http::HeaderName)> {
+    if !cfg.enabled {
+        return None;
+    }
+    let alg = match cfg.algorithm.as_str() {
+        "ES256" => Some(SigningAlg::ES256),
+        "EdDSA" => Some(SigningAlg::EdDSA),
+        other => {
+            issues.add(
+                "assertion.algorithm",
+                format!("'{other}' is not supported; use ES256 or EdDSA"),
+            );
+            None
+        }
+    };
+    let header = http::HeaderName::from_bytes(cfg.header.as_bytes())
+        .map_err(|_| {
+            issues.add(
+                "assertion.header",
+                format!("'{}' is not a valid header name", cfg.header),
+            )
+        })
+        .ok();
+    if cfg.ttl_seconds == 0 {
+        issues.add("assertion.ttl_seconds", "must be at least 1");
+    }
+    Some((
+        Arc::new(AssertionSigner::new(
+            alg?,
+            &cfg.issuer,
+            Duration::from_secs(cfg.ttl_seconds.max(1)),
+        )),
+        header?,
+    ))
 }
 
 fn build_provider(
@@ -490,5 +537,7 @@ fn build_route(
             per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
             per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),
         },
+        index: i,
+        assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
     })
 }

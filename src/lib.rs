@@ -5,6 +5,7 @@
 //! upstreams as headers. See `docs/architecture.md` for the module map.
 
 pub mod apis;
+pub mod assertion;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -13,5 +14,6 @@ pub mod gateway;
 pub mod inspect;
 pub mod metrics;
 pub mod proxy;
+pub mod signing;
 pub mod store;
 pub mod testkit;

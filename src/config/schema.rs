@@ -41,8 +41,43 @@ pub struct GatewayConfig {
     /// The built-in Workflow / OData API server on a unix socket.
     #[serde(default)]
     pub builtin: BuiltinConfig,
+    /// Signed identity assertions sent upstream.
+    #[serde(default)]
+    pub assertion: AssertionConfig,
     /// Route table: the longest matching path prefix wins; no match is 404.
     pub routes: Vec<RouteConfig>,
+}
+
+/// Signed identity assertion (`X-Authgate-Assertion`): a short-lived JWT upstreams can verify with the keys
+/// at the admin listener's `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionConfig {
+    /// Send assertions on authenticated requests. Default false.
+    pub enabled: bool,
+    /// `ES256` (default) or `EdDSA`.
+    pub algorithm: String,
+    /// `iss` of the assertions. Default `authgate`.
+    pub issuer: String,
+    /// Lifetime of one assertion. Default 60.
+    pub ttl_seconds: u64,
+    /// Signing key rotation interval; the previous key stays published one more interval. Default 24.
+    pub rotate_hours: u64,
+    /// Header name. Default `X-Authgate-Assertion`.
+    pub header: String,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            algorithm: "ES256".into(),
+            issuer: "authgate".into(),
+            ttl_seconds: 60,
+            rotate_hours: 24,
+            header: "X-Authgate-Assertion".into(),
+        }
+    }
 }
 
 /// Process settings.
@@ -420,6 +455,9 @@ pub struct RouteConfig {
     /// Token-bucket limits (429 with `Retry-After` when exceeded). Default: none.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// `aud` of identity assertions sent to this route's upstream. Default: the `upstream` value.
+    #[serde(default)]
+    pub assertion_audience: Option<String>,
 }
 
 /// Rate limits of a route.

@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` (the process is up), `/readyz` (keys loaded and not draining) and
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
+use crate::assertion::AssertionSigner;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
 use http::Response;
@@ -58,12 +59,17 @@ impl Health {
 pub struct AdminApp {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    assertion: Option<Arc<AssertionSigner>>,
 }
 
 impl AdminApp {
-    /// Serves `metrics` and `health`.
-    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
-        Self { metrics, health }
+    /// Serves `metrics`, `health` and, when assertions are on, their verification keys.
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, assertion: Option<Arc<AssertionSigner>>) -> Self {
+        Self {
+            metrics,
+            health,
+            assertion,
+        }
     }
 
     /// The response for `path` (split out for unit tests).
@@ -80,6 +86,13 @@ impl AdminApp {
             (&http::Method::GET | &http::Method::HEAD, "/readyz") => match self.health.not_ready_reason() {
                 None => json(200, serde_json::json!({"status": "ready"})),
                 Some(reason) => json(503, serde_json::json!({"status": "not ready", "reason": reason})),
+            },
+            (&http::Method::GET, "/.well-known/jwks.json") => match &self.assertion {
+                Some(signer) => json(200, signer.jwks()),
+                None => json(
+                    404,
+                    serde_json::json!({"error": "not_found", "error_description": "identity assertions are not enabled"}),
+                ),
             },
             (&http::Method::GET, "/metrics") => Response::builder()
                 .status(200)
@@ -116,7 +129,7 @@ mod tests {
     #[test]
     fn readiness_follows_key_loads_and_draining() {
         let health = Arc::new(Health::new(1));
-        let app = AdminApp::new(Arc::new(Metrics::new()), health.clone());
+        let app = AdminApp::new(Arc::new(Metrics::new()), health.clone(), None);
         let get = |p: &str| app.respond(&http::Method::GET, p).status().as_u16();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/readyz"), 503);
@@ -128,5 +141,16 @@ mod tests {
         assert_eq!(get("/metrics"), 200);
         assert_eq!(get("/nope"), 404);
         assert_eq!(app.respond(&http::Method::POST, "/metrics").status().as_u16(), 405);
+        assert_eq!(get("/.well-known/jwks.json"), 404);
+        let signer = Arc::new(AssertionSigner::new(
+            crate::signing::SigningAlg::ES256,
+            "authgate",
+            std::time::Duration::from_secs(60),
+        ));
+        let with_keys = AdminApp::new(Arc::new(Metrics::new()), health, Some(signer));
+        let jwks = with_keys.respond(&http::Method::GET, "/.well-known/jwks.json");
+        assert_eq!(jwks.status().as_u16(), 200);
+        let body: serde_json::Value = serde_json::from_slice(jwks.body()).unwrap();
+        assert_eq!(body["keys"][0]["kty"], "EC");
     }
 }

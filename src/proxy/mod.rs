@@ -204,6 +204,9 @@ impl ProxyHttp for AuthProxy {
         for name in spoofed {
             upstream.remove_header(&name);
         }
+        if let Some((_, header)) = &self.gateway.assertion {
+            upstream.remove_header(header);
+        }
         let policy = ctx.route.as_ref().and_then(|r| r.auth.as_ref());
         if let Some(policy) = policy {
             let keep = match policy.forward {
@@ -222,6 +225,11 @@ impl ProxyHttp for AuthProxy {
         if let Some(auth) = &ctx.auth {
             for (name, value) in &auth.headers {
                 upstream.insert_header(name.clone(), value.clone())?;
+            }
+            if let (Some((signer, header)), Some(route)) = (&self.gateway.assertion, &ctx.route) {
+                if let Some(value) = signer.assertion(auth, route.index, &route.assertion_audience) {
+                    upstream.insert_header(header.clone(), value)?;
+                }
             }
         }
         upstream.insert_header("x-request-id", ctx.request_id.as_str())?;

@@ -74,6 +74,10 @@ pub struct Route {
     pub auth: Option<RoutePolicy>,
     /// Rate limits.
     pub limits: RouteLimits,
+    /// Position in the configuration (keys per-route caches).
+    pub index: usize,
+    /// `aud` of identity assertions for this route.
+    pub assertion_audience: String,
 }
 
 /// Routes ordered by prefix length, longest first.
@@ -129,6 +133,8 @@ mod tests {
             disabled: None,
             auth: None,
             limits: RouteLimits::default(),
+            index: 0,
+            assertion_audience: String::new(),
         }
     }
 

@@ -69,7 +69,11 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     if let Some(address) = &gateway.admin {
         let mut admin = Service::new(
             "authgate admin".to_string(),
-            AdminApp::new(gateway.metrics.clone(), health.clone()),
+            AdminApp::new(
+                gateway.metrics.clone(),
+                health.clone(),
+                gateway.assertion.as_ref().map(|(signer, _)| signer.clone()),
+            ),
         );
         admin.add_tcp(address);
         server.add_service(admin);
@@ -81,6 +85,16 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             KeyRefresher {
                 stores,
                 health: health.clone(),
+            },
+        ));
+    }
+
+    if let Some((signer, _)) = &gateway.assertion {
+        server.add_service(background_service(
+            "authgate assertion key rotation",
+            KeyRotation {
+                signer: signer.clone(),
+                every: gateway.assertion_rotation,
             },
         ));
     }
@@ -122,6 +136,24 @@ impl BackgroundService for KeyRefresher {
         }
         let _ = shutdown.changed().await;
         tasks.abort_all();
+    }
+}
+
+/// Rotates the identity-assertion signing key on a schedule.
+struct KeyRotation {
+    signer: Arc<crate::assertion::AssertionSigner>,
+    every: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for KeyRotation {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => self.signer.rotate(),
+                _ = shutdown.changed() => return,
+            }
+        }
     }
 }
 
