@@ -9,6 +9,7 @@ pub mod assertion;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod diagnostics;
 pub mod directory;
 pub mod gateway;
 pub mod inspect;

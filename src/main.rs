@@ -32,6 +32,9 @@ enum Command {
         /// Configuration file.
         #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
         config: PathBuf,
+        /// Also warn about valid but suspicious settings (exit status 1 when there are warnings).
+        #[arg(long)]
+        diagnostics: bool,
     },
     /// Print an argon2id hash of a password read from standard input (never from the command line).
     HashPassword,
@@ -110,9 +113,19 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             authgate::proxy::server::run(Arc::new(gateway))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config, diagnostics } => {
             let (file, gateway) = load(&config)?;
             print!("{}", authgate::inspect::summary(&file, &gateway));
+            if diagnostics {
+                let warnings = authgate::diagnostics::diagnose(&file);
+                for warning in &warnings {
+                    println!("{warning}");
+                }
+                println!("diagnostics: {} warning(s)", warnings.len());
+                if !warnings.is_empty() {
+                    return Ok(std::process::ExitCode::from(1));
+                }
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::HashPassword => {
