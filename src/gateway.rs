@@ -60,6 +60,10 @@ pub struct Gateway {
     pub assertion: Option<(Arc<AssertionSigner>, http::HeaderName)>,
     /// Assertion key rotation interval.
     pub assertion_rotation: Duration,
+    /// The configuration this was built from.
+    pub config: crate::config::GatewayConfig,
+    /// Files whose change triggers a reload (the configuration and the embedded directory).
+    pub watched: Vec<PathBuf>,
 }
 
 /// Collects issues while building.
@@ -76,9 +80,20 @@ impl Gateway {
     /// Builds the runtime from `file`. Reads the embedded directory and JWKS files' paths, but fetches no
     /// keys: the key stores load in the background once serving.
     pub fn build(file: &ConfigFile) -> Result<Self, ConfigError> {
+        Self::build_with(file, Arc::new(Metrics::new()), None)
+    }
+
+    /// Builds a runtime that records into `metrics` and, on a reload, reuses from `previous` what did not
+    /// change: the key stores of providers whose key source and refresh policy are the same (so their keys
+    /// stay loaded), and the assertion signer when its settings are the same.
+    pub fn build_with(
+        file: &ConfigFile,
+        metrics: Arc<Metrics>,
+        previous: Option<&Gateway>,
+    ) -> Result<Self, ConfigError> {
         let cfg = &file.config;
         let mut issues = Issues::default();
-        let metrics = Arc::new(Metrics::new());
+        let previous_stores = previous.map(Gateway::key_stores).unwrap_or_default();
 
         if cfg.listeners.is_empty() {
             issues.add("listeners", "at least one listener is required");
@@ -138,7 +153,14 @@ impl Gateway {
                     format!("duplicate provider name '{}'", p.name),
                 );
             }
-            if let Some(provider) = build_provider(file, p, i, &fqn, &client, &metrics, &mut issues) {
+            let context = ProviderContext {
+                file,
+                fqn: &fqn,
+                client: &client,
+                metrics: &metrics,
+                previous_stores: &previous_stores,
+            };
+            if let Some(provider) = build_provider(&context, p, i, &mut issues) {
                 providers.push(Arc::new(provider));
             }
         }
@@ -194,7 +216,10 @@ impl Gateway {
             }
         }
 
-        let assertion = build_assertion(&cfg.assertion, &mut issues);
+        let assertion = match previous {
+            Some(old) if old.config.assertion == cfg.assertion => old.assertion.clone(),
+            _ => build_assertion(&cfg.assertion, &mut issues),
+        };
 
         if !issues.0.is_empty() {
             return Err(ConfigError::Invalid {
@@ -227,7 +252,44 @@ impl Gateway {
             directory_users,
             assertion,
             assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
+            config: cfg.clone(),
+            watched: std::iter::once(file.path.clone())
+                .chain(cfg.basic.enabled.then(|| file.resolve(&cfg.basic.directory)))
+                .collect(),
         })
+    }
+
+    /// The key stores of every provider.
+    pub fn key_stores(&self) -> Vec<Arc<KeyStore>> {
+        self.authenticator
+            .bearer()
+            .providers()
+            .iter()
+            .map(|p| p.keys.clone())
+            .collect()
+    }
+
+    /// Settings that cannot change while running, which differ between `self` and `new`: a reload that
+    /// changes them is refused (restart to apply).
+    pub fn restart_required(&self, new: &crate::config::GatewayConfig) -> Vec<&'static str> {
+        let old = &self.config;
+        let mut out = Vec::new();
+        if old.listeners != new.listeners {
+            out.push("listeners");
+        }
+        if old.admin != new.admin {
+            out.push("admin");
+        }
+        if old.headers != new.headers {
+            out.push("headers");
+        }
+        if old.builtin != new.builtin {
+            out.push("builtin");
+        }
+        if old.server.threads != new.server.threads {
+            out.push("server.threads");
+        }
+        out
     }
 }
 
@@ -267,15 +329,17 @@ fn build_assertion(cfg: &AssertionConfig, issues: &mut Issues) -> Option<(Arc<As
     ))
 }
 
-fn build_provider(
-    file: &ConfigFile,
-    p: &ProviderConfig,
-    i: usize,
-    fqn: &FqnFormats,
-    client: &reqwest::Client,
-    metrics: &Arc<Metrics>,
-    issues: &mut Issues,
-) -> Option<Provider> {
+/// What building a provider needs besides its own configuration.
+struct ProviderContext<'a> {
+    file: &'a ConfigFile,
+    fqn: &'a FqnFormats,
+    client: &'a reqwest::Client,
+    metrics: &'a Arc<Metrics>,
+    previous_stores: &'a [Arc<KeyStore>],
+}
+
+fn build_provider(ctx: &ProviderContext<'_>, p: &ProviderConfig, i: usize, issues: &mut Issues) -> Option<Provider> {
+    let (file, fqn) = (ctx.file, ctx.fqn);
     let path = |field: &str| format!("providers[{i}].{field}");
     let before = issues.0.len();
     let issuer = match p.kind {
@@ -369,17 +433,26 @@ fn build_provider(
     if issues.0.len() > before {
         return None;
     }
-    let keys = KeyStore::new(
-        &p.name,
-        KeySource::from_config(&p.jwks, |rel| file.resolve(rel)),
-        RefreshPolicy {
-            refresh_interval: Duration::from_secs(p.refresh_interval_seconds),
-            min_refetch_interval: Duration::from_secs(p.min_refetch_interval_seconds),
-            fetch_timeout: Duration::from_secs(p.fetch_timeout_seconds),
-        },
-        client.clone(),
-        metrics.clone(),
-    );
+    let source = KeySource::from_config(&p.jwks, |rel| file.resolve(rel));
+    let policy = RefreshPolicy {
+        refresh_interval: Duration::from_secs(p.refresh_interval_seconds),
+        min_refetch_interval: Duration::from_secs(p.min_refetch_interval_seconds),
+        fetch_timeout: Duration::from_secs(p.fetch_timeout_seconds),
+    };
+    let reusable = ctx
+        .previous_stores
+        .iter()
+        .find(|s| s.name() == p.name && *s.source() == source && s.policy() == policy);
+    let keys = match reusable {
+        Some(store) => store.clone(),
+        None => Arc::new(KeyStore::new(
+            &p.name,
+            source,
+            policy,
+            ctx.client.clone(),
+            ctx.metrics.clone(),
+        )),
+    };
     Some(Provider {
         name: p.name.clone(),
         kind: p.kind,
@@ -393,7 +466,7 @@ fn build_provider(
         fqn: fqn.get(&user_manager),
         user_manager,
         user_claims,
-        keys: Arc::new(keys),
+        keys,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub upstream: HistogramVec,
     /// `authgate_draining`: 1 while shutting down.
     pub draining: IntGauge,
+    /// `authgate_config_reloads_total{result}`.
+    pub config_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -107,6 +109,11 @@ impl Metrics {
             jwks_keys,
             upstream,
             draining,
+            config_reloads: counter_vec(
+                "authgate_config_reloads_total",
+                "Configuration reloads by result (ok, error)",
+                &["result"],
+            ),
             registry,
         }
     }

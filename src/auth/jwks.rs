@@ -68,7 +68,7 @@ pub enum FetchError {
 }
 
 /// Timing knobs of a key store.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
     /// Background refresh interval.
     pub refresh_interval: Duration,
@@ -125,6 +125,11 @@ impl KeyStore {
                 .build(),
             metrics,
         }
+    }
+
+    /// The provider this store belongs to.
+    pub fn name(&self) -> &str {
+        &self.provider
     }
 
     /// The key source.
@@ -311,21 +316,32 @@ impl KeyStore {
         Ok(body)
     }
 
-    /// Runs the background refresh loop until the task is dropped.
-    pub async fn refresh_loop(self: Arc<Self>) {
-        loop {
-            let wait = if self.is_loaded() {
-                self.policy.refresh_interval
-            } else {
-                // Not loaded yet: retry sooner, but not in a tight loop.
-                self.policy
-                    .min_refetch_interval
-                    .clamp(Duration::from_secs(1), Duration::from_secs(30))
-            };
-            tokio::time::sleep(wait).await;
-            let _flight = self.refetch.lock().await;
-            let _ = self.refresh().await;
+    /// How long the background loop waits before the next refresh.
+    fn next_wait(&self) -> Duration {
+        if self.is_loaded() {
+            self.policy.refresh_interval
+        } else {
+            // Not loaded yet: retry sooner, but not in a tight loop.
+            self.policy
+                .min_refetch_interval
+                .clamp(Duration::from_secs(1), Duration::from_secs(30))
         }
+    }
+}
+
+/// Refreshes `store` on its schedule for as long as it is in use (the loop ends once the store is dropped,
+/// e.g. replaced by a reload).
+pub async fn refresh_loop(store: std::sync::Weak<KeyStore>) {
+    loop {
+        let Some(wait) = store.upgrade().map(|s| s.next_wait()) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let _flight = store.refetch.lock().await;
+        let _ = store.refresh().await;
     }
 }
 

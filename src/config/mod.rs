@@ -92,7 +92,11 @@ pub fn parse_yaml<T: DeserializeOwned>(
         });
     let parse_error = |path: String, message: String| ConfigError::Parse {
         file: file.to_path_buf(),
-        path: if path == "." { "(top level)".into() } else { path },
+        path: if path == "." || path == "?" {
+            "(top level)".into()
+        } else {
+            path
+        },
         message: first_line(&message),
     };
     if let Some((path, message)) = path_error {

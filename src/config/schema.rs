@@ -50,7 +50,7 @@ pub struct GatewayConfig {
 
 /// Signed identity assertion (`X-Authgate-Assertion`): a short-lived JWT upstreams can verify with the keys
 /// at the admin listener's `/.well-known/jwks.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AssertionConfig {
     /// Send assertions on authenticated requests. Default false.
@@ -97,6 +97,9 @@ pub struct ServerConfig {
     /// route, user, auth method, decision, upstream, latency). Default true; JSON with
     /// `AUTHGATE_LOG_FORMAT=json`.
     pub access_log: bool,
+    /// How often the configuration files are checked for changes (they are reloaded when they change, as on
+    /// SIGHUP). Default 2; 0 turns watching off (SIGHUP still reloads).
+    pub reload_poll_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -107,12 +110,13 @@ impl Default for ServerConfig {
             grace_period_seconds: 5,
             shutdown_timeout_seconds: 5,
             access_log: true,
+            reload_poll_seconds: 2,
         }
     }
 }
 
 /// One public listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// `host:port` to listen on, e.g. `0.0.0.0:8080`.
@@ -120,7 +124,7 @@ pub struct ListenerConfig {
 }
 
 /// The admin listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// `host:port`; default `127.0.0.1:9901`. Keep it off the public network.
@@ -140,7 +144,7 @@ impl Default for AdminConfig {
 
 /// Identity header names (oauth2-proxy style). Every client-supplied header with one of these names, or
 /// starting with `x-authgate-`, is removed before the gateway sets its own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeaderNamesConfig {
     /// The user's fully qualified name, e.g. `K2:CONTOSO\alice`. Default `X-Authgate-User`.
@@ -408,7 +412,7 @@ impl Default for LimitsConfig {
 }
 
 /// The built-in API server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuiltinConfig {
     /// Unix socket the built-in APIs listen on; only this process connects to it. Default

@@ -2,7 +2,9 @@
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
 use crate::assertion::AssertionSigner;
+use crate::gateway::Gateway;
 use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
@@ -59,16 +61,27 @@ impl Health {
 pub struct AdminApp {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    assertion: Option<Arc<AssertionSigner>>,
+    assertion: Box<dyn Fn() -> Option<Arc<AssertionSigner>> + Send + Sync>,
 }
 
 impl AdminApp {
-    /// Serves `metrics`, `health` and, when assertions are on, their verification keys.
-    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, assertion: Option<Arc<AssertionSigner>>) -> Self {
+    /// Serves `metrics`, `health` and, when assertions are on in the current configuration, their keys.
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, current: Arc<ArcSwap<Gateway>>) -> Self {
+        Self::with_signer(metrics, health, move || {
+            current.load().assertion.as_ref().map(|(signer, _)| signer.clone())
+        })
+    }
+
+    /// Serves the keys of whatever signer `assertion` returns.
+    pub fn with_signer(
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        assertion: impl Fn() -> Option<Arc<AssertionSigner>> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             metrics,
             health,
-            assertion,
+            assertion: Box::new(assertion),
         }
     }
 
@@ -87,7 +100,7 @@ impl AdminApp {
                 None => json(200, serde_json::json!({"status": "ready"})),
                 Some(reason) => json(503, serde_json::json!({"status": "not ready", "reason": reason})),
             },
-            (&http::Method::GET, "/.well-known/jwks.json") => match &self.assertion {
+            (&http::Method::GET, "/.well-known/jwks.json") => match (self.assertion)() {
                 Some(signer) => json(200, signer.jwks()),
                 None => json(
                     404,
@@ -129,7 +142,7 @@ mod tests {
     #[test]
     fn readiness_follows_key_loads_and_draining() {
         let health = Arc::new(Health::new(1));
-        let app = AdminApp::new(Arc::new(Metrics::new()), health.clone(), None);
+        let app = AdminApp::with_signer(Arc::new(Metrics::new()), health.clone(), || None);
         let get = |p: &str| app.respond(&http::Method::GET, p).status().as_u16();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/readyz"), 503);
@@ -147,7 +160,7 @@ mod tests {
             "authgate",
             std::time::Duration::from_secs(60),
         ));
-        let with_keys = AdminApp::new(Arc::new(Metrics::new()), health, Some(signer));
+        let with_keys = AdminApp::with_signer(Arc::new(Metrics::new()), health, move || Some(signer.clone()));
         let jwks = with_keys.respond(&http::Method::GET, "/.well-known/jwks.json");
         assert_eq!(jwks.status().as_u16(), 200);
         let body: serde_json::Value = serde_json::from_slice(jwks.body()).unwrap();

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod ratelimit;
+pub mod reload;
 pub mod routes;
 pub mod server;
 
@@ -12,6 +13,7 @@ use crate::auth::errors::{respond, ErrorResponse};
 use crate::auth::Authenticated;
 use crate::config::ForwardCredentials;
 use crate::gateway::Gateway;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -25,6 +27,8 @@ use std::time::Instant;
 
 /// Per-request state.
 pub struct RequestCtx {
+    /// The configuration snapshot this request is served with (a reload does not change it mid-request).
+    gateway: Arc<Gateway>,
     route: Option<Arc<Route>>,
     auth: Option<Arc<Authenticated>>,
     request_id: String,
@@ -38,18 +42,18 @@ pub struct RequestCtx {
 
 /// The proxy service.
 pub struct AuthProxy {
-    gateway: Arc<Gateway>,
+    current: Arc<ArcSwap<Gateway>>,
     id_prefix: u64,
     id_counter: AtomicU64,
 }
 
 impl AuthProxy {
-    /// A proxy serving `gateway`.
-    pub fn new(gateway: Arc<Gateway>) -> Self {
+    /// A proxy serving whatever gateway `current` holds when each request starts.
+    pub fn new(current: Arc<ArcSwap<Gateway>>) -> Self {
         let mut seed = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut seed);
         Self {
-            gateway,
+            current,
             id_prefix: u64::from_le_bytes(seed),
             id_counter: AtomicU64::new(0),
         }
@@ -114,6 +118,7 @@ impl ProxyHttp for AuthProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
+            gateway: self.current.load_full(),
             route: None,
             auth: None,
             request_id: String::new(),
@@ -126,7 +131,7 @@ impl ProxyHttp for AuthProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.request_id = self.request_id(session);
-        let gateway = &self.gateway;
+        let gateway = ctx.gateway.clone();
         let Some(route) = gateway.routes.find(session.req_header().uri.path()).cloned() else {
             ctx.decision = "no_route";
             let error = ErrorResponse::plain(404, "not_found", "no route matches this path");
@@ -194,7 +199,8 @@ impl ProxyHttp for AuthProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let headers = &self.gateway.headers;
+        let gateway = ctx.gateway.clone();
+        let headers = &gateway.headers;
         let spoofed: Vec<http::HeaderName> = upstream
             .headers
             .keys()
@@ -204,7 +210,7 @@ impl ProxyHttp for AuthProxy {
         for name in spoofed {
             upstream.remove_header(&name);
         }
-        if let Some((_, header)) = &self.gateway.assertion {
+        if let Some((_, header)) = &gateway.assertion {
             upstream.remove_header(header);
         }
         let policy = ctx.route.as_ref().and_then(|r| r.auth.as_ref());
@@ -226,7 +232,7 @@ impl ProxyHttp for AuthProxy {
             for (name, value) in &auth.headers {
                 upstream.insert_header(name.clone(), value.clone())?;
             }
-            if let (Some((signer, header)), Some(route)) = (&self.gateway.assertion, &ctx.route) {
+            if let (Some((signer, header)), Some(route)) = (&gateway.assertion, &ctx.route) {
                 if let Some(value) = signer.assertion(auth, route.index, &route.assertion_audience) {
                     upstream.insert_header(header.clone(), value)?;
                 }
@@ -281,7 +287,7 @@ impl ProxyHttp for AuthProxy {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
-        let metrics = &self.gateway.metrics;
+        let metrics = &ctx.gateway.metrics;
         let code = http::StatusCode::from_u16(status).ok();
         let status_label = code.as_ref().map_or("none", |c| c.as_str());
         metrics.requests.with_label_values(&[route, status_label]).inc();
@@ -291,7 +297,7 @@ impl ProxyHttp for AuthProxy {
                 .with_label_values(&[route])
                 .observe(started.elapsed().as_secs_f64());
         }
-        if self.gateway.server.access_log {
+        if ctx.gateway.server.access_log {
             let req = session.req_header();
             let upstream = match (&ctx.upstream_started, &ctx.route) {
                 (Some(_), Some(r)) => r.upstream.describe(),

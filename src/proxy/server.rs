@@ -1,22 +1,23 @@
-//! Process wiring: the pingora server with the proxy service, the admin service and the key-refresh
-//! background service, and the shutdown sequence (SIGTERM: not-ready, drain delay, close listeners, grace
+//! Process wiring: the pingora server with the proxy service, the built-in APIs, the admin service and the
+//! control service (keys, reload, rotation), and the shutdown sequence (SIGTERM: not-ready, drain delay, close listeners, grace
 //! period, exit; SIGINT: exit now).
 
 use super::admin::{AdminApp, Health};
+use super::reload::Control;
 use super::AuthProxy;
-use crate::auth::jwks::KeyStore;
 use crate::gateway::Gateway;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
-use pingora::services::background::{background_service, BackgroundService};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs the gateway until it is told to stop. Blocks.
 pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    let settings = &gateway.server;
+    let settings = gateway.server.clone();
     let conf = ServerConf {
         threads: settings
             .threads
@@ -28,18 +29,12 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let stores: Vec<Arc<KeyStore>> = gateway
-        .authenticator
-        .bearer()
-        .providers()
-        .iter()
-        .map(|p| p.keys.clone())
-        .collect();
-    let health = Arc::new(Health::new(stores.len()));
+    let health = Arc::new(Health::new(gateway.key_stores().len()));
+    let current = Arc::new(ArcSwap::new(gateway.clone()));
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        AuthProxy::new(gateway.clone()),
+        AuthProxy::new(current.clone()),
         "authgate proxy",
     );
     for address in &gateway.listeners {
@@ -69,35 +64,16 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     if let Some(address) = &gateway.admin {
         let mut admin = Service::new(
             "authgate admin".to_string(),
-            AdminApp::new(
-                gateway.metrics.clone(),
-                health.clone(),
-                gateway.assertion.as_ref().map(|(signer, _)| signer.clone()),
-            ),
+            AdminApp::new(gateway.metrics.clone(), health.clone(), current.clone()),
         );
         admin.add_tcp(address);
         server.add_service(admin);
     }
 
-    if !stores.is_empty() {
-        server.add_service(background_service(
-            "authgate key refresh",
-            KeyRefresher {
-                stores,
-                health: health.clone(),
-            },
-        ));
-    }
-
-    if let Some((signer, _)) = &gateway.assertion {
-        server.add_service(background_service(
-            "authgate assertion key rotation",
-            KeyRotation {
-                signer: signer.clone(),
-                every: gateway.assertion_rotation,
-            },
-        ));
-    }
+    server.add_service(background_service(
+        "authgate control",
+        Control::new(current, gateway.config_path.clone(), health.clone()),
+    ));
 
     tracing::info!(
         listeners = ?gateway.listeners,
@@ -105,56 +81,16 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         routes = gateway.routes.routes().len(),
         "authgate starting"
     );
+    let metrics = gateway.metrics.clone();
+    drop(gateway);
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainingShutdown {
             health,
-            metrics: gateway.metrics.clone(),
+            metrics,
             drain_delay: Duration::from_secs(settings.drain_delay_seconds),
         }),
     });
     Ok(())
-}
-
-/// Loads every provider's keys at start-up, then refreshes them in the background.
-struct KeyRefresher {
-    stores: Vec<Arc<KeyStore>>,
-    health: Arc<Health>,
-}
-
-#[async_trait]
-impl BackgroundService for KeyRefresher {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for store in &self.stores {
-            let store = store.clone();
-            let health = self.health.clone();
-            tasks.spawn(async move {
-                let _ = store.refresh().await;
-                health.key_load_attempted();
-                store.refresh_loop().await;
-            });
-        }
-        let _ = shutdown.changed().await;
-        tasks.abort_all();
-    }
-}
-
-/// Rotates the identity-assertion signing key on a schedule.
-struct KeyRotation {
-    signer: Arc<crate::assertion::AssertionSigner>,
-    every: Duration,
-}
-
-#[async_trait]
-impl BackgroundService for KeyRotation {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(self.every) => self.signer.rotate(),
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
 }
 
 /// SIGTERM: mark not-ready, wait `drain_delay` so load balancers notice, then let pingora close listeners

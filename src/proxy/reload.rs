@@ -1,0 +1,149 @@
+//! The control loop beside the data path: loads every provider's keys at start-up and keeps them fresh,
+//! reloads the configuration on SIGHUP or when a watched file changes, and rotates the identity-assertion
+//! key.
+//!
+//! A reload builds a complete new [`Gateway`] and swaps it in atomically; requests already in flight keep
+//! the snapshot they started with, so none is dropped. An invalid configuration, or one that changes
+//! settings that cannot change while running (listeners, admin, headers, builtin, server.threads), is
+//! refused with the reason logged, and the running configuration stays.
+
+use super::admin::Health;
+use crate::auth::jwks::{refresh_loop, KeyStore};
+use crate::config::ConfigFile;
+use crate::gateway::Gateway;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinSet;
+
+/// The control service.
+pub struct Control {
+    current: Arc<ArcSwap<Gateway>>,
+    config_path: PathBuf,
+    health: Arc<Health>,
+}
+
+impl Control {
+    /// Controls the gateway held by `current`, loaded from `config_path`.
+    pub fn new(current: Arc<ArcSwap<Gateway>>, config_path: PathBuf, health: Arc<Health>) -> Self {
+        Self {
+            current,
+            config_path,
+            health,
+        }
+    }
+
+    /// Rebuilds the gateway from the configuration file and swaps it in.
+    async fn try_reload(&self, tasks: &mut JoinSet<()>) -> Result<(), String> {
+        let file = ConfigFile::load(&self.config_path).map_err(|e| e.to_string())?;
+        let old = self.current.load_full();
+        let frozen = old.restart_required(&file.config);
+        if !frozen.is_empty() {
+            return Err(format!(
+                "changing {} requires a restart; the running configuration stays",
+                frozen.join(", ")
+            ));
+        }
+        let new = Gateway::build_with(&file, old.metrics.clone(), Some(&old)).map_err(|e| e.to_string())?;
+        let old_stores = old.key_stores();
+        for store in new.key_stores() {
+            if !old_stores.iter().any(|o| Arc::ptr_eq(o, &store)) {
+                // A new or changed provider: load its keys before it takes traffic.
+                let _ = store.refresh().await;
+                tasks.spawn(refresh_loop(Arc::downgrade(&store)));
+            }
+        }
+        self.current.store(Arc::new(new));
+        Ok(())
+    }
+
+    async fn reload(&self, why: &str, tasks: &mut JoinSet<()>) {
+        let metrics = self.current.load().metrics.clone();
+        match self.try_reload(tasks).await {
+            Ok(()) => {
+                metrics.config_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(trigger = why, config = %self.config_path.display(), "configuration reloaded");
+            }
+            Err(reason) => {
+                metrics.config_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(trigger = why, config = %self.config_path.display(), %reason, "configuration reload refused");
+            }
+        }
+    }
+}
+
+type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+/// Modification time and size of each watched file (following symlinks, as Kubernetes ConfigMaps swap them).
+fn fingerprint(gateway: &Gateway) -> Fingerprint {
+    gateway
+        .watched
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok();
+            (p.clone(), meta.and_then(|m| Some((m.modified().ok()?, m.len()))))
+        })
+        .collect()
+}
+
+/// Loads a store's keys for the first time, marks the attempt for readiness, then keeps them fresh.
+async fn load_keys(store: Arc<KeyStore>, health: Arc<Health>) {
+    let _ = store.refresh().await;
+    health.key_load_attempted();
+    refresh_loop(Arc::downgrade(&store)).await;
+}
+
+#[async_trait]
+impl BackgroundService for Control {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut tasks = JoinSet::new();
+        let gateway = self.current.load_full();
+        for store in gateway.key_stores() {
+            tasks.spawn(load_keys(store, self.health.clone()));
+        }
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload on file change only");
+                None
+            }
+        };
+        let poll = Duration::from_secs(gateway.server.reload_poll_seconds);
+        let mut watch = tokio::time::interval(if poll.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            poll
+        });
+        let rotation = gateway.assertion_rotation;
+        let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
+        let mut last = fingerprint(&gateway);
+        drop(gateway);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(()) = async { hangup.as_mut()?.recv().await } => {
+                    self.reload("SIGHUP", &mut tasks).await;
+                    last = fingerprint(&self.current.load());
+                }
+                _ = watch.tick(), if !poll.is_zero() => {
+                    let now = fingerprint(&self.current.load());
+                    if now != last {
+                        last = now;
+                        self.reload("file change", &mut tasks).await;
+                    }
+                }
+                _ = rotate.tick() => {
+                    if let Some((signer, _)) = &self.current.load().assertion {
+                        signer.rotate();
+                    }
+                }
+            }
+        }
+        tasks.abort_all();
+    }
+}
