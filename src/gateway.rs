@@ -21,6 +21,7 @@ use crate::directory::embedded::EmbeddedDirectory;
 use crate::metrics::Metrics;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
+use crate::proxy::tls::ReloadingCert;
 use crate::signing::SigningAlg;
 use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
@@ -34,8 +35,8 @@ pub struct Gateway {
     pub config_path: PathBuf,
     /// Process settings.
     pub server: ServerConfig,
-    /// Public listener addresses.
-    pub listeners: Vec<String>,
+    /// Public listeners.
+    pub listeners: Vec<Listener>,
     /// Admin listener address, if enabled.
     pub admin: Option<String>,
     /// Routes.
@@ -64,6 +65,16 @@ pub struct Gateway {
     pub config: crate::config::GatewayConfig,
     /// Files whose change triggers a reload (the configuration and the embedded directory).
     pub watched: Vec<PathBuf>,
+    /// CA bundle for upstream TLS.
+    pub upstream_ca_file: Option<PathBuf>,
+}
+
+/// A public listener.
+pub struct Listener {
+    /// `ip:port`.
+    pub address: String,
+    /// The certificate, when TLS is terminated here.
+    pub tls: Option<Arc<ReloadingCert>>,
 }
 
 /// Collects issues while building.
@@ -98,11 +109,30 @@ impl Gateway {
         if cfg.listeners.is_empty() {
             issues.add("listeners", "at least one listener is required");
         }
+        let mut listeners = Vec::new();
         for (i, l) in cfg.listeners.iter().enumerate() {
             if l.address.parse::<std::net::SocketAddr>().is_err() {
                 issues.add(
                     format!("listeners[{i}].address"),
                     format!("'{}' is not an ip:port address", l.address),
+                );
+            }
+            let tls = l.tls.as_ref().and_then(|t| {
+                ReloadingCert::load(&file.resolve(&t.cert), &file.resolve(&t.key))
+                    .map(Arc::new)
+                    .map_err(|e| issues.add(format!("listeners[{i}].tls"), e))
+                    .ok()
+            });
+            listeners.push(Listener {
+                address: l.address.clone(),
+                tls,
+            });
+        }
+        if let Some(ca) = &cfg.server.upstream_ca_file {
+            if std::fs::metadata(file.resolve(ca)).is_err() {
+                issues.add(
+                    "server.upstream_ca_file",
+                    format!("cannot read {}", file.resolve(ca).display()),
                 );
             }
         }
@@ -239,7 +269,7 @@ impl Gateway {
         Ok(Self {
             config_path: file.path.clone(),
             server: cfg.server.clone(),
-            listeners: cfg.listeners.iter().map(|l| l.address.clone()).collect(),
+            listeners,
             admin: cfg.admin.enabled.then(|| cfg.admin.address.clone()),
             routes: RouteTable::new(routes),
             authenticator: Authenticator::new(basic, bearer, cfg.limits.max_token_bytes, metrics.clone()),
@@ -253,6 +283,7 @@ impl Gateway {
             assertion,
             assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
             config: cfg.clone(),
+            upstream_ca_file: cfg.server.upstream_ca_file.as_ref().map(|p| file.resolve(p)),
             watched: std::iter::once(file.path.clone())
                 .chain(cfg.basic.enabled.then(|| file.resolve(&cfg.basic.directory)))
                 .collect(),

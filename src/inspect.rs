@@ -264,7 +264,12 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
 pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "configuration {} is valid", file.path.display());
-    let _ = writeln!(out, "listeners: {}", gateway.listeners.join(", "));
+    let listeners: Vec<String> = gateway
+        .listeners
+        .iter()
+        .map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (TLS)" } else { "" }))
+        .collect();
+    let _ = writeln!(out, "listeners: {}", listeners.join(", "));
     let _ = writeln!(out, "admin: {}", gateway.admin.as_deref().unwrap_or("(disabled)"));
     let cfg = &file.config;
     let _ = writeln!(

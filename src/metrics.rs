@@ -31,6 +31,8 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// `authgate_config_reloads_total{result}`.
     pub config_reloads: IntCounterVec,
+    /// `authgate_tls_reloads_total{result}`.
+    pub tls_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -112,6 +114,11 @@ impl Metrics {
             config_reloads: counter_vec(
                 "authgate_config_reloads_total",
                 "Configuration reloads by result (ok, error)",
+                &["result"],
+            ),
+            tls_reloads: counter_vec(
+                "authgate_tls_reloads_total",
+                "Listener certificate reloads by result (ok, error)",
                 &["result"],
             ),
             registry,

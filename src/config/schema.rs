@@ -100,6 +100,8 @@ pub struct ServerConfig {
     /// How often the configuration files are checked for changes (they are reloaded when they change, as on
     /// SIGHUP). Default 2; 0 turns watching off (SIGHUP still reloads).
     pub reload_poll_seconds: u64,
+    /// PEM bundle of CAs trusted for upstream TLS (`routes[].upstream_tls`). Default: the system roots.
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +113,7 @@ impl Default for ServerConfig {
             shutdown_timeout_seconds: 5,
             access_log: true,
             reload_poll_seconds: 2,
+            upstream_ca_file: None,
         }
     }
 }
@@ -121,6 +124,19 @@ impl Default for ServerConfig {
 pub struct ListenerConfig {
     /// `host:port` to listen on, e.g. `0.0.0.0:8080`.
     pub address: String,
+    /// Terminate TLS here (TLS 1.2 and 1.3). Rotated certificate files are picked up without a restart.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsConfig>,
+}
+
+/// Certificate of a TLS listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// The admin listener.

@@ -8,6 +8,7 @@ pub mod ratelimit;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod tls;
 
 use crate::auth::errors::{respond, ErrorResponse};
 use crate::auth::Authenticated;

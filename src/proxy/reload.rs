@@ -8,6 +8,7 @@
 //! refused with the reason logged, and the running configuration stays.
 
 use super::admin::Health;
+use super::tls::ReloadingCert;
 use crate::auth::jwks::{refresh_loop, KeyStore};
 use crate::config::ConfigFile;
 use crate::gateway::Gateway;
@@ -25,15 +26,40 @@ pub struct Control {
     current: Arc<ArcSwap<Gateway>>,
     config_path: PathBuf,
     health: Arc<Health>,
+    certs: Vec<Arc<ReloadingCert>>,
 }
 
 impl Control {
-    /// Controls the gateway held by `current`, loaded from `config_path`.
-    pub fn new(current: Arc<ArcSwap<Gateway>>, config_path: PathBuf, health: Arc<Health>) -> Self {
+    /// Controls the gateway held by `current`, loaded from `config_path`, and the listeners' `certs`.
+    pub fn new(
+        current: Arc<ArcSwap<Gateway>>,
+        config_path: PathBuf,
+        health: Arc<Health>,
+        certs: Vec<Arc<ReloadingCert>>,
+    ) -> Self {
         Self {
             current,
             config_path,
             health,
+            certs,
+        }
+    }
+
+    /// Swaps in rotated listener certificates.
+    fn reload_certificates(&self) {
+        let metrics = self.current.load().metrics.clone();
+        for cert in &self.certs {
+            match cert.reload_if_changed() {
+                Ok(false) => {}
+                Ok(true) => {
+                    metrics.tls_reloads.with_label_values(&["ok"]).inc();
+                    tracing::info!(cert = %cert.cert_path().display(), "TLS certificate reloaded");
+                }
+                Err(reason) => {
+                    metrics.tls_reloads.with_label_values(&["error"]).inc();
+                    tracing::error!(cert = %cert.cert_path().display(), %reason, "rotated TLS certificate refused; the previous one keeps serving");
+                }
+            }
         }
     }
 
@@ -127,10 +153,12 @@ impl BackgroundService for Control {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(()) = async { hangup.as_mut()?.recv().await } => {
+                    self.reload_certificates();
                     self.reload("SIGHUP", &mut tasks).await;
                     last = fingerprint(&self.current.load());
                 }
                 _ = watch.tick(), if !poll.is_zero() => {
+                    self.reload_certificates();
                     let now = fingerprint(&self.current.load());
                     if now != last {
                         last = now;

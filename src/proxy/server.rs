@@ -8,6 +8,7 @@ use super::AuthProxy;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
@@ -24,6 +25,10 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         grace_period_seconds: Some(settings.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(settings.shutdown_timeout_seconds),
+        ca_file: gateway
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -37,8 +42,17 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         AuthProxy::new(current.clone()),
         "authgate proxy",
     );
-    for address in &gateway.listeners {
-        proxy.add_tcp(address);
+    let mut certs = Vec::new();
+    for listener in &gateway.listeners {
+        match &listener.tls {
+            None => proxy.add_tcp(&listener.address),
+            Some(cert) => {
+                let mut settings = TlsSettings::intermediate("", "")?;
+                settings.set_cert_resolver(cert.clone());
+                proxy.add_tls_with_settings(&listener.address, None, settings);
+                certs.push(cert.clone());
+            }
+        }
     }
     server.add_service(proxy);
 
@@ -72,11 +86,11 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
 
     server.add_service(background_service(
         "authgate control",
-        Control::new(current, gateway.config_path.clone(), health.clone()),
+        Control::new(current, gateway.config_path.clone(), health.clone(), certs),
     ));
 
     tracing::info!(
-        listeners = ?gateway.listeners,
+        listeners = ?gateway.listeners.iter().map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (tls)" } else { "" })).collect::<Vec<_>>(),
         admin = ?gateway.admin,
         routes = gateway.routes.routes().len(),
         "authgate starting"

@@ -168,9 +168,21 @@ impl Gateway {
         Self::start_with_users(yaml, &users_yaml()).await
     }
 
+    /// Like [`Gateway::start`], with extra files written into the gateway's directory first.
+    pub async fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> Self {
+        Self::launch(yaml, &users_yaml(), files).await
+    }
+
     /// Like [`Gateway::start`] with a custom users.yaml.
     pub async fn start_with_users(yaml: &str, users: &str) -> Self {
+        Self::launch(yaml, users, &[]).await
+    }
+
+    async fn launch(yaml: &str, users: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).unwrap();
+        }
         let (port, admin_port) = (free_port(), free_port());
         std::fs::write(dir.path().join("users.yaml"), users).unwrap();
         let config = yaml
