@@ -2,6 +2,7 @@
 //! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
 //! is ever served.
 
+use crate::apis::workflow::definitions::Definitions;
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
 use crate::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
@@ -16,6 +17,7 @@ use crate::config::{
     AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig, ServerConfig,
 };
 use crate::directory::embedded::EmbeddedDirectory;
+use crate::directory::people::PeopleIndex;
 use crate::metrics::Metrics;
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
 use std::collections::{HashMap, HashSet};
@@ -52,6 +54,10 @@ pub struct Gateway {
     pub builtin_threads: usize,
     /// Users in the embedded directory (for `check`).
     pub directory_users: usize,
+    /// The embedded directory's people by FQN (workflow destinations, originator details).
+    pub people: Arc<PeopleIndex>,
+    /// Workflow definitions of the built-in Workflow REST API.
+    pub workflow_definitions: Arc<Definitions>,
 }
 
 /// Collects issues while building.
@@ -136,11 +142,13 @@ impl Gateway {
         }
 
         let mut directory_users = 0;
+        let mut people = PeopleIndex::default();
         let basic = if cfg.basic.enabled {
             let path = file.resolve(&cfg.basic.directory);
             match EmbeddedDirectory::load(&path) {
                 Ok(dir) => {
                     directory_users = dir.len();
+                    people = PeopleIndex::from_directory(&dir, &fqn);
                     Some(BasicAuthenticator::new(
                         Arc::new(dir),
                         BasicSettings {
@@ -160,6 +168,14 @@ impl Gateway {
             }
         } else {
             None
+        };
+
+        let workflow_definitions = match Definitions::load_dir(&file.resolve(&cfg.workflow.definitions)) {
+            Ok(defs) => defs,
+            Err(e) => {
+                issues.add("workflow.definitions", e.to_string());
+                Definitions::default()
+            }
         };
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
@@ -215,6 +231,8 @@ impl Gateway {
             builtin_database: file.resolve(&cfg.builtin.database),
             builtin_threads: cfg.builtin.threads,
             directory_users,
+            people: Arc::new(people),
+            workflow_definitions: Arc::new(workflow_definitions),
         })
     }
 }

@@ -53,10 +53,19 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .iter()
         .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)))
     {
-        let db = crate::store::Database::open(&gateway.builtin_database, gateway.builtin_threads.max(2))?;
+        let db = Arc::new(crate::store::Database::open(
+            &gateway.builtin_database,
+            gateway.builtin_threads.max(2),
+        )?);
+        let workflow_store = crate::apis::workflow::store::SqliteWorkflowStore::new(db.clone())?;
         let state = Arc::new(crate::apis::ApiState {
             headers: gateway.headers.clone(),
-            db: Arc::new(db),
+            db,
+            workflow: Arc::new(crate::apis::workflow::WorkflowApi {
+                definitions: gateway.workflow_definitions.clone(),
+                store: Arc::new(workflow_store),
+                people: gateway.people.clone(),
+            }),
         });
         let mut apis = background_service(
             "authgate built-in apis",
