@@ -62,3 +62,6 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/tasks/{sn}/wake", post(handlers::wake))
         .route("/instances/{id}", get(handlers::get_instance))
 }
+
+#[cfg(test)]
+mod handler_tests;
