@@ -2,6 +2,7 @@
 //! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
 //! is ever served.
 
+use crate::apis::workflow::definitions::{definition_files, Definitions};
 use crate::assertion::AssertionSigner;
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
@@ -18,6 +19,7 @@ use crate::config::{
     ServerConfig,
 };
 use crate::directory::embedded::EmbeddedDirectory;
+use crate::directory::people::PeopleIndex;
 use crate::metrics::Metrics;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
@@ -67,6 +69,10 @@ pub struct Gateway {
     pub watched: Vec<PathBuf>,
     /// CA bundle for upstream TLS.
     pub upstream_ca_file: Option<PathBuf>,
+    /// The embedded directory's people by FQN (workflow destinations, originator details).
+    pub people: Arc<PeopleIndex>,
+    /// Workflow definitions of the built-in Workflow REST API.
+    pub workflow_definitions: Arc<Definitions>,
 }
 
 /// A public listener.
@@ -196,11 +202,13 @@ impl Gateway {
         }
 
         let mut directory_users = 0;
+        let mut people = PeopleIndex::default();
         let basic = if cfg.basic.enabled {
             let path = file.resolve(&cfg.basic.directory);
             match EmbeddedDirectory::load(&path) {
                 Ok(dir) => {
                     directory_users = dir.len();
+                    people = PeopleIndex::from_directory(&dir, &fqn);
                     Some(BasicAuthenticator::new(
                         Arc::new(dir),
                         BasicSettings {
@@ -220,6 +228,15 @@ impl Gateway {
             }
         } else {
             None
+        };
+
+        let definitions_dir = file.resolve(&cfg.workflow.definitions);
+        let workflow_definitions = match Definitions::load_dir(&definitions_dir) {
+            Ok(defs) => defs,
+            Err(e) => {
+                issues.add("workflow.definitions", e.to_string());
+                Definitions::default()
+            }
         };
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
@@ -286,7 +303,11 @@ impl Gateway {
             upstream_ca_file: cfg.server.upstream_ca_file.as_ref().map(|p| file.resolve(p)),
             watched: std::iter::once(file.path.clone())
                 .chain(cfg.basic.enabled.then(|| file.resolve(&cfg.basic.directory)))
+                .chain(std::iter::once(definitions_dir.clone()))
+                .chain(definition_files(&definitions_dir).unwrap_or_default())
                 .collect(),
+            people: Arc::new(people),
+            workflow_definitions: Arc::new(workflow_definitions),
         })
     }
 

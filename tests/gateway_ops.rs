@@ -73,22 +73,6 @@ async fn sigterm_turns_readiness_off_then_exits_cleanly() {
     assert_eq!(gw.wait_exit(Duration::from_secs(15)).await, Some(0));
 }
 
-/// Sends SIGHUP and waits until the reload counter for `result` moves.
-async fn reload_and_wait(gw: &Gateway, result: &str) {
-    let label = format!("result=\"{result}\"");
-    let before = gw.metric("authgate_config_reloads_total", &[&label]).await;
-    gw.signal("-HUP");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while gw.metric("authgate_config_reloads_total", &[&label]).await <= before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {result} reload:\n{}",
-            gw.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_drops_no_request_and_refuses_a_broken_config() {
     let upstream = echo_upstream().await;
@@ -112,9 +96,9 @@ async fn reload_under_load_drops_no_request_and_refuses_a_broken_config() {
     // Reloads, good and bad, while the four clients run.
     for round in 0..3 {
         gw.rewrite_config(&realm(&format!("r{round}")));
-        reload_and_wait(&gw, "ok").await;
+        gw.reload_and_wait("ok").await;
         gw.rewrite_config(&broken);
-        reload_and_wait(&gw, "error").await;
+        gw.reload_and_wait("error").await;
     }
     for task in load {
         let statuses = task.await.unwrap();
@@ -154,7 +138,7 @@ async fn changed_route_applies_after_sighup() {
         )
     );
     gw.rewrite_config(&off);
-    reload_and_wait(&gw, "ok").await;
+    gw.reload_and_wait("ok").await;
     assert_eq!(get().await, 503);
 }
 

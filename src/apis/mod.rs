@@ -5,12 +5,13 @@
 //! - [`error`]: the JSON error type handlers return.
 //! - [`server`]: the background service that serves the router on the socket.
 //!
-//! `/api/whoami` echoes the forwarded identity. The Workflow REST (`/api/workflow/v1`) and SmartObject
-//! OData (`/api/odata/v4`) APIs mount their own routers here; until then their prefixes answer 501.
+//! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) is
+//! nested here; the SmartObject OData API (`/api/odata/v4`) answers 501 until it is built in.
 
 pub mod error;
 pub mod identity;
 pub mod server;
+pub mod workflow;
 
 pub use error::ApiError;
 pub use identity::Caller;
@@ -31,14 +32,15 @@ pub struct ApiState {
     pub headers: Arc<HeaderSet>,
     /// The APIs' database.
     pub db: Arc<Database>,
+    /// The Workflow REST API's definitions, store and directory; swapped whole when the configuration reloads.
+    pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
 }
 
 /// The router of every built-in API.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
-        .route("/api/workflow/v1", get(not_built).post(not_built))
-        .route("/api/workflow/v1/{*rest}", get(not_built).post(not_built))
+        .nest(workflow::BASE, workflow::router())
         .route("/api/odata/v4", get(not_built))
         .route("/api/odata/v4/{*rest}", get(not_built).post(not_built))
         .fallback(|| async { ApiError::not_found("no built-in API at this path") })

@@ -15,12 +15,17 @@ use tower::Layer;
 pub struct ApiServer {
     socket: PathBuf,
     router: Router,
+    on_listening: Box<dyn Fn() + Send + Sync>,
 }
 
 impl ApiServer {
-    /// Serves `router` on `socket`.
-    pub fn new(socket: PathBuf, router: Router) -> Self {
-        Self { socket, router }
+    /// Serves `router` on `socket`; calls `on_listening` once the socket accepts connections.
+    pub fn new(socket: PathBuf, router: Router, on_listening: impl Fn() + Send + Sync + 'static) -> Self {
+        Self {
+            socket,
+            router,
+            on_listening: Box::new(on_listening),
+        }
     }
 }
 
@@ -50,6 +55,7 @@ impl BackgroundService for ApiServer {
         let app = tower::util::MapRequestLayer::new(rewrite).layer(self.router.clone());
         let service = axum::ServiceExt::<Request>::into_make_service(app);
         tracing::info!(socket = %self.socket.display(), "built-in APIs listening");
+        (self.on_listening)();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = shutdown.changed().await;

@@ -44,6 +44,9 @@ pub struct GatewayConfig {
     /// Signed identity assertions sent upstream.
     #[serde(default)]
     pub assertion: AssertionConfig,
+    /// The built-in Workflow REST API.
+    #[serde(default)]
+    pub workflow: WorkflowConfig,
     /// Route table: the longest matching path prefix wins; no match is 404.
     pub routes: Vec<RouteConfig>,
 }
@@ -446,6 +449,23 @@ impl Default for BuiltinConfig {
             socket: PathBuf::from("data/authgate-api.sock"),
             database: PathBuf::from("data/authgate.db"),
             threads: 2,
+        }
+    }
+}
+
+/// The built-in Workflow REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowConfig {
+    /// Directory of workflow definition files (`*.yaml`, one workflow each). Default `policies/workflows`
+    /// (relative to the config file). A missing directory means no workflows; an invalid file is an error.
+    pub definitions: PathBuf,
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        Self {
+            definitions: PathBuf::from("policies/workflows"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! default; AD over LDAP and AAD via ROPC plug in behind the same trait.
 
 pub mod embedded;
+pub mod people;
 
 use crate::auth::identity::UserManager;
 use async_trait::async_trait;

@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz` (the process is up), `/readyz` (keys loaded and not draining) and
+//! The admin listener: `/healthz` (the process is up), `/readyz` (keys loaded, built-in APIs listening, not
+//! draining) and
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
 use crate::assertion::AssertionSigner;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub struct Health {
     draining: AtomicBool,
     pending_key_loads: AtomicUsize,
+    builtin_pending: AtomicBool,
 }
 
 impl Health {
@@ -25,7 +27,18 @@ impl Health {
         Self {
             draining: AtomicBool::new(false),
             pending_key_loads: AtomicUsize::new(pending_key_loads),
+            builtin_pending: AtomicBool::new(false),
         }
+    }
+
+    /// Readiness waits for the built-in API socket too.
+    pub fn expect_builtin(&self) {
+        self.builtin_pending.store(true, Ordering::Release);
+    }
+
+    /// The built-in API server listens on its socket.
+    pub fn builtin_listening(&self) {
+        self.builtin_pending.store(false, Ordering::Release);
     }
 
     /// Marks the gateway as draining: `/readyz` fails from now on.
@@ -51,6 +64,8 @@ impl Health {
             Some("draining")
         } else if self.pending_key_loads.load(Ordering::Acquire) > 0 {
             Some("loading signing keys")
+        } else if self.builtin_pending.load(Ordering::Acquire) {
+            Some("starting the built-in APIs")
         } else {
             None
         }

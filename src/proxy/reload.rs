@@ -27,7 +27,11 @@ pub struct Control {
     config_path: PathBuf,
     health: Arc<Health>,
     certs: Vec<Arc<ReloadingCert>>,
+    hooks: Vec<ReloadHook>,
 }
+
+/// Called with each newly swapped-in gateway, for state built from it outside the proxy (the built-in APIs).
+pub type ReloadHook = Box<dyn Fn(&Gateway) + Send + Sync>;
 
 impl Control {
     /// Controls the gateway held by `current`, loaded from `config_path`, and the listeners' `certs`.
@@ -42,7 +46,14 @@ impl Control {
             config_path,
             health,
             certs,
+            hooks: Vec::new(),
         }
+    }
+
+    /// Adds hooks run after each successful reload.
+    pub fn on_reload(mut self, hooks: Vec<ReloadHook>) -> Self {
+        self.hooks.extend(hooks);
+        self
     }
 
     /// Swaps in rotated listener certificates.
@@ -83,7 +94,11 @@ impl Control {
                 tasks.spawn(refresh_loop(Arc::downgrade(&store)));
             }
         }
-        self.current.store(Arc::new(new));
+        let new = Arc::new(new);
+        for hook in &self.hooks {
+            hook(&new);
+        }
+        self.current.store(new);
         Ok(())
     }
 

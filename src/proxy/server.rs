@@ -3,7 +3,7 @@
 //! period, exit; SIGINT: exit now).
 
 use super::admin::{AdminApp, Health};
-use super::reload::Control;
+use super::reload::{Control, ReloadHook};
 use super::AuthProxy;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
@@ -43,6 +43,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         "authgate proxy",
     );
     let mut certs = Vec::new();
+    let mut on_reload: Vec<ReloadHook> = Vec::new();
     for listener in &gateway.listeners {
         match &listener.tls {
             None => proxy.add_tcp(&listener.address),
@@ -62,14 +63,33 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .iter()
         .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)))
     {
-        let db = crate::store::Database::open(&gateway.builtin_database, gateway.builtin_threads.max(2))?;
+        health.expect_builtin();
+        let db = Arc::new(crate::store::Database::open(
+            &gateway.builtin_database,
+            gateway.builtin_threads.max(2),
+        )?);
+        let workflow_store: Arc<dyn crate::apis::workflow::store::WorkflowStore> =
+            Arc::new(crate::apis::workflow::store::SqliteWorkflowStore::new(db.clone())?);
+        let workflow_api = move |g: &Gateway| crate::apis::workflow::WorkflowApi {
+            definitions: g.workflow_definitions.clone(),
+            store: workflow_store.clone(),
+            people: g.people.clone(),
+        };
         let state = Arc::new(crate::apis::ApiState {
             headers: gateway.headers.clone(),
-            db: Arc::new(db),
+            db,
+            workflow: ArcSwap::from_pointee(workflow_api(&gateway)),
         });
+        let reloaded = state.clone();
+        on_reload.push(Box::new(move |g: &Gateway| {
+            reloaded.workflow.store(Arc::new(workflow_api(g)))
+        }));
         let mut apis = background_service(
             "authgate built-in apis",
-            crate::apis::server::ApiServer::new(gateway.builtin_socket.clone(), crate::apis::router(state)),
+            crate::apis::server::ApiServer::new(gateway.builtin_socket.clone(), crate::apis::router(state), {
+                let health = health.clone();
+                move || health.builtin_listening()
+            }),
         );
         apis.threads = Some(gateway.builtin_threads.max(1));
         server.add_service(apis);
@@ -86,7 +106,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
 
     server.add_service(background_service(
         "authgate control",
-        Control::new(current, gateway.config_path.clone(), health.clone(), certs),
+        Control::new(current, gateway.config_path.clone(), health.clone(), certs).on_reload(on_reload),
     ));
 
     tracing::info!(

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod api;
+pub mod workflow;
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -178,7 +181,7 @@ impl Gateway {
         Self::launch(yaml, users, &[]).await
     }
 
-    async fn launch(yaml: &str, users: &str, files: &[(&str, &str)]) -> Self {
+    pub async fn launch(yaml: &str, users: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, contents) in files {
             std::fs::write(dir.path().join(name), contents).unwrap();
@@ -285,6 +288,18 @@ impl Gateway {
             }
             assert!(Instant::now() < deadline, "authgate did not exit:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends SIGHUP and waits until the reload counter for `result` (`ok` or `error`) moves.
+    pub async fn reload_and_wait(&self, result: &str) {
+        let label = format!("result=\"{result}\"");
+        let before = self.metric("authgate_config_reloads_total", &[&label]).await;
+        self.signal("-HUP");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.metric("authgate_config_reloads_total", &[&label]).await <= before {
+            assert!(Instant::now() < deadline, "no {result} reload:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

@@ -1,0 +1,340 @@
+//! Load test of the Workflow REST API through the real gateway: `cargo bench --bench workflow_load`.
+//!
+//! Starts the release binary on loopback with 1,100 Basic users (1,000 employees, 100 approvers as their
+//! managers), seeds 10,000 expense-claim instances through the API (100 open approval tasks per approver),
+//! then drives two phases at 64 keep-alive connections, each a client of its own:
+//!
+//! - `GET /api/workflow/v1/tasks` as a random approver for a fixed duration (first page: 100 tasks);
+//! - `POST /api/workflow/v1/tasks/{sn}/actions/Approve`, each open approval task actioned once.
+//!
+//! Prints requests/s and latency percentiles per phase. The load generator shares the machine with the
+//! gateway, so figures are for comparing runs on the same machine, not absolute capacity.
+//!
+//! Environment: `WORKFLOW_LOAD_INSTANCES` (default 10000), `WORKFLOW_LOAD_CONNECTIONS` (64),
+//! `WORKFLOW_LOAD_SECONDS` (10, the GET phase).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const APPROVERS: usize = 100;
+const EMPLOYEES: usize = 1000;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A cheap argon2id hash: the benchmark measures the API, and verified credentials are cached anyway.
+fn hash(password: &str) -> String {
+    let params = argon2::Params::new(1024, 1, 1, None).expect("valid argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .expect("hashing works")
+        .to_string()
+}
+
+fn approver(i: usize) -> String {
+    format!("mgr{i:03}")
+}
+
+fn employee(i: usize) -> String {
+    format!("emp{i:04}")
+}
+
+struct Gateway {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_gateway() -> Gateway {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut users = String::from("users:\n");
+    for i in 0..APPROVERS {
+        let name = approver(i);
+        users += &format!(
+            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [Approvers]}}\n",
+            hash(&name)
+        );
+    }
+    for i in 0..EMPLOYEES {
+        let name = employee(i);
+        users += &format!(
+            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [Employees], manager: {}}}\n",
+            hash(&name),
+            approver(i % APPROVERS)
+        );
+    }
+    std::fs::write(dir.path().join("users.yaml"), users).expect("write users.yaml");
+    let (port, admin) = (free_port(), free_port());
+    let config = format!(
+        "server: {{drain_delay_seconds: 0, grace_period_seconds: 1, shutdown_timeout_seconds: 1, reload_poll_seconds: 0, access_log: false}}\n\
+         listeners: [{{address: \"127.0.0.1:{port}\"}}]\n\
+         admin: {{address: \"127.0.0.1:{admin}\"}}\n\
+         basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
+         user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
+         builtin: {{socket: api.sock, database: workflow.db}}\n\
+         workflow: {{definitions: \"{}\"}}\n\
+         routes: [{{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}]\n",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/policies/workflows")
+    );
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, config).expect("write gateway.yaml");
+    let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start authgate");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("http://127.0.0.1:{admin}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "authgate not ready after 30s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Gateway { child, port, _dir: dir }
+}
+
+/// One keep-alive connection.
+fn connection() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    errors: usize,
+}
+
+fn report(phase: &str, samples: Samples, elapsed: Duration) {
+    let mut l = samples.latencies;
+    l.sort();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+    };
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    println!(
+        "{phase:<40} {:>7} req  {:>8.0} req/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
+        l.len(),
+        l.len() as f64 / elapsed.as_secs_f64(),
+        ms(pct(0.50)),
+        ms(pct(0.90)),
+        ms(pct(0.99)),
+        ms(l.last().copied()),
+        samples.errors
+    );
+}
+
+/// Starts `instances` expense claims, spread over the employees, `connections` at a time.
+async fn seed(base: &str, instances: usize, connections: usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let (next, base, client) = (next.clone(), base.to_string(), connection());
+        workers.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= instances {
+                    return;
+                }
+                let user = employee(n % EMPLOYEES);
+                let body = json!({"folio": format!("Claim {n}"), "priority": 1,
+                    "dataFields": {"Amount": 10.0 + (n % 500) as f64, "Currency": "EUR", "Description": "Load test"}});
+                let r = client
+                    .post(format!("{base}/workflows/1"))
+                    .basic_auth(&user, Some(&user))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(
+                    r.status(),
+                    201,
+                    "seeding failed: {}",
+                    r.text().await.unwrap_or_default()
+                );
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("a seeding worker");
+    }
+}
+
+/// `GET tasks` as random approvers for `seconds`.
+async fn worklist_phase(base: &str, connections: usize, seconds: u64) {
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..connections {
+        let (samples, base, client) = (samples.clone(), base.to_string(), connection());
+        workers.spawn(async move {
+            let mut local = Samples::default();
+            let mut i = w;
+            while Instant::now() < until {
+                let user = approver(i % APPROVERS);
+                i += connections;
+                let t = Instant::now();
+                let ok = match client
+                    .get(format!("{base}/tasks"))
+                    .basic_auth(&user, Some(&user))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if ok {
+                    local.latencies.push(t.elapsed());
+                } else {
+                    local.errors += 1;
+                }
+            }
+            let mut all = samples.lock().expect("samples lock");
+            all.latencies.extend(local.latencies);
+            all.errors += local.errors;
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("a worklist worker");
+    }
+    let elapsed = start.elapsed();
+    let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
+    report("GET tasks (100 per page)", samples, elapsed);
+}
+
+/// Every approver's open approval tasks, as `(approver, serial number)`.
+async fn open_approvals(base: &str) -> Vec<(String, String)> {
+    let client = connection();
+    let mut out = Vec::new();
+    for i in 0..APPROVERS {
+        let user = approver(i);
+        let mut skip = 0;
+        loop {
+            let page: Value = client
+                .get(format!("{base}/tasks?skip={skip}&take=1000"))
+                .basic_auth(&user, Some(&user))
+                .send()
+                .await
+                .expect("the gateway answers")
+                .json()
+                .await
+                .expect("a JSON worklist");
+            let tasks = page["tasks"].as_array().cloned().unwrap_or_default();
+            out.extend(
+                tasks
+                    .iter()
+                    .filter_map(|t| t["serialNumber"].as_str())
+                    .map(|sn| (user.clone(), sn.to_string())),
+            );
+            if tasks.len() < 1000 {
+                break;
+            }
+            skip += 1000;
+        }
+    }
+    out
+}
+
+/// Approves every task in `tasks`, `connections` at a time.
+async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String)>) {
+    let queue = Arc::new(Mutex::new(tasks));
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let (queue, samples, base, client) = (queue.clone(), samples.clone(), base.to_string(), connection());
+        workers.spawn(async move {
+            let mut local = Samples::default();
+            loop {
+                let Some((user, sn)) = queue.lock().expect("queue lock").pop() else {
+                    break;
+                };
+                let t = Instant::now();
+                let r = client
+                    .post(format!("{base}/tasks/{sn}/actions/Approve"))
+                    .basic_auth(&user, Some(&user))
+                    .json(&json!({"dataFields": {"ManagerComment": "approved under load"}}))
+                    .send()
+                    .await;
+                let ok = match r {
+                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if ok {
+                    local.latencies.push(t.elapsed());
+                } else {
+                    local.errors += 1;
+                }
+            }
+            let mut all = samples.lock().expect("samples lock");
+            all.latencies.extend(local.latencies);
+            all.errors += local.errors;
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("an action worker");
+    }
+    let elapsed = start.elapsed();
+    let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
+    report("POST tasks/{sn}/actions/Approve", samples, elapsed);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter that does not name this benchmark skips it.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if !args.is_empty() && !args.iter().any(|a| "workflow_load".contains(a.as_str())) {
+        return;
+    }
+    let instances = env_or("WORKFLOW_LOAD_INSTANCES", 10_000);
+    let connections = env_or("WORKFLOW_LOAD_CONNECTIONS", 64);
+    let seconds = env_or("WORKFLOW_LOAD_SECONDS", 10) as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let gateway = start_gateway().await;
+        let base = format!("http://127.0.0.1:{}/api/workflow/v1", gateway.port);
+        let t = Instant::now();
+        seed(&base, instances, connections).await;
+        println!(
+            "seeded {instances} instances in {:.1} s ({connections} connections)",
+            t.elapsed().as_secs_f64()
+        );
+        worklist_phase(&base, connections, seconds).await;
+        let tasks = open_approvals(&base).await;
+        println!("{} open approval tasks", tasks.len());
+        action_phase(&base, connections, tasks).await;
+    });
+}

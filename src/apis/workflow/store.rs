@@ -1,0 +1,632 @@
+//! Workflow state: the [`WorkflowStore`] trait the handlers use, and its SQLite implementation on
+//! [`Database`]. Each request is one transaction: a start writes the instance, its first task and history
+//! together; an action on a task reads, decides and writes under the single writer's immediate transaction,
+//! so of two concurrent actions on one task exactly one sees it open.
+//!
+//! The tables `wf_instances` and `wf_tasks` are also read by the OData workflow-statistics SmartObjects:
+//! their column names and meanings are a contract (see `docs/architecture.md`).
+
+use super::engine::WorkflowError;
+use crate::store::{Database, StoreError};
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use std::sync::Arc;
+
+/// The schema; applied once as migration `workflow_001`.
+pub const MIGRATION_001: &str = r#"
+CREATE TABLE wf_instances (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_id INTEGER NOT NULL,
+  workflow_name TEXT NOT NULL,
+  folio TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  originator TEXT NOT NULL,
+  current_activity TEXT,
+  data_fields TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  xml_fields TEXT NOT NULL DEFAULT '{}',
+  expected_duration INTEGER NOT NULL DEFAULT 0,
+  originator_display_name TEXT,
+  originator_email TEXT
+);
+CREATE INDEX wf_instances_originator ON wf_instances(originator COLLATE NOCASE);
+CREATE INDEX wf_instances_workflow_status ON wf_instances(workflow_id, status);
+CREATE TABLE wf_tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  instance_id INTEGER NOT NULL REFERENCES wf_instances(id),
+  serial_number TEXT NOT NULL UNIQUE,
+  activity TEXT NOT NULL,
+  destination_kind TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  allocated_to TEXT,
+  status TEXT NOT NULL,
+  action TEXT,
+  actioned_by TEXT,
+  created_at INTEGER NOT NULL,
+  completed_at INTEGER,
+  prior_status TEXT,
+  sleep_until INTEGER
+);
+CREATE INDEX wf_tasks_instance ON wf_tasks(instance_id);
+CREATE INDEX wf_tasks_open_by_user ON wf_tasks(allocated_to COLLATE NOCASE, id) WHERE completed_at IS NULL;
+CREATE INDEX wf_tasks_open_by_group ON wf_tasks(destination COLLATE NOCASE, id)
+  WHERE completed_at IS NULL AND allocated_to IS NULL;
+CREATE TABLE wf_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  instance_id INTEGER NOT NULL REFERENCES wf_instances(id),
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  event TEXT NOT NULL,
+  activity TEXT,
+  serial_number TEXT,
+  detail TEXT
+);
+CREATE INDEX wf_history_instance ON wf_history(instance_id, id);
+"#;
+
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Sent to a group, taken by nobody yet.
+    Available,
+    /// Held by one user.
+    Allocated,
+    /// Opened by the user holding it (accepted as stored; this API allocates rather than opens).
+    Open,
+    /// Put aside until a time or until woken.
+    Sleep,
+    /// An action was taken.
+    Completed,
+    /// Withdrawn without an action.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "Available",
+            Self::Allocated => "Allocated",
+            Self::Open => "Open",
+            Self::Sleep => "Sleep",
+            Self::Completed => "Completed",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Parses a stored or requested name (case-insensitive).
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Available,
+            Self::Allocated,
+            Self::Open,
+            Self::Sleep,
+            Self::Completed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// Whether no more actions can happen.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+}
+
+/// Who is asking: an FQN and the caller's groups.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// FQN.
+    pub user: String,
+    /// Group names.
+    pub groups: Vec<String>,
+}
+
+/// A stored instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    /// Id.
+    pub id: i64,
+    /// Workflow definition id.
+    pub workflow_id: i64,
+    /// Workflow name when started.
+    pub workflow_name: String,
+    /// Folio.
+    pub folio: String,
+    /// Priority (0 low, 1 normal, 2 high).
+    pub priority: i64,
+    /// `Active` or `Completed`.
+    pub status: String,
+    /// Originator FQN.
+    pub originator: String,
+    /// Originator display name, as forwarded when started.
+    pub originator_display_name: Option<String>,
+    /// Originator e-mail, as forwarded when started.
+    pub originator_email: Option<String>,
+    /// Current activity; `None` once completed.
+    pub current_activity: Option<String>,
+    /// Data fields (a JSON object).
+    pub data_fields: serde_json::Map<String, serde_json::Value>,
+    /// XML fields (a JSON object of strings).
+    pub xml_fields: serde_json::Map<String, serde_json::Value>,
+    /// Expected duration in minutes.
+    pub expected_duration: i64,
+    /// Start, Unix seconds.
+    pub started_at: i64,
+    /// End, Unix seconds.
+    pub finished_at: Option<i64>,
+}
+
+/// A stored task (a destination of an activity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// Destination id.
+    pub id: i64,
+    /// Instance id.
+    pub instance_id: i64,
+    /// `{instance_id}_{id}`.
+    pub serial_number: String,
+    /// Activity name.
+    pub activity: String,
+    /// `user` or `group`.
+    pub destination_kind: String,
+    /// User FQN or group name.
+    pub destination: String,
+    /// FQN of the user holding it.
+    pub allocated_to: Option<String>,
+    /// Stored status.
+    pub status: TaskStatus,
+    /// Status to return to on waking.
+    pub prior_status: Option<TaskStatus>,
+    /// When a sleep ends, Unix seconds (`None`: until woken).
+    pub sleep_until: Option<i64>,
+    /// Action taken.
+    pub action: Option<String>,
+    /// Who took it.
+    pub actioned_by: Option<String>,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+    /// Completed, Unix seconds.
+    pub completed_at: Option<i64>,
+}
+
+impl TaskRecord {
+    /// The status at `now`: a sleep whose time has passed is over.
+    pub fn effective_status(&self, now: i64) -> TaskStatus {
+        match (self.status, self.sleep_until) {
+            (TaskStatus::Sleep, Some(until)) if until <= now => self.prior_status.unwrap_or(TaskStatus::Allocated),
+            (status, _) => status,
+        }
+    }
+}
+
+/// A history entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRecord {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Who (FQN).
+    pub actor: String,
+    /// What: `Started`, `Action`, `Assigned`, `Released`, `Redirected`, `Slept`, `Woken`, `Completed`.
+    pub event: String,
+    /// Activity concerned.
+    pub activity: Option<String>,
+    /// Task concerned.
+    pub serial_number: Option<String>,
+    /// Details (action name, redirect target, ...).
+    pub detail: Option<String>,
+}
+
+/// A task to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// Activity name.
+    pub activity: String,
+    /// `user` or `group`.
+    pub destination_kind: String,
+    /// FQN or group.
+    pub destination: String,
+    /// Holder (user destinations).
+    pub allocated_to: Option<String>,
+    /// Initial status.
+    pub status: TaskStatus,
+}
+
+/// An instance to create with its first task.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// The instance (its `id` is ignored).
+    pub instance: InstanceRecord,
+    /// Its first task.
+    pub first_task: NewTask,
+}
+
+/// The changes one task action makes, decided by the engine from the current records.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// When it happens, Unix seconds.
+    pub at: i64,
+    /// The task's new state.
+    pub task: TaskRecord,
+    /// The instance's new state, when it changes.
+    pub instance: Option<InstanceRecord>,
+    /// The next activity's task.
+    pub new_task: Option<NewTask>,
+    /// History entries (actor, event, activity, detail) to append.
+    pub history: Vec<HistoryRecord>,
+}
+
+/// The engine's decision about a task, given its current state.
+pub type Decide = Box<dyn FnOnce(&TaskRecord, &InstanceRecord) -> Result<Transition, WorkflowError> + Send>;
+
+/// A page of the worklist.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Rows to skip.
+    pub skip: i64,
+    /// Rows at most.
+    pub take: i64,
+}
+
+/// Workflow state storage. SQLite implements it today; PostgreSQL can implement it later.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Creates an instance and its first task; returns the instance id and the task's serial number.
+    async fn start(&self, new: NewInstance) -> Result<(i64, String), StoreError>;
+    /// The open tasks `who` holds or may take (their groups' untaken tasks), oldest first, with their
+    /// instances, optionally only those with status `state` at `now`.
+    async fn worklist(
+        &self,
+        who: &Principal,
+        state: Option<TaskStatus>,
+        page: Page,
+        now: i64,
+    ) -> Result<Vec<(TaskRecord, InstanceRecord)>, StoreError>;
+    /// A task and its instance, by destination id.
+    async fn task(&self, task_id: i64) -> Result<Option<(TaskRecord, InstanceRecord)>, StoreError>;
+    /// An instance with its tasks and history.
+    async fn instance(
+        &self,
+        id: i64,
+    ) -> Result<Option<(InstanceRecord, Vec<TaskRecord>, Vec<HistoryRecord>)>, StoreError>;
+    /// Applies `decide` to a task atomically: reads it, lets the engine decide, writes the result, all in one
+    /// transaction. `Ok(Err(_))` is the engine's refusal (nothing written); a missing task is `NotFound`.
+    async fn update_task(
+        &self,
+        task_id: i64,
+        decide: Decide,
+    ) -> Result<Result<(TaskRecord, InstanceRecord), WorkflowError>, StoreError>;
+}
+
+/// The SQLite workflow store.
+pub struct SqliteWorkflowStore {
+    db: Arc<Database>,
+}
+
+impl SqliteWorkflowStore {
+    /// Uses `db`, creating the workflow tables on first use.
+    pub fn new(db: Arc<Database>) -> Result<Self, StoreError> {
+        db.migrate("workflow_001", MIGRATION_001)?;
+        Ok(Self { db })
+    }
+}
+
+const INSTANCE_COLUMNS: &str = "i.id, i.workflow_id, i.workflow_name, i.folio, i.priority, i.status, i.originator, \
+     i.originator_display_name, i.originator_email, i.current_activity, i.data_fields, i.xml_fields, \
+     i.expected_duration, i.started_at, i.finished_at";
+const TASK_COLUMNS: &str = "t.id, t.instance_id, t.serial_number, t.activity, t.destination_kind, t.destination, \
+     t.allocated_to, t.status, t.prior_status, t.sleep_until, t.action, t.actioned_by, t.created_at, t.completed_at";
+const TASK_COLUMN_COUNT: usize = 14;
+
+fn json_object(text: String) -> rusqlite::Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn status(text: String, column: usize) -> rusqlite::Result<TaskStatus> {
+    TaskStatus::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown task status '{text}'").into(),
+        )
+    })
+}
+
+fn instance_from(row: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRecord> {
+    Ok(InstanceRecord {
+        id: row.get(at)?,
+        workflow_id: row.get(at + 1)?,
+        workflow_name: row.get(at + 2)?,
+        folio: row.get(at + 3)?,
+        priority: row.get(at + 4)?,
+        status: row.get(at + 5)?,
+        originator: row.get(at + 6)?,
+        originator_display_name: row.get(at + 7)?,
+        originator_email: row.get(at + 8)?,
+        current_activity: row.get(at + 9)?,
+        data_fields: json_object(row.get(at + 10)?)?,
+        xml_fields: json_object(row.get(at + 11)?)?,
+        expected_duration: row.get(at + 12)?,
+        started_at: row.get(at + 13)?,
+        finished_at: row.get(at + 14)?,
+    })
+}
+
+fn task_from(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    Ok(TaskRecord {
+        id: row.get(0)?,
+        instance_id: row.get(1)?,
+        serial_number: row.get(2)?,
+        activity: row.get(3)?,
+        destination_kind: row.get(4)?,
+        destination: row.get(5)?,
+        allocated_to: row.get(6)?,
+        status: status(row.get(7)?, 7)?,
+        prior_status: row.get::<_, Option<String>>(8)?.map(|s| status(s, 8)).transpose()?,
+        sleep_until: row.get(9)?,
+        action: row.get(10)?,
+        actioned_by: row.get(11)?,
+        created_at: row.get(12)?,
+        completed_at: row.get(13)?,
+    })
+}
+
+fn load_task(conn: &Connection, task_id: i64) -> Result<Option<(TaskRecord, InstanceRecord)>, StoreError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}, {INSTANCE_COLUMNS} FROM wf_tasks t JOIN wf_instances i ON i.id = t.instance_id \
+         WHERE t.id = ?1"
+    );
+    Ok(conn
+        .query_row(&sql, [task_id], |row| {
+            Ok((task_from(row)?, instance_from(row, TASK_COLUMN_COUNT)?))
+        })
+        .optional()?)
+}
+
+fn insert_task(conn: &Connection, instance_id: i64, task: &NewTask, now: i64) -> Result<String, StoreError> {
+    conn.execute(
+        "INSERT INTO wf_tasks (instance_id, serial_number, activity, destination_kind, destination, allocated_to, \
+         status, created_at) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            instance_id,
+            task.activity,
+            task.destination_kind,
+            task.destination,
+            task.allocated_to,
+            task.status.as_str(),
+            now
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    let serial = format!("{instance_id}_{id}");
+    conn.execute(
+        "UPDATE wf_tasks SET serial_number = ?1 WHERE id = ?2",
+        params![serial, id],
+    )?;
+    Ok(serial)
+}
+
+fn insert_history(conn: &Connection, instance_id: i64, h: &HistoryRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO wf_history (instance_id, at, actor, event, activity, serial_number, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            instance_id,
+            h.at,
+            h.actor,
+            h.event,
+            h.activity,
+            h.serial_number,
+            h.detail
+        ],
+    )?;
+    Ok(())
+}
+
+fn to_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(map.clone()).to_string()
+}
+
+#[async_trait]
+impl WorkflowStore for SqliteWorkflowStore {
+    async fn start(&self, new: NewInstance) -> Result<(i64, String), StoreError> {
+        self.db
+            .write(move |tx| {
+                let i = &new.instance;
+                tx.execute(
+                    "INSERT INTO wf_instances (workflow_id, workflow_name, folio, priority, status, originator, \
+                     originator_display_name, originator_email, current_activity, data_fields, xml_fields, \
+                     expected_duration, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        i.workflow_id,
+                        i.workflow_name,
+                        i.folio,
+                        i.priority,
+                        i.status,
+                        i.originator,
+                        i.originator_display_name,
+                        i.originator_email,
+                        i.current_activity,
+                        to_json(&i.data_fields),
+                        to_json(&i.xml_fields),
+                        i.expected_duration,
+                        i.started_at
+                    ],
+                )?;
+                let id = tx.last_insert_rowid();
+                let serial = insert_task(tx, id, &new.first_task, i.started_at)?;
+                let started = HistoryRecord {
+                    at: i.started_at,
+                    actor: i.originator.clone(),
+                    event: "Started".into(),
+                    activity: None,
+                    serial_number: None,
+                    detail: Some(i.folio.clone()),
+                };
+                insert_history(tx, id, &started)?;
+                Ok((id, serial))
+            })
+            .await
+    }
+
+    async fn worklist(
+        &self,
+        who: &Principal,
+        state: Option<TaskStatus>,
+        page: Page,
+        now: i64,
+    ) -> Result<Vec<(TaskRecord, InstanceRecord)>, StoreError> {
+        let who = who.clone();
+        self.db
+            .read(move |conn| {
+                // Two index scans (held by the user; untaken in one of their groups), merged by id.
+                let effective = "CASE WHEN t.status = 'Sleep' AND t.sleep_until IS NOT NULL AND t.sleep_until <= ?2 \
+                                 THEN COALESCE(t.prior_status, 'Allocated') ELSE t.status END";
+                let mut values: Vec<rusqlite::types::Value> = vec![who.user.clone().into(), now.into()];
+                let filter = match state {
+                    Some(s) => {
+                        values.push(s.as_str().to_string().into());
+                        format!(" AND {effective} = ?{}", values.len())
+                    }
+                    None => String::new(),
+                };
+                let mut sql = format!(
+                    "SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
+                     AND t.allocated_to = ?1 COLLATE NOCASE{filter}"
+                );
+                if !who.groups.is_empty() {
+                    let mut marks = Vec::new();
+                    for g in &who.groups {
+                        values.push(g.clone().into());
+                        marks.push(format!("?{}", values.len()));
+                    }
+                    sql.push_str(&format!(
+                        " UNION ALL SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
+                         AND t.allocated_to IS NULL AND t.destination_kind = 'group' \
+                         AND t.destination COLLATE NOCASE IN ({}){filter}",
+                        marks.join(", ")
+                    ));
+                }
+                values.push(page.take.into());
+                let limit = values.len();
+                values.push(page.skip.into());
+                let full = format!(
+                    "SELECT w.*, {INSTANCE_COLUMNS} FROM ({sql}) w JOIN wf_instances i ON i.id = w.instance_id \
+                     ORDER BY w.id LIMIT ?{limit} OFFSET ?{}",
+                    limit + 1
+                );
+                let mut stmt = conn.prepare_cached(&full)?;
+                let rows = stmt
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((task_from(row)?, instance_from(row, TASK_COLUMN_COUNT)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn task(&self, task_id: i64) -> Result<Option<(TaskRecord, InstanceRecord)>, StoreError> {
+        self.db.read(move |conn| load_task(conn, task_id)).await
+    }
+
+    async fn instance(
+        &self,
+        id: i64,
+    ) -> Result<Option<(InstanceRecord, Vec<TaskRecord>, Vec<HistoryRecord>)>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let sql = format!("SELECT {INSTANCE_COLUMNS} FROM wf_instances i WHERE i.id = ?1");
+                let Some(instance) = conn.query_row(&sql, [id], |row| instance_from(row, 0)).optional()? else {
+                    return Ok(None);
+                };
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.instance_id = ?1 ORDER BY t.id"
+                ))?;
+                let tasks = stmt.query_map([id], task_from)?.collect::<Result<Vec<_>, _>>()?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT at, actor, event, activity, serial_number, detail FROM wf_history \
+                     WHERE instance_id = ?1 ORDER BY id",
+                )?;
+                let history = stmt
+                    .query_map([id], |row| {
+                        Ok(HistoryRecord {
+                            at: row.get(0)?,
+                            actor: row.get(1)?,
+                            event: row.get(2)?,
+                            activity: row.get(3)?,
+                            serial_number: row.get(4)?,
+                            detail: row.get(5)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some((instance, tasks, history)))
+            })
+            .await
+    }
+
+    async fn update_task(
+        &self,
+        task_id: i64,
+        decide: Decide,
+    ) -> Result<Result<(TaskRecord, InstanceRecord), WorkflowError>, StoreError> {
+        self.db
+            .write(move |tx| {
+                let Some((task, instance)) = load_task(tx, task_id)? else {
+                    return Ok(Err(WorkflowError::NotFound(format!(
+                        "no task with destination id {task_id}"
+                    ))));
+                };
+                let transition = match decide(&task, &instance) {
+                    Ok(t) => t,
+                    // Nothing was written: committing the empty transaction changes nothing.
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let t = &transition.task;
+                tx.execute(
+                    "UPDATE wf_tasks SET destination_kind = ?1, destination = ?2, allocated_to = ?3, status = ?4, \
+                     prior_status = ?5, sleep_until = ?6, action = ?7, actioned_by = ?8, completed_at = ?9 \
+                     WHERE id = ?10",
+                    params![
+                        t.destination_kind,
+                        t.destination,
+                        t.allocated_to,
+                        t.status.as_str(),
+                        t.prior_status.map(TaskStatus::as_str),
+                        t.sleep_until,
+                        t.action,
+                        t.actioned_by,
+                        t.completed_at,
+                        t.id
+                    ],
+                )?;
+                let mut instance = instance;
+                if let Some(i) = &transition.instance {
+                    tx.execute(
+                        "UPDATE wf_instances SET status = ?1, current_activity = ?2, data_fields = ?3, \
+                         finished_at = ?4 WHERE id = ?5",
+                        params![
+                            i.status,
+                            i.current_activity,
+                            to_json(&i.data_fields),
+                            i.finished_at,
+                            i.id
+                        ],
+                    )?;
+                    instance = i.clone();
+                }
+                if let Some(next) = &transition.new_task {
+                    insert_task(tx, instance.id, next, transition.at)?;
+                }
+                for h in &transition.history {
+                    insert_history(tx, instance.id, h)?;
+                }
+                Ok(Ok((transition.task, instance)))
+            })
+            .await
+    }
+}

@@ -1,0 +1,83 @@
+//! The gateway serving the shipped workflow definitions (`policies/workflows`) to users whose managers and
+//! groups those definitions route to.
+
+use super::api::{self, Auth, Reply, TokenIssuer};
+use super::{base_config, hash};
+use serde_json::Value;
+
+pub const ALICE: &str = "K2:CONTOSO\\alice";
+pub const BOB: &str = "K2:CONTOSO\\bob";
+pub const FRAN: &str = "K2:CONTOSO\\fran";
+pub const ERIN: &str = "AAD:erin@contoso.onmicrosoft.com";
+
+/// Users with the managers and groups the shipped workflow definitions route to.
+fn users() -> String {
+    let mut out = String::from("users:\n");
+    for (name, um, groups, manager) in [
+        ("alice", "ad", "[Employees]", "bob"),
+        ("bob", "ad", "[Employees, Approvers]", ""),
+        ("fran", "ad", "[Finance]", ""),
+        ("gus", "ad", "[Finance]", ""),
+        ("eve", "ad", "[Employees]", "bob"),
+        ("dave", "sql", "[Employees]", "bob"),
+        ("erin@contoso.onmicrosoft.com", "aad", "[Employees]", "bob"),
+    ] {
+        let domain = if um == "ad" { ", domain: CONTOSO" } else { "" };
+        let manager = if manager.is_empty() {
+            String::new()
+        } else {
+            format!(", manager: {manager}")
+        };
+        out += &format!(
+            "  - {{name: '{name}', user_manager: {um}, password_hash: '{}', email: '{name}@contoso.com', \
+             display_name: 'User {name}', groups: {groups}{domain}{manager}}}\n",
+            hash(&format!("{name}-pw"))
+        );
+    }
+    out
+}
+
+/// A gateway serving the shipped workflow definitions, with a bearer issuer it trusts.
+pub struct Gateway {
+    pub inner: super::Gateway,
+    issuer: TokenIssuer,
+}
+
+impl Gateway {
+    /// Starts with the workflow route on or off.
+    pub async fn start(workflow_enabled: bool) -> Self {
+        Self::start_with(workflow_enabled, base_config()).await
+    }
+
+    /// Starts with `head` (see [`base_config`]) as the start of the configuration.
+    pub async fn start_with(workflow_enabled: bool, head: String) -> Self {
+        Self::start_full(
+            workflow_enabled,
+            head,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies/workflows"),
+        )
+        .await
+    }
+
+    /// Starts with `head` and workflow definitions from `definitions` (`{DIR}` is the gateway's directory).
+    pub async fn start_full(workflow_enabled: bool, head: String, definitions: &str) -> Self {
+        let issuer = TokenIssuer::new();
+        let yaml = format!(
+            "{}providers:\n{}workflow: {{definitions: \"{definitions}\"}}\nroutes:\n  - name: workflow\n    prefix: /api/workflow/v1\n    upstream: builtin\n    enabled: {workflow_enabled}\n    disabled: {{status: 503, message: \"The Workflow REST API is switched off on this server.\"}}\n",
+            head,
+            TokenIssuer::provider(),
+        );
+        let inner = super::Gateway::launch(&yaml, &users(), &[("jwks.json", &issuer.jwks_file())]).await;
+        Self { inner, issuer }
+    }
+
+    /// A bearer token the gateway accepts.
+    pub fn token(&self, user: &str, groups: &[&str]) -> String {
+        self.issuer.token(user, groups)
+    }
+
+    /// Calls `{base}/api/workflow/v1{path}`.
+    pub async fn call(&self, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
+        api::call(&self.inner, auth, method, &format!("/api/workflow/v1{path}"), body).await
+    }
+}
