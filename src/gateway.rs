@@ -69,6 +69,8 @@ pub struct Gateway {
     pub watched: Vec<PathBuf>,
     /// CA bundle for upstream TLS.
     pub upstream_ca_file: Option<PathBuf>,
+    /// The log filter (applied unless `RUST_LOG` is set).
+    pub log_level: crate::logging::LogLevel,
     /// The embedded directory's people by FQN (workflow destinations, originator details).
     pub people: Arc<PeopleIndex>,
     /// Workflow definitions of the built-in Workflow REST API.
@@ -263,6 +265,15 @@ impl Gateway {
             }
         }
 
+        let log_level = match cfg.server.log_level.as_deref().map(crate::logging::LogLevel::parse) {
+            None => crate::logging::LogLevel::default(),
+            Some(Ok(level)) => level,
+            Some(Err(reason)) => {
+                issues.add("server.log_level", reason);
+                crate::logging::LogLevel::default()
+            }
+        };
+
         let assertion = match previous {
             Some(old) if old.config.assertion == cfg.assertion => old.assertion.clone(),
             _ => build_assertion(&cfg.assertion, &mut issues),
@@ -301,6 +312,7 @@ impl Gateway {
             assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
             config: cfg.clone(),
             upstream_ca_file: cfg.server.upstream_ca_file.as_ref().map(|p| file.resolve(p)),
+            log_level,
             watched: std::iter::once(file.path.clone())
                 .chain(cfg.basic.enabled.then(|| file.resolve(&cfg.basic.directory)))
                 .chain(std::iter::once(definitions_dir.clone()))

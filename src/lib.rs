@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod directory;
 pub mod gateway;
 pub mod inspect;
+pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod signing;

@@ -61,19 +61,23 @@ enum TokenCommand {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn")
-    });
     let json = std::env::var("AUTHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(authgate::logging::initial_filter())
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
+    // The two formats are different types; each hands over its own filter swap.
     if json {
-        builder.json().init();
-    } else {
+        let builder = builder.json().with_filter_reloading();
+        let handle = builder.reload_handle();
         builder.init();
+        authgate::logging::install(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
+    } else {
+        let builder = builder.with_filter_reloading();
+        let handle = builder.reload_handle();
+        builder.init();
+        authgate::logging::install(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
     }
 }
 
@@ -107,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { config } => {
             init_tracing();
             let (_, gateway) = load(&config)?;
+            authgate::logging::apply(&gateway.log_level);
             if let Some(dir) = gateway.builtin_socket.parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -218,3 +218,51 @@ async fn signed_assertion_verifies_against_the_admin_jwks() {
     assert_eq!(jwt.claims.sub.as_deref(), Some("K2:CONTOSO\\alice"));
     assert_eq!(jwt.claims.aud.unwrap().iter().collect::<Vec<_>>(), vec!["http://app"]);
 }
+
+#[tokio::test]
+async fn log_level_comes_from_the_config_and_changes_on_reload() {
+    let upstream = echo_upstream().await;
+    let config = |level: &str| {
+        format!("{}routes:\n{}", base_config(), echo_route(upstream, ""))
+            .replace("server: {", &format!("server: {{log_level: \"{level}\", "))
+    };
+    let gw = Gateway::start_with_config_log_level(&config("warn")).await;
+    let get = || {
+        client()
+            .get(gw.url("/api/quiet"))
+            .basic_auth("alice", Some("alice-pw"))
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+
+    gw.rewrite_config(&config("warn,authgate::access=info"));
+    gw.reload_and_wait("ok").await;
+    assert!(
+        !gw.log().contains("/api/quiet"),
+        "warn hides access lines:\n{}",
+        gw.log()
+    );
+    assert_eq!(
+        client()
+            .get(gw.url("/api/loud"))
+            .basic_auth("alice", Some("alice-pw"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gw.log().contains("/api/loud") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line after the reload:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    gw.rewrite_config(&config("info,authgate=shouty"));
+    gw.reload_and_wait("error").await;
+    assert!(gw.log().contains("server.log_level"), "{}", gw.log());
+}

@@ -105,6 +105,9 @@ pub struct ServerConfig {
     pub reload_poll_seconds: u64,
     /// PEM bundle of CAs trusted for upstream TLS (`routes[].upstream_tls`). Default: the system roots.
     pub upstream_ca_file: Option<PathBuf>,
+    /// Log filter (`info`, `debug`, or directives such as `info,authgate::access=off`). Default `info`;
+    /// `RUST_LOG`, when set, wins. Changes apply on reload.
+    pub log_level: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             access_log: true,
             reload_poll_seconds: 2,
             upstream_ca_file: None,
+            log_level: None,
         }
     }
 }

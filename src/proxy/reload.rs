@@ -95,6 +95,9 @@ impl Control {
             }
         }
         let new = Arc::new(new);
+        if new.log_level != old.log_level {
+            crate::logging::apply(&new.log_level);
+        }
         for hook in &self.hooks {
             hook(&new);
         }

@@ -182,6 +182,15 @@ impl Gateway {
     }
 
     pub async fn launch(yaml: &str, users: &str, files: &[(&str, &str)]) -> Self {
+        Self::spawn(yaml, users, files, Some("warn,authgate=info")).await
+    }
+
+    /// Like [`Gateway::start`] without `RUST_LOG`, so `server.log_level` decides.
+    pub async fn start_with_config_log_level(yaml: &str) -> Self {
+        Self::spawn(yaml, &users_yaml(), &[], None).await
+    }
+
+    async fn spawn(yaml: &str, users: &str, files: &[(&str, &str)], rust_log: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, contents) in files {
             std::fs::write(dir.path().join(name), contents).unwrap();
@@ -195,10 +204,14 @@ impl Gateway {
         let config_path = dir.path().join("gateway.yaml");
         std::fs::write(&config_path, config).unwrap();
         let log = dir.path().join("gateway.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        match rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&config_path)
-            .env("RUST_LOG", "warn,authgate=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
