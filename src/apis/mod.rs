@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod odata;
 pub mod server;
 pub mod workflow;
 

@@ -1,0 +1,173 @@
+//! `$filter` / `$orderby` ASTs → SQL text with `?` placeholders and the values bound to them. Column names
+//! come only from the entity's property list and are quoted; every literal is a bound parameter.
+//!
+//! Comparisons are two-valued, as OData defines them: `eq`/`ne` treat null as a value (`IS`, `IS NOT`), an
+//! ordering comparison or string predicate with a null operand is false (`COALESCE(..., 0)`), so `not`
+//! never meets SQL's unknown.
+
+use super::filter::{CmpOp, Filter, Operand, OrderKey, Property, StrPredicate, ValueFn};
+
+/// A SQL fragment and its parameters, in placeholder order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Sql {
+    pub text: String,
+    pub params: Vec<rusqlite::types::Value>,
+}
+
+/// Quotes an identifier (`"` doubled).
+pub fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The `WHERE` condition for `filter` over `props`.
+pub fn filter_sql(filter: &Filter, props: &[Property]) -> Sql {
+    let mut sql = Sql::default();
+    condition(filter, props, &mut sql);
+    sql
+}
+
+/// The `ORDER BY` list for `keys` (without the keyword), ending with `tiebreak` so paging is stable.
+pub fn order_sql(keys: &[OrderKey], props: &[Property], tiebreak: &str) -> String {
+    let mut parts: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let column = quote(&props[k.property].column);
+            // OData sorts null first ascending; SQLite does too.
+            format!("{column} {}", if k.descending { "DESC" } else { "ASC" })
+        })
+        .collect();
+    if !keys.iter().any(|k| props[k.property].column == tiebreak) {
+        parts.push(format!("{} ASC", quote(tiebreak)));
+    }
+    parts.join(", ")
+}
+
+fn condition(filter: &Filter, props: &[Property], sql: &mut Sql) {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            sql.text.push('(');
+            condition(a, props, sql);
+            sql.text.push_str(if matches!(filter, Filter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            });
+            condition(b, props, sql);
+            sql.text.push(')');
+        }
+        Filter::Not(inner) => {
+            sql.text.push_str("(NOT ");
+            condition(inner, props, sql);
+            sql.text.push(')');
+        }
+        Filter::Compare(op, a, b) => {
+            let symbol = match op {
+                CmpOp::Eq => " IS ",
+                CmpOp::Ne => " IS NOT ",
+                CmpOp::Gt => " > ",
+                CmpOp::Ge => " >= ",
+                CmpOp::Lt => " < ",
+                CmpOp::Le => " <= ",
+            };
+            let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+            sql.text.push_str(if ordering { "COALESCE(" } else { "(" });
+            operand(a, props, sql);
+            sql.text.push_str(symbol);
+            operand(b, props, sql);
+            sql.text.push_str(if ordering { ", 0)" } else { ")" });
+        }
+        Filter::Predicate(predicate, a, b) => {
+            sql.text.push_str("(CASE WHEN ");
+            operand(a, props, sql);
+            sql.text.push_str(" IS NULL OR ");
+            operand(b, props, sql);
+            sql.text.push_str(" IS NULL THEN 0 ELSE ");
+            match predicate {
+                StrPredicate::Contains => {
+                    sql.text.push_str("instr(");
+                    operand(a, props, sql);
+                    sql.text.push_str(", ");
+                    operand(b, props, sql);
+                    sql.text.push_str(") > 0");
+                }
+                StrPredicate::StartsWith => {
+                    sql.text.push_str("substr(");
+                    operand(a, props, sql);
+                    sql.text.push_str(", 1, length(");
+                    operand(b, props, sql);
+                    sql.text.push_str(")) = ");
+                    operand(b, props, sql);
+                }
+                StrPredicate::EndsWith => {
+                    sql.text.push_str("length(");
+                    operand(b, props, sql);
+                    sql.text.push_str(") = 0 OR substr(");
+                    operand(a, props, sql);
+                    sql.text.push_str(", -length(");
+                    operand(b, props, sql);
+                    sql.text.push_str(")) = ");
+                    operand(b, props, sql);
+                }
+            }
+            sql.text.push_str(" END)");
+        }
+        Filter::Is(value) => {
+            sql.text.push_str("COALESCE(");
+            operand(value, props, sql);
+            sql.text.push_str(" = 1, 0)");
+        }
+    }
+}
+
+fn operand(op: &Operand, props: &[Property], sql: &mut Sql) {
+    match op {
+        Operand::Property(i) => sql.text.push_str(&quote(&props[*i].column)),
+        Operand::Literal(value) => {
+            sql.text.push('?');
+            sql.params.push(value.to_sql());
+        }
+        Operand::Call(function, arg) => {
+            let (open, close) = match function {
+                ValueFn::ToLower => ("lower(", ")"),
+                ValueFn::ToUpper => ("upper(", ")"),
+                ValueFn::Length => ("length(", ")"),
+                ValueFn::Year => ("CAST(substr(", ", 1, 4) AS INTEGER)"),
+                ValueFn::Month => ("CAST(substr(", ", 6, 2) AS INTEGER)"),
+                ValueFn::Day => ("CAST(substr(", ", 9, 2) AS INTEGER)"),
+            };
+            sql.text.push_str(open);
+            operand(arg, props, sql);
+            sql.text.push_str(close);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::filter::parse_filter;
+    use super::super::filter::tests::props;
+    use super::*;
+
+    #[test]
+    fn literals_are_bound_never_pasted() {
+        let props = props();
+        let f = parse_filter("Name eq 'x'' OR 1=1 --' and Count gt 3", props.as_slice()).unwrap();
+        let sql = filter_sql(&f, &props);
+        assert_eq!(sql.text, "((\"name\" IS ?) AND COALESCE(\"count\" > ?, 0))");
+        assert_eq!(
+            sql.params,
+            [
+                rusqlite::types::Value::Text("x' OR 1=1 --".into()),
+                rusqlite::types::Value::Integer(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn order_ends_with_the_key_for_stable_pages() {
+        let props = props();
+        let keys = super::super::filter::parse_orderby("Amount desc", props.as_slice()).unwrap();
+        assert_eq!(order_sql(&keys, &props, "ref"), "\"amount\" DESC, \"ref\" ASC");
+        assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
+    }
+}
