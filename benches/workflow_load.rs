@@ -133,6 +133,24 @@ struct Samples {
     errors: usize,
 }
 
+impl Samples {
+    /// Records one request started at `started`.
+    fn record(&mut self, ok: bool, started: Instant) {
+        if ok {
+            self.latencies.push(started.elapsed());
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    /// Adds a worker's samples to the phase's.
+    fn merge_into(self, all: &Mutex<Samples>) {
+        let mut all = all.lock().expect("samples lock");
+        all.latencies.extend(self.latencies);
+        all.errors += self.errors;
+    }
+}
+
 fn report(phase: &str, samples: Samples, elapsed: Duration) {
     let mut l = samples.latencies;
     l.sort();
@@ -213,15 +231,9 @@ async fn worklist_phase(base: &str, connections: usize, seconds: u64) {
                     Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                     _ => false,
                 };
-                if ok {
-                    local.latencies.push(t.elapsed());
-                } else {
-                    local.errors += 1;
-                }
+                local.record(ok, t);
             }
-            let mut all = samples.lock().expect("samples lock");
-            all.latencies.extend(local.latencies);
-            all.errors += local.errors;
+            local.merge_into(&samples);
         });
     }
     while let Some(done) = workers.join_next().await {
@@ -290,15 +302,9 @@ async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String
                     Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                     _ => false,
                 };
-                if ok {
-                    local.latencies.push(t.elapsed());
-                } else {
-                    local.errors += 1;
-                }
+                local.record(ok, t);
             }
-            let mut all = samples.lock().expect("samples lock");
-            all.latencies.extend(local.latencies);
-            all.errors += local.errors;
+            local.merge_into(&samples);
         });
     }
     while let Some(done) = workers.join_next().await {

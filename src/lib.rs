@@ -7,6 +7,7 @@
 pub mod apis;
 pub mod assertion;
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;

@@ -5,6 +5,7 @@
 //! in time order), dates `YYYY-MM-DD`, times `HH:MM:SS.fffffff`, GUIDs lower-case text, booleans 0/1,
 //! integers INTEGER and decimals REAL.
 
+use crate::calendar::{civil_from_days, days_from_civil, is_valid_date};
 use std::fmt;
 
 /// The EDM type of a property or literal.
@@ -118,7 +119,8 @@ impl Value {
 /// (digits beyond the seventh are dropped).
 pub fn normalize_datetime(text: &str) -> Option<String> {
     let (date, rest) = text.split_once(['T', 't'])?;
-    let days = days_from_civil(parse_date(date)?);
+    let (y, m, d) = parse_date(date)?;
+    let days = days_from_civil(y, m, d);
     let (time, offset_minutes) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
         (t, 0)
     } else {
@@ -155,15 +157,7 @@ pub fn parse_date(text: &str) -> Option<(i64, i64, i64)> {
     }
     let y: i64 = text[..4].parse().ok()?;
     let (m, d) = (two_digits(&text[5..7])?, two_digits(&text[8..10])?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (1..=days_in_month).contains(&d).then_some((y, m, d))
+    is_valid_date(y, m, d).then_some((y, m, d))
 }
 
 /// Parses `HH:MM[:SS[.f+]]` into seconds of the day and the fraction as `.fffffff` (seven digits).
@@ -216,29 +210,6 @@ fn two_digits(text: &str) -> Option<i64> {
     (text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
-}
-
-/// Days since 1970-01-01 (proleptic Gregorian).
-fn days_from_civil((y, m, d): (i64, i64, i64)) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

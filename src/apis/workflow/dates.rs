@@ -1,38 +1,7 @@
 //! Calendar conversions the API needs without a date library: Unix seconds to and from RFC 3339
 //! (`2024-05-01T09:30:00Z`) and checking `YYYY-MM-DD` dates.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
+use crate::calendar::{civil_from_days, days_from_civil, is_valid_date};
 
 /// Formats Unix seconds as RFC 3339 in UTC: `2024-05-01T09:30:00Z`.
 pub fn format_rfc3339(seconds: i64) -> String {
@@ -61,7 +30,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
         return None;
     }
     let (y, m, d) = (number(y)?, number(m)?, number(d)?);
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    if !is_valid_date(y, m, d) {
         return None;
     }
     Some(days_from_civil(y, m, d))
