@@ -13,36 +13,17 @@
 //! Environment: `WORKFLOW_LOAD_INSTANCES` (default 10000), `WORKFLOW_LOAD_CONNECTIONS` (64),
 //! `WORKFLOW_LOAD_SECONDS` (10, the GET phase).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+#[path = "support/load.rs"]
+mod load;
+
+use load::{connection, env_or, hash, report, run_for, selected, Gateway, Samples};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const APPROVERS: usize = 100;
 const EMPLOYEES: usize = 1000;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A cheap argon2id hash: the benchmark measures the API, and verified credentials are cached anyway.
-fn hash(password: &str) -> String {
-    let params = argon2::Params::new(1024, 1, 1, None).expect("valid argon2 parameters");
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
-        .expect("hashing works")
-        .to_string()
-}
 
 fn approver(i: usize) -> String {
     format!("mgr{i:03}")
@@ -52,20 +33,7 @@ fn employee(i: usize) -> String {
     format!("emp{i:04}")
 }
 
-struct Gateway {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_gateway() -> Gateway {
+async fn start_gateway() -> (Gateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut users = String::from("users:\n");
     for i in 0..APPROVERS {
@@ -84,91 +52,15 @@ async fn start_gateway() -> Gateway {
         );
     }
     std::fs::write(dir.path().join("users.yaml"), users).expect("write users.yaml");
-    let (port, admin) = (free_port(), free_port());
-    let config = format!(
-        "server: {{drain_delay_seconds: 0, grace_period_seconds: 1, shutdown_timeout_seconds: 1, reload_poll_seconds: 0, access_log: false}}\n\
-         listeners: [{{address: \"127.0.0.1:{port}\"}}]\n\
-         admin: {{address: \"127.0.0.1:{admin}\"}}\n\
-         basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
+    let rest = format!(
+        "basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
          user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
          builtin: {{socket: api.sock, database: workflow.db}}\n\
          workflow: {{definitions: \"{}\"}}\n\
          routes: [{{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}]\n",
         concat!(env!("CARGO_MANIFEST_DIR"), "/policies/workflows")
     );
-    let path = dir.path().join("gateway.yaml");
-    std::fs::write(&path, config).expect("write gateway.yaml");
-    let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start authgate");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client.get(format!("http://127.0.0.1:{admin}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "authgate not ready after 30s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Gateway { child, port, _dir: dir }
-}
-
-/// One keep-alive connection.
-fn connection() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client")
-}
-
-#[derive(Default)]
-struct Samples {
-    latencies: Vec<Duration>,
-    errors: usize,
-}
-
-impl Samples {
-    /// Records one request started at `started`.
-    fn record(&mut self, ok: bool, started: Instant) {
-        if ok {
-            self.latencies.push(started.elapsed());
-        } else {
-            self.errors += 1;
-        }
-    }
-
-    /// Adds a worker's samples to the phase's.
-    fn merge_into(self, all: &Mutex<Samples>) {
-        let mut all = all.lock().expect("samples lock");
-        all.latencies.extend(self.latencies);
-        all.errors += self.errors;
-    }
-}
-
-fn report(phase: &str, samples: Samples, elapsed: Duration) {
-    let mut l = samples.latencies;
-    l.sort();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-    };
-    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
-    println!(
-        "{phase:<40} {:>7} req  {:>8.0} req/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
-        l.len(),
-        l.len() as f64 / elapsed.as_secs_f64(),
-        ms(pct(0.50)),
-        ms(pct(0.90)),
-        ms(pct(0.99)),
-        ms(l.last().copied()),
-        samples.errors
-    );
+    (Gateway::start(dir.path(), &rest).await, dir)
 }
 
 /// Starts `instances` expense claims, spread over the employees, `connections` at a time.
@@ -209,39 +101,18 @@ async fn seed(base: &str, instances: usize, connections: usize) {
 
 /// `GET tasks` as random approvers for `seconds`.
 async fn worklist_phase(base: &str, connections: usize, seconds: u64) {
-    let samples = Arc::new(Mutex::new(Samples::default()));
-    let start = Instant::now();
-    let until = start + Duration::from_secs(seconds);
-    let mut workers = tokio::task::JoinSet::new();
-    for w in 0..connections {
-        let (samples, base, client) = (samples.clone(), base.to_string(), connection());
-        workers.spawn(async move {
-            let mut local = Samples::default();
-            let mut i = w;
-            while Instant::now() < until {
-                let user = approver(i % APPROVERS);
-                i += connections;
-                let t = Instant::now();
-                let ok = match client
-                    .get(format!("{base}/tasks"))
-                    .basic_auth(&user, Some(&user))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                local.record(ok, t);
+    let url = format!("{base}/tasks");
+    run_for("GET tasks (100 per page)", connections, seconds, move |client, i| {
+        let user = approver(i % APPROVERS);
+        let request = client.get(&url).basic_auth(&user, Some(&user));
+        async move {
+            match request.send().await {
+                Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                _ => false,
             }
-            local.merge_into(&samples);
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done.expect("a worklist worker");
-    }
-    let elapsed = start.elapsed();
-    let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
-    report("GET tasks (100 per page)", samples, elapsed);
+        }
+    })
+    .await;
 }
 
 /// Every approver's open approval tasks, as `(approver, serial number)`.
@@ -317,8 +188,7 @@ async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter that does not name this benchmark skips it.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    if !args.is_empty() && !args.iter().any(|a| "workflow_load".contains(a.as_str())) {
+    if !selected("workflow_load") {
         return;
     }
     let instances = env_or("WORKFLOW_LOAD_INSTANCES", 10_000);
@@ -330,7 +200,7 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let gateway = start_gateway().await;
+        let (gateway, _dir) = start_gateway().await;
         let base = format!("http://127.0.0.1:{}/api/workflow/v1", gateway.port);
         let t = Instant::now();
         seed(&base, instances, connections).await;

@@ -2,7 +2,8 @@
 //! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
 //! is ever served.
 
-use crate::apis::workflow::definitions::{definition_files, Definitions};
+use crate::apis::odata::catalog::Catalog;
+use crate::apis::workflow::definitions::Definitions;
 use crate::assertion::AssertionSigner;
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
@@ -14,6 +15,7 @@ use crate::auth::jwt::{AlgorithmSet, JwsAlgorithm};
 use crate::auth::lockout::Lockout;
 use crate::auth::token_cache::TokenCache;
 use crate::auth::{Authenticator, HeaderSet, RoutePolicy};
+use crate::config::yaml_files;
 use crate::config::{
     AssertionConfig, AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig,
     ServerConfig,
@@ -75,6 +77,8 @@ pub struct Gateway {
     pub people: Arc<PeopleIndex>,
     /// Workflow definitions of the built-in Workflow REST API.
     pub workflow_definitions: Arc<Definitions>,
+    /// The OData API's SmartObjects: defined, and published by the exposure rules.
+    pub odata_catalog: Arc<Catalog>,
 }
 
 /// A public listener.
@@ -241,6 +245,29 @@ impl Gateway {
             }
         };
 
+        let smartobjects_dir = file.resolve(&cfg.odata.smartobjects);
+        let odata_catalog = match crate::apis::odata::smartobject::load_dir(&smartobjects_dir) {
+            Ok(defined) => Catalog::build(defined, &cfg.odata).unwrap_or_else(|found| {
+                issues.0.extend(found);
+                Catalog::default()
+            }),
+            Err(e) => {
+                issues.add("odata.smartobjects", e.to_string());
+                Catalog::default()
+            }
+        };
+        if cfg.odata.page_size == 0 {
+            issues.add("odata.page_size", "must be at least 1");
+        }
+        if let Some(url) = &cfg.odata.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
+                issues.add(
+                    "odata.public_url",
+                    format!("'{url}' must be an absolute http(s) URL without a trailing slash"),
+                );
+            }
+        }
+
         let builtin_socket = file.resolve(&cfg.builtin.socket);
         let mut routes = Vec::new();
         let mut route_names = HashSet::new();
@@ -316,10 +343,13 @@ impl Gateway {
             watched: std::iter::once(file.path.clone())
                 .chain(cfg.basic.enabled.then(|| file.resolve(&cfg.basic.directory)))
                 .chain(std::iter::once(definitions_dir.clone()))
-                .chain(definition_files(&definitions_dir).unwrap_or_default())
+                .chain(yaml_files(&definitions_dir).unwrap_or_default())
+                .chain(std::iter::once(smartobjects_dir.clone()))
+                .chain(yaml_files(&smartobjects_dir).unwrap_or_default())
                 .collect(),
             people: Arc::new(people),
             workflow_definitions: Arc::new(workflow_definitions),
+            odata_catalog: Arc::new(odata_catalog),
         })
     }
 

@@ -313,6 +313,20 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
             p.user_manager,
         );
     }
+    let catalog = &gateway.odata_catalog;
+    let _ = writeln!(
+        out,
+        "odata: {} SmartObjects defined; published: {}",
+        catalog.defined().len(),
+        match catalog.published() {
+            [] => "none".to_string(),
+            published => published
+                .iter()
+                .map(|so| so.published_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    );
     let _ = writeln!(out, "routes (longest prefix first):");
     for r in gateway.routes.routes() {
         let auth = match &r.auth {

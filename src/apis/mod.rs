@@ -5,8 +5,8 @@
 //! - [`error`]: the JSON error type handlers return.
 //! - [`server`]: the background service that serves the router on the socket.
 //!
-//! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) is
-//! nested here; the SmartObject OData API (`/api/odata/v4`) answers 501 until it is built in.
+//! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
+//! the SmartObject OData API ([`odata`], `/api/odata/v4`) are merged here.
 
 pub mod error;
 pub mod identity;
@@ -35,6 +35,8 @@ pub struct ApiState {
     pub db: Arc<Database>,
     /// The Workflow REST API's definitions, store and directory; swapped whole when the configuration reloads.
     pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
+    /// The OData API's catalog and store; swapped whole when the configuration reloads.
+    pub odata: arc_swap::ArcSwap<odata::ODataApi>,
 }
 
 /// The router of every built-in API.
@@ -42,22 +44,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
         .nest(workflow::BASE, workflow::router())
-        .route("/api/odata/v4", get(not_built))
-        .route("/api/odata/v4/{*rest}", get(not_built).post(not_built))
+        .merge(odata::router())
         .fallback(|| async { ApiError::not_found("no built-in API at this path") })
         .with_state(state)
 }
 
 async fn whoami(caller: Caller) -> Json<Caller> {
     Json(caller)
-}
-
-async fn not_built(_caller: Caller) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "this API is not built into this version of authgate yet; route it to an external upstream",
-    )
 }
 
 /// Lower-cases a known base path at the start of `uri`'s path (`/API/Workflow/V1/tasks` ->

@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     /// The built-in Workflow REST API.
     #[serde(default)]
     pub workflow: WorkflowConfig,
+    /// The built-in SmartObject OData v4 API.
+    #[serde(default)]
+    pub odata: OdataConfig,
     /// Route table: the longest matching path prefix wins; no match is 404.
     pub routes: Vec<RouteConfig>,
 }
@@ -470,6 +473,74 @@ impl Default for WorkflowConfig {
     fn default() -> Self {
         Self {
             definitions: PathBuf::from("policies/workflows"),
+        }
+    }
+}
+
+/// The built-in SmartObject OData v4 API.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OdataConfig {
+    /// Directory of SmartObject definition files (`*.yaml`, one SmartObject each). Default
+    /// `policies/smartobjects` (relative to the config file). A missing directory means none.
+    pub smartobjects: PathBuf,
+    /// Which SmartObjects are published: `all` (every one with a List method, the default),
+    /// `{only: [Name, ...]}` or `{all_except: [Name, ...]}`, by system name. Anything not published is 404 and
+    /// absent from the service document and `$metadata`.
+    pub expose: ExposeConfig,
+    /// Most entities in one response; more are offered through `@odata.nextLink`. Default 1000.
+    pub page_size: u32,
+    /// Absolute URL of the service root as clients see it (`https://k2.example.com/api/odata/v4`), used in
+    /// `@odata.context` and `@odata.nextLink`. Default: from the request's `Host` and `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
+    /// The read-only workflow statistics SmartObjects (`WorkflowInstances`, `WorkflowTasks`).
+    pub workflow_statistics: WorkflowStatisticsConfig,
+}
+
+impl Default for OdataConfig {
+    fn default() -> Self {
+        Self {
+            smartobjects: PathBuf::from("policies/smartobjects"),
+            expose: ExposeConfig::All,
+            page_size: 1000,
+            public_url: None,
+            workflow_statistics: WorkflowStatisticsConfig::default(),
+        }
+    }
+}
+
+/// Which SmartObjects the OData API publishes.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExposeConfig {
+    /// Every SmartObject that has a List method.
+    #[default]
+    All,
+    /// Only these (system names).
+    Only(Vec<String>),
+    /// Every SmartObject that has a List method, except these.
+    AllExcept(Vec<String>),
+}
+
+/// The workflow statistics SmartObjects.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowStatisticsConfig {
+    /// Define them. Default true (publication still follows `expose`).
+    pub enabled: bool,
+    /// User FQNs or e-mails who may read them. With `reader_groups` both empty (the default), any authenticated
+    /// user may: they show every instance's folio and originator, so restrict them where that matters.
+    pub reader_users: Vec<String>,
+    /// Groups who may read them.
+    pub reader_groups: Vec<String>,
+}
+
+impl Default for WorkflowStatisticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            reader_users: Vec::new(),
+            reader_groups: Vec::new(),
         }
     }
 }

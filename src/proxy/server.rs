@@ -75,14 +75,33 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             store: workflow_store.clone(),
             people: g.people.clone(),
         };
+        let smartobject_store: Arc<dyn crate::apis::odata::store::SmartObjectStore> =
+            Arc::new(crate::apis::odata::store::SqliteSmartObjectStore::new(db.clone())?);
+        smartobject_store.sync_schema(&gateway.odata_catalog)?;
+        let odata_api = move |g: &Gateway| crate::apis::odata::ODataApi {
+            catalog: g.odata_catalog.clone(),
+            store: smartobject_store.clone(),
+            page_size: u64::from(g.config.odata.page_size),
+            public_url: g.config.odata.public_url.clone(),
+        };
         let state = Arc::new(crate::apis::ApiState {
             headers: gateway.headers.clone(),
             db,
             workflow: ArcSwap::from_pointee(workflow_api(&gateway)),
+            odata: ArcSwap::from_pointee(odata_api(&gateway)),
         });
         let reloaded = state.clone();
         on_reload.push(Box::new(move |g: &Gateway| {
-            reloaded.workflow.store(Arc::new(workflow_api(g)))
+            reloaded.workflow.store(Arc::new(workflow_api(g)));
+            let odata = odata_api(g);
+            // New SmartObjects and properties need their tables and columns before they are served; if the
+            // database refuses, the previous catalog keeps serving.
+            match odata.store.sync_schema(&odata.catalog) {
+                Ok(()) => reloaded.odata.store(Arc::new(odata)),
+                Err(e) => {
+                    tracing::error!(error = %e, "SmartObject schema change failed; keeping the previous SmartObjects")
+                }
+            }
         }));
         let mut apis = background_service(
             "authgate built-in apis",

@@ -118,18 +118,32 @@ impl Database {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || write_on(&writer, f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
+
+    /// [`Database::write`] on the calling thread, for start-up and reload work (schema changes) that must be
+    /// done before the caller goes on.
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    {
+        write_on(&self.writer, f)
+    }
+}
+
+fn write_on<T, F>(writer: &Mutex<Connection>, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+{
+    let mut conn = writer
+        .lock()
+        .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod odata;
 pub mod workflow;
 
 /// A free loopback port (bound then released).
@@ -193,7 +194,9 @@ impl Gateway {
     async fn spawn(yaml: &str, users: &str, files: &[(&str, &str)], rust_log: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, contents) in files {
-            std::fs::write(dir.path().join(name), contents).unwrap();
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
         }
         let (port, admin_port) = (free_port(), free_port());
         std::fs::write(dir.path().join("users.yaml"), users).unwrap();

@@ -11,7 +11,7 @@ pub const FRAN: &str = "K2:CONTOSO\\fran";
 pub const ERIN: &str = "AAD:erin@contoso.onmicrosoft.com";
 
 /// Users with the managers and groups the shipped workflow definitions route to.
-fn users() -> String {
+pub fn users() -> String {
     let mut out = String::from("users:\n");
     for (name, um, groups, manager) in [
         ("alice", "ad", "[Employees]", "bob"),

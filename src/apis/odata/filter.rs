@@ -482,6 +482,22 @@ pub fn parse_filter<P: Properties + ?Sized>(text: &str, props: &P) -> Result<Fil
     Ok(filter)
 }
 
+/// Parses one literal (`5`, `'text'`, a GUID, a date...), as written in an entity key.
+pub fn parse_literal(text: &str) -> Result<Value, QueryError> {
+    if text.len() > MAX_EXPRESSION_BYTES {
+        return err(0, format!("the key is longer than {MAX_EXPRESSION_BYTES} bytes"));
+    }
+    let mut lexer = Lexer { text, pos: 0 };
+    let (tok, at) = lexer.next()?;
+    let Tok::Lit(value) = tok else {
+        return err(at, "expected a literal value");
+    };
+    match lexer.next()? {
+        (Tok::End, _) => Ok(value),
+        (_, at) => err(at, "unexpected text after the value"),
+    }
+}
+
 /// One `$orderby` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderKey {

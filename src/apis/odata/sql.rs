@@ -2,8 +2,10 @@
 //! come only from the entity's property list and are quoted; every literal is a bound parameter.
 //!
 //! Comparisons are two-valued, as OData defines them: `eq`/`ne` treat null as a value (`IS`, `IS NOT`), an
-//! ordering comparison or string predicate with a null operand is false (`COALESCE(..., 0)`), so `not`
-//! never meets SQL's unknown.
+//! ordering comparison or string predicate with a null operand is false. Where a condition sits under an
+//! even number of `not`s, SQL's unknown already rejects the row exactly as false would (AND and OR are
+//! monotone), so the plain comparison is emitted and SQLite can use an index for it; under an odd number of
+//! `not`s the comparison is wrapped (`COALESCE(..., 0)`) so that `not` never meets unknown.
 
 use super::filter::{CmpOp, Filter, Operand, OrderKey, Property, StrPredicate, ValueFn};
 
@@ -22,11 +24,13 @@ pub fn quote(identifier: &str) -> String {
 /// The `WHERE` condition for `filter` over `props`.
 pub fn filter_sql(filter: &Filter, props: &[Property]) -> Sql {
     let mut sql = Sql::default();
-    condition(filter, props, &mut sql);
+    condition(filter, props, true, &mut sql);
     sql
 }
 
-/// The `ORDER BY` list for `keys` (without the keyword), ending with `tiebreak` so paging is stable.
+/// The `ORDER BY` list for `keys` (without the keyword), ending with `tiebreak` so paging is stable. The
+/// tiebreak runs in the direction of the last key, so an index on the ordered columns (which ends with the
+/// row key) can deliver rows in order either way.
 pub fn order_sql(keys: &[OrderKey], props: &[Property], tiebreak: &str) -> String {
     let mut parts: Vec<String> = keys
         .iter()
@@ -37,27 +41,34 @@ pub fn order_sql(keys: &[OrderKey], props: &[Property], tiebreak: &str) -> Strin
         })
         .collect();
     if !keys.iter().any(|k| props[k.property].column == tiebreak) {
-        parts.push(format!("{} ASC", quote(tiebreak)));
+        let descending = keys.last().is_some_and(|k| k.descending);
+        parts.push(format!(
+            "{} {}",
+            quote(tiebreak),
+            if descending { "DESC" } else { "ASC" }
+        ));
     }
     parts.join(", ")
 }
 
-fn condition(filter: &Filter, props: &[Property], sql: &mut Sql) {
+/// Writes `filter`; `positive` is false under an odd number of `not`s (see the module documentation).
+fn condition(filter: &Filter, props: &[Property], positive: bool, sql: &mut Sql) {
+    let (open, close) = if positive { ("(", ")") } else { ("COALESCE(", ", 0)") };
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {
             sql.text.push('(');
-            condition(a, props, sql);
+            condition(a, props, positive, sql);
             sql.text.push_str(if matches!(filter, Filter::And(..)) {
                 " AND "
             } else {
                 " OR "
             });
-            condition(b, props, sql);
+            condition(b, props, positive, sql);
             sql.text.push(')');
         }
         Filter::Not(inner) => {
             sql.text.push_str("(NOT ");
-            condition(inner, props, sql);
+            condition(inner, props, !positive, sql);
             sql.text.push(')');
         }
         Filter::Compare(op, a, b) => {
@@ -69,12 +80,17 @@ fn condition(filter: &Filter, props: &[Property], sql: &mut Sql) {
                 CmpOp::Lt => " < ",
                 CmpOp::Le => " <= ",
             };
-            let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
-            sql.text.push_str(if ordering { "COALESCE(" } else { "(" });
+            // `IS` / `IS NOT` are never unknown.
+            let (open, close) = if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                ("(", ")")
+            } else {
+                (open, close)
+            };
+            sql.text.push_str(open);
             operand(a, props, sql);
             sql.text.push_str(symbol);
             operand(b, props, sql);
-            sql.text.push_str(if ordering { ", 0)" } else { ")" });
+            sql.text.push_str(close);
         }
         Filter::Predicate(predicate, a, b) => {
             sql.text.push_str("(CASE WHEN ");
@@ -112,9 +128,10 @@ fn condition(filter: &Filter, props: &[Property], sql: &mut Sql) {
             sql.text.push_str(" END)");
         }
         Filter::Is(value) => {
-            sql.text.push_str("COALESCE(");
+            sql.text.push_str(open);
             operand(value, props, sql);
-            sql.text.push_str(" = 1, 0)");
+            sql.text.push_str(" = 1");
+            sql.text.push_str(close);
         }
     }
 }
@@ -153,7 +170,9 @@ mod tests {
         let props = props();
         let f = parse_filter("Name eq 'x'' OR 1=1 --' and Count gt 3", props.as_slice()).unwrap();
         let sql = filter_sql(&f, &props);
-        assert_eq!(sql.text, "((\"name\" IS ?) AND COALESCE(\"count\" > ?, 0))");
+        assert_eq!(sql.text, "((\"name\" IS ?) AND (\"count\" > ?))");
+        let negated = filter_sql(&parse_filter("not (Count gt 3)", props.as_slice()).unwrap(), &props);
+        assert_eq!(negated.text, "(NOT COALESCE(\"count\" > ?, 0))");
         assert_eq!(
             sql.params,
             [
@@ -167,7 +186,8 @@ mod tests {
     fn order_ends_with_the_key_for_stable_pages() {
         let props = props();
         let keys = super::super::filter::parse_orderby("Amount desc", props.as_slice()).unwrap();
-        assert_eq!(order_sql(&keys, &props, "ref"), "\"amount\" DESC, \"ref\" ASC");
+        assert_eq!(order_sql(&keys, &props, "ref"), "\"amount\" DESC, \"ref\" DESC");
+        assert_eq!(order_sql(&[], &props, "ref"), "\"ref\" ASC");
         assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
     }
 }

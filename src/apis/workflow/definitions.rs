@@ -449,7 +449,7 @@ impl Definitions {
 
     /// Loads every `*.yaml` / `*.yml` file in `dir` (sorted by name). A missing directory means no workflows.
     pub fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
-        let files = match definition_files(dir) {
+        let files = match crate::config::yaml_files(dir) {
             Ok(files) => files,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(dir = %dir.display(), "no workflow definitions directory; no workflows");
@@ -492,17 +492,6 @@ impl Definitions {
     pub fn all(&self) -> &[Definition] {
         &self.by_id
     }
-}
-
-/// The definition files (`*.yaml`, `*.yml`) in `dir`, sorted.
-pub fn definition_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -61,8 +61,14 @@ fn api() -> Api {
         db: db.clone(),
         workflow: arc_swap::ArcSwap::from_pointee(WorkflowApi {
             definitions: Arc::new(definitions),
-            store: Arc::new(SqliteWorkflowStore::new(db).unwrap()),
+            store: Arc::new(SqliteWorkflowStore::new(db.clone()).unwrap()),
             people: Arc::new(people),
+        }),
+        odata: arc_swap::ArcSwap::from_pointee(crate::apis::odata::ODataApi {
+            catalog: Arc::default(),
+            store: Arc::new(crate::apis::odata::store::SqliteSmartObjectStore::new(db).unwrap()),
+            page_size: 1000,
+            public_url: None,
         }),
     });
     Api {

@@ -1,0 +1,58 @@
+//! The gateway serving the OData API (and the Workflow API, whose instances the statistics SmartObjects
+//! report), with the workflow test users: fran and gus are in Finance, alice and bob are not.
+
+use super::api::{self, Auth, Reply, TokenIssuer};
+use super::base_config;
+use super::workflow::users;
+use serde_json::Value;
+
+/// The shipped SmartObject definitions.
+pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/smartobjects");
+
+/// A gateway with the OData and Workflow routes.
+pub struct Gateway {
+    pub inner: super::Gateway,
+    issuer: TokenIssuer,
+}
+
+impl Gateway {
+    /// The shipped SmartObjects, default `odata:` settings.
+    pub async fn start() -> Self {
+        Self::start_with(&format!("{{smartobjects: \"{SHIPPED}\"}}"), true, &[]).await
+    }
+
+    /// `odata` is the flow-style value of the `odata:` section; `files` are written beside the config
+    /// (`{DIR}` in `odata` is that directory).
+    pub async fn start_with(odata: &str, enabled: bool, files: &[(&str, &str)]) -> Self {
+        let issuer = TokenIssuer::new();
+        let yaml = format!(
+            "{}providers:\n{}workflow: {{definitions: \"{}/policies/workflows\"}}\nodata: {odata}\nroutes:\n\
+             \x20 - {{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}\n\
+             \x20 - {{name: odata, prefix: /api/odata/v4, upstream: builtin, enabled: {enabled}, \
+             disabled: {{status: 503, message: \"The SmartObject OData API is switched off on this server.\"}}}}\n",
+            base_config(),
+            TokenIssuer::provider(),
+            env!("CARGO_MANIFEST_DIR"),
+        );
+        let mut all = vec![("jwks.json", issuer.jwks_file())];
+        all.extend(files.iter().map(|(n, c)| (*n, c.to_string())));
+        let files: Vec<(&str, &str)> = all.iter().map(|(n, c)| (*n, c.as_str())).collect();
+        let inner = super::Gateway::launch(&yaml, &users(), &files).await;
+        Self { inner, issuer }
+    }
+
+    /// A bearer token the gateway accepts (user manager `aad`).
+    pub fn token(&self, user: &str, groups: &[&str]) -> String {
+        self.issuer.token(user, groups)
+    }
+
+    /// Calls `/api/odata/v4{path}`.
+    pub async fn call(&self, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
+        api::call(&self.inner, auth, method, &format!("/api/odata/v4{path}"), body).await
+    }
+
+    /// The service root as the gateway publishes it.
+    pub fn root(&self) -> String {
+        self.inner.url("/api/odata/v4")
+    }
+}
