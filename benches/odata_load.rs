@@ -21,7 +21,7 @@ use authgate::apis::odata::smartobject::load_dir;
 use authgate::apis::odata::store::{SmartObjectStore, SqliteSmartObjectStore};
 use authgate::config::OdataConfig;
 use authgate::store::Database;
-use load::{env_or, hash, run_for, selected, Gateway};
+use load::{answered, env_or, hash, run_for, runtime, selected, Gateway};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -112,12 +112,7 @@ fn main() {
     seed(dir.path(), rows);
     println!("seeded {rows} rows in {:.1} s", t.elapsed().as_secs_f64());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let gateway = start_gateway(dir.path()).await;
         let base = format!("http://127.0.0.1:{}/api/odata/v4", gateway.port);
 
@@ -149,12 +144,7 @@ fn main() {
                         "{list}/Orders?$filter=Region eq '{region}' and Amount gt {threshold}&$orderby=Created desc&$top=100"
                     ))
                     .basic_auth(&name, Some(&name));
-                async move {
-                    match request.send().await {
-                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                        _ => false,
-                    }
-                }
+                answered(request, 200)
             },
         )
         .await;
@@ -164,12 +154,7 @@ fn main() {
             let request = client
                 .get(format!("{base}/Orders({})", 1 + (i * 7919) % rows))
                 .basic_auth(&name, Some(&name));
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                    _ => false,
-                }
-            }
+            answered(request, 200)
         })
         .await;
     });

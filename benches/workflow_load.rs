@@ -16,7 +16,7 @@
 #[path = "support/load.rs"]
 mod load;
 
-use load::{connection, env_or, hash, report, run_for, selected, Gateway, Samples};
+use load::{answered, connection, env_or, hash, report, run_for, runtime, selected, Gateway, Samples};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,13 +104,7 @@ async fn worklist_phase(base: &str, connections: usize, seconds: u64) {
     let url = format!("{base}/tasks");
     run_for("GET tasks (100 per page)", connections, seconds, move |client, i| {
         let user = approver(i % APPROVERS);
-        let request = client.get(&url).basic_auth(&user, Some(&user));
-        async move {
-            match request.send().await {
-                Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
+        answered(client.get(&url).basic_auth(&user, Some(&user)), 200)
     })
     .await;
 }
@@ -163,17 +157,11 @@ async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String
                     break;
                 };
                 let t = Instant::now();
-                let r = client
+                let request = client
                     .post(format!("{base}/tasks/{sn}/actions/Approve"))
                     .basic_auth(&user, Some(&user))
-                    .json(&json!({"dataFields": {"ManagerComment": "approved under load"}}))
-                    .send()
-                    .await;
-                let ok = match r {
-                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                local.record(ok, t);
+                    .json(&json!({"dataFields": {"ManagerComment": "approved under load"}}));
+                local.record(answered(request, 200).await, t);
             }
             local.merge_into(&samples);
         });
@@ -194,12 +182,7 @@ fn main() {
     let instances = env_or("WORKFLOW_LOAD_INSTANCES", 10_000);
     let connections = env_or("WORKFLOW_LOAD_CONNECTIONS", 64);
     let seconds = env_or("WORKFLOW_LOAD_SECONDS", 10) as u64;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let (gateway, _dir) = start_gateway().await;
         let base = format!("http://127.0.0.1:{}/api/workflow/v1", gateway.port);
         let t = Instant::now();

@@ -19,6 +19,18 @@ fn names(reply: &Reply, property: &str) -> Vec<String> {
         .collect()
 }
 
+/// GETs an absolute URL (a next link) as alice.
+async fn get_json(url: &str) -> Value {
+    let reply = support::client()
+        .get(url)
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(reply.status(), 200);
+    reply.json().await.expect("a JSON body")
+}
+
 /// Creates `rows` as fran, eight requests at a time.
 async fn create_customers(gw: &Gateway, rows: &[Value]) {
     let url = format!("{}/Customer", gw.root());
@@ -337,19 +349,10 @@ async fn queries_filter_order_select_count_and_refuse_invalid_options() {
 async fn server_driven_paging_follows_next_links() {
     let gw = Gateway::start_with(&format!("{{smartobjects: \"{SHIPPED}\", page_size: 10}}"), true, &[]).await;
     create_customers(&gw, &(0..25).map(customer).collect::<Vec<_>>()).await;
-    let client = support::client();
     let mut url = format!("{}/Customer?$orderby=Name&$count=true&$select=Name", gw.root());
     let (mut seen, mut pages) = (Vec::new(), 0);
     loop {
-        let page: Value = client
-            .get(&url)
-            .basic_auth("alice", Some("alice-pw"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(&url).await;
         pages += 1;
         assert_eq!(page["@odata.count"], 25);
         seen.extend(
@@ -373,15 +376,7 @@ async fn server_driven_paging_follows_next_links() {
     assert_eq!(first.json["value"].as_array().unwrap().len(), 10);
     let next = first.json["@odata.nextLink"].as_str().unwrap();
     assert!(next.ends_with("/Customer?$skip=12&$top=5"), "{next}");
-    let second: Value = client
-        .get(next)
-        .basic_auth("alice", Some("alice-pw"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second = get_json(next).await;
     assert_eq!(second["value"].as_array().unwrap().len(), 5);
     assert!(second.get("@odata.nextLink").is_none());
 }

@@ -83,6 +83,23 @@ impl Gateway {
     }
 }
 
+/// The load generator's runtime: two worker threads, like the machine's cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Sends `request` and reads the whole body; true when the status was `expected`.
+pub async fn answered(request: reqwest::RequestBuilder, expected: u16) -> bool {
+    match request.send().await {
+        Ok(r) if r.status() == expected => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
 /// One keep-alive connection.
 pub fn connection() -> reqwest::Client {
     reqwest::Client::builder()

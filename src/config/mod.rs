@@ -156,6 +156,28 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Reads and parses every YAML file in `dir` (sorted by name) as `T`, with its path. A missing directory is
+/// none (logged as "no `what`"); an unreadable one or an invalid file is an error naming the file.
+pub fn load_yaml_dir<T: DeserializeOwned>(dir: &Path, what: &str) -> Result<Vec<(PathBuf, T)>, ConfigError> {
+    let files = match yaml_files(dir) {
+        Ok(files) => files,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), "no {what} directory; none loaded");
+            return Ok(Vec::new());
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                file: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    files
+        .into_iter()
+        .map(|path| load_yaml(&path).map(|value| (path, value)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

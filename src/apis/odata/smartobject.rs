@@ -456,22 +456,8 @@ impl SmartObject {
 
 /// Loads every SmartObject file in `dir` (sorted by name). A missing directory means none.
 pub fn load_dir(dir: &Path) -> Result<Vec<SmartObject>, ConfigError> {
-    let files = match crate::config::yaml_files(dir) {
-        Ok(files) => files,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(dir = %dir.display(), "no SmartObject definitions directory; no SmartObjects");
-            return Ok(Vec::new());
-        }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                file: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
     let mut list: Vec<SmartObject> = Vec::new();
-    for path in files {
-        let file: SmartObjectFile = crate::config::load_yaml(&path)?;
+    for (path, file) in crate::config::load_yaml_dir::<SmartObjectFile>(dir, "SmartObject definitions")? {
         let so = SmartObject::from_file(file).map_err(|issues| ConfigError::Invalid {
             file: path.clone(),
             issues,

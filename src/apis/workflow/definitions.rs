@@ -449,22 +449,8 @@ impl Definitions {
 
     /// Loads every `*.yaml` / `*.yml` file in `dir` (sorted by name). A missing directory means no workflows.
     pub fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
-        let files = match crate::config::yaml_files(dir) {
-            Ok(files) => files,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::warn!(dir = %dir.display(), "no workflow definitions directory; no workflows");
-                return Ok(Self::default());
-            }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    file: dir.to_path_buf(),
-                    source,
-                })
-            }
-        };
         let mut list: Vec<Definition> = Vec::new();
-        for path in files {
-            let file: DefinitionFile = crate::config::load_yaml(&path)?;
+        for (path, file) in crate::config::load_yaml_dir::<DefinitionFile>(dir, "workflow definitions")? {
             let definition = Definition::from_file(file).map_err(|issues| ConfigError::Invalid {
                 file: path.clone(),
                 issues,
