@@ -93,6 +93,7 @@ async fn start_gateway(dir: &Path) -> Gateway {
     let rest = "basic: {directory: users.yaml, lockout: {max_failures_per_user: 0, max_failures_per_ip: 0}}\n\
                 user_managers: {ad: {fqn_prefix: \"K2:\", domain: CONTOSO}}\n\
                 builtin: {socket: api.sock, database: odata.db}\n\
+                workflow: {definitions: workflows}\n\
                 odata: {smartobjects: smartobjects, workflow_statistics: {enabled: false}}\n\
                 routes: [{name: odata, prefix: /api/odata/v4, upstream: builtin}]\n";
     Gateway::start(dir, rest).await
@@ -107,6 +108,7 @@ fn main() {
     let seconds = env_or("ODATA_LOAD_SECONDS", 10) as u64;
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::create_dir_all(dir.path().join("smartobjects")).expect("create smartobjects/");
+    std::fs::create_dir_all(dir.path().join("workflows")).expect("create workflows/");
     std::fs::write(dir.path().join("smartobjects/orders.yaml"), ORDERS).expect("write orders.yaml");
     let t = Instant::now();
     seed(dir.path(), rows);

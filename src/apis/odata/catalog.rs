@@ -187,6 +187,30 @@ mod tests {
     }
 
     #[test]
+    fn statistics_readers_and_switch_come_from_the_configuration() {
+        use crate::apis::odata::smartobject::Access;
+        use crate::config::WorkflowStatisticsConfig;
+        let restricted = OdataConfig {
+            workflow_statistics: WorkflowStatisticsConfig {
+                reader_groups: vec!["Managers".into()],
+                ..WorkflowStatisticsConfig::default()
+            },
+            ..OdataConfig::default()
+        };
+        let c = Catalog::build(Vec::new(), &restricted).unwrap();
+        let readers = &c.entity_set("WorkflowTasks").unwrap().readers;
+        assert!(matches!(readers, Access::Only { groups, .. } if groups == &["Managers".to_string()]));
+        let off = OdataConfig {
+            workflow_statistics: WorkflowStatisticsConfig {
+                enabled: false,
+                ..WorkflowStatisticsConfig::default()
+            },
+            ..OdataConfig::default()
+        };
+        assert!(Catalog::build(Vec::new(), &off).unwrap().defined().is_empty());
+    }
+
+    #[test]
     fn unknown_names_and_collisions_are_refused() {
         let typo = OdataConfig {
             expose: ExposeConfig::Only(vec!["Custmer".into()]),
