@@ -16,7 +16,28 @@ pub struct Database {
     next_reader: AtomicUsize,
 }
 
+/// Registers `unicode_lower(text)` and `unicode_upper(text)`: SQLite's own `lower`/`upper` map ASCII only.
+/// NULL stays NULL; a non-text value is returned unchanged.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    for (name, map) in [
+        ("unicode_lower", str::to_lowercase as fn(&str) -> String),
+        ("unicode_upper", str::to_uppercase),
+    ] {
+        conn.create_scalar_function(name, 1, flags, move |ctx| {
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Text(t) => Value::Text(map(&String::from_utf8_lossy(t))),
+                other => Value::from(other),
+            })
+        })?;
+    }
+    Ok(())
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    register_functions(conn)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // WAL: readers never block the writer. synchronous=FULL: a commit that returned is on disk, so an
     // acknowledged request survives a crash of the process or the machine.
@@ -52,6 +73,7 @@ impl Database {
             .map_err(|e| open_error(e.to_string()))?;
             reader
                 .busy_timeout(Duration::from_secs(5))
+                .and_then(|()| register_functions(&reader))
                 .map_err(|e| open_error(e.to_string()))?;
             pool.push(Arc::new(Mutex::new(reader)));
         }

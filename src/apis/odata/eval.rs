@@ -1,6 +1,7 @@
 //! The reference evaluator: a `$filter` applied to one row in Rust, with the semantics [`super::sql`] gives
-//! the database (null-safe `eq`/`ne`, ordering comparisons and string predicates false on null, ASCII-only
-//! `tolower`/`toupper` as SQLite's built-ins, lengths in characters). Tests hold the SQL translation to it.
+//! the database (null-safe `eq`/`ne`, ordering comparisons and string predicates false on null, Unicode
+//! `tolower`/`toupper` like the functions the store registers, lengths in characters). Tests hold the SQL
+//! translation to it.
 
 use super::edm::Value;
 use super::filter::{CmpOp, Filter, Operand, StrPredicate, ValueFn};
@@ -46,8 +47,8 @@ fn value(op: &Operand, row: &[Value]) -> Value {
         Operand::Literal(v) => v.clone(),
         Operand::Call(function, arg) => match (function, value(arg, row)) {
             (_, Value::Null) => Value::Null,
-            (ValueFn::ToLower, Value::String(s)) => Value::String(s.to_ascii_lowercase()),
-            (ValueFn::ToUpper, Value::String(s)) => Value::String(s.to_ascii_uppercase()),
+            (ValueFn::ToLower, Value::String(s)) => Value::String(s.to_lowercase()),
+            (ValueFn::ToUpper, Value::String(s)) => Value::String(s.to_uppercase()),
             (ValueFn::Length, Value::String(s)) => Value::Int(s.chars().count() as i64),
             (ValueFn::Year | ValueFn::Month | ValueFn::Day, Value::Date(s) | Value::DateTimeOffset(s)) => {
                 let range = match function {
@@ -99,6 +100,7 @@ mod tests {
 
     fn table(rows: &[Vec<Value>]) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::sqlite::register_functions(&conn).unwrap();
         conn.execute_batch(
             "CREATE TABLE t (name TEXT, amount REAL, count INTEGER, active INTEGER, created TEXT, due TEXT, \
              at TEXT, ref TEXT)",
@@ -126,9 +128,30 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn case_mapping_is_unicode_aware_in_sql_and_rust() {
+        let named = |n: &str| {
+            let mut row = vec![Value::Null; 8];
+            row[0] = Value::String(n.into());
+            row
+        };
+        let rows = vec![named("ÉCLAIR"), named("Straße"), named("eclair")];
+        let conn = table(&rows);
+        for (text, expected) in [
+            ("tolower(Name) eq 'éclair'", vec![0]),
+            ("toupper(Name) eq 'STRASSE'", vec![1]),
+            ("startswith(tolower(Name), 'éc')", vec![0]),
+        ] {
+            let filter = parse_filter(text, props().as_slice()).unwrap();
+            assert_eq!(in_sql(&conn, &filter), expected, "{text} in SQL");
+            let in_rust: Vec<usize> = (0..rows.len()).filter(|&i| matches(&filter, &rows[i])).collect();
+            assert_eq!(in_rust, expected, "{text} in Rust");
+        }
+    }
+
     fn row() -> impl Strategy<Value = Vec<Value>> {
         let text = prop::option::of(prop::sample::select(vec![
-            "ann", "Anna", "bob", "O'Brien", "", "éclair", "ANN",
+            "ann", "Anna", "bob", "O'Brien", "", "éclair", "ÉCLAIR", "Straße", "ANN",
         ]));
         (
             text,
@@ -162,7 +185,7 @@ mod tests {
 
     fn leaf() -> impl Strategy<Value = String> {
         let op = prop::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le"]);
-        let word = prop::sample::select(vec!["ann", "An", "b", "''", "O''B", "É", ""]);
+        let word = prop::sample::select(vec!["ann", "An", "b", "''", "O''B", "É", "éc", "STRASSE", ""]);
         prop_oneof![
             (op.clone(), word.clone()).prop_map(|(o, w)| format!("Name {o} '{w}'")),
             (op.clone(), -3i64..4).prop_map(|(o, i)| format!("Count {o} {i}")),

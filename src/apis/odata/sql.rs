@@ -145,8 +145,9 @@ fn operand(op: &Operand, props: &[Property], sql: &mut Sql) {
         }
         Operand::Call(function, arg) => {
             let (open, close) = match function {
-                ValueFn::ToLower => ("lower(", ")"),
-                ValueFn::ToUpper => ("upper(", ")"),
+                // Registered on every connection by `store::sqlite`: Unicode-aware, unlike SQLite's own.
+                ValueFn::ToLower => ("unicode_lower(", ")"),
+                ValueFn::ToUpper => ("unicode_upper(", ")"),
                 ValueFn::Length => ("length(", ")"),
                 ValueFn::Year => ("CAST(substr(", ", 1, 4) AS INTEGER)"),
                 ValueFn::Month => ("CAST(substr(", ", 6, 2) AS INTEGER)"),
