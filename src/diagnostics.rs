@@ -98,7 +98,21 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
         }
     }
 
+    if let Some(crate::config::DirectoryBackendConfig::Ldap(ldap)) = &cfg.basic.backend {
+        if ldap.url.starts_with("ldap://") && !ldap.starttls {
+            warn(
+                "basic.backend.ldap.url".into(),
+                "plain ldap:// without starttls: users' passwords cross the network in clear; use ldaps:// or starttls: true".into(),
+            );
+        }
+    }
+
     // Who can reach each route: Basic users of the directory, and identities of the providers it accepts.
+    let backend_manager = cfg.basic.backend.as_ref().map(|b| match b {
+        crate::config::DirectoryBackendConfig::Ldap(_) => UserManager::Ad,
+        crate::config::DirectoryBackendConfig::Aad(_) => UserManager::Aad,
+    });
+    let users = if backend_manager.is_some() { None } else { users };
     let basic_managers: Vec<UserManager> = users
         .as_ref()
         .map(|u| {
@@ -108,7 +122,7 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
                 .map(|u| UserManager::from_label(&u.user_manager))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|| backend_manager.into_iter().collect());
     let aad_basic_users: Vec<_> = users
         .as_ref()
         .map(|u| {
@@ -214,6 +228,25 @@ routes:
         assert!(has("routes[1] (nobody)"), "{text:#?}");
         assert!(has("every AAD user in the directory has MFA"), "{text:#?}");
         assert!(has("routes[2].auth.allowed_user_managers"), "{text:#?}");
+    }
+
+    #[test]
+    fn an_ldap_backend_reaches_ad_routes_and_plain_ldap_is_flagged() {
+        let gateway = r#"
+listeners: [{address: "127.0.0.1:1"}]
+basic: {directory: users.yaml, backend: {ldap: {url: "ldap://dc1", bind_dn: x, bind_password: y, base_dn: z}}}
+routes:
+  - {name: ad, prefix: /x, upstream: builtin, auth: {methods: [basic], allowed_user_managers: [ad]}}
+"#;
+        let text: Vec<String> = diagnose_text(gateway, "users: []\n")
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert!(text.iter().any(|t| t.contains("basic.backend.ldap.url")), "{text:#?}");
+        assert!(
+            !text.iter().any(|t| t.contains("routes[0]")),
+            "AD users reach it: {text:#?}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::config::{
 };
 use crate::directory::embedded::EmbeddedDirectory;
 use crate::directory::people::PeopleIndex;
+use crate::directory::UserDirectory;
 use crate::metrics::Metrics;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
@@ -79,6 +80,9 @@ pub struct Gateway {
     pub workflow_definitions: Arc<Definitions>,
     /// The OData API's SmartObjects: defined, and published by the exposure rules.
     pub odata_catalog: Arc<Catalog>,
+    /// The `basic.backend` directory (LDAP, AAD), kept across reloads that do not change it so its
+    /// connection pool survives.
+    pub basic_backend: Option<Arc<dyn UserDirectory>>,
 }
 
 /// A public listener.
@@ -209,29 +213,48 @@ impl Gateway {
 
         let mut directory_users = 0;
         let mut people = PeopleIndex::default();
+        let mut basic_backend = None;
         let basic = if cfg.basic.enabled {
             let path = file.resolve(&cfg.basic.directory);
-            match EmbeddedDirectory::load(&path) {
-                Ok(dir) => {
-                    directory_users = dir.len();
-                    people = PeopleIndex::from_directory(&dir, &fqn);
-                    Some(BasicAuthenticator::new(
-                        Arc::new(dir),
-                        BasicSettings {
-                            cache_capacity: cfg.caches.credentials.capacity,
-                            cache_ttl: Duration::from_secs(cfg.caches.credentials.ttl_seconds),
-                            lockout: Lockout::new(&cfg.basic.lockout),
-                            fqn: fqn.clone(),
-                        },
-                        headers.clone(),
-                        metrics.clone(),
-                    ))
-                }
-                Err(e) => {
-                    issues.add("basic.directory", e.to_string());
-                    None
-                }
+            // With an external backend the embedded file only lists people for the built-in APIs: optional.
+            let embedded = match (&cfg.basic.backend, path.exists()) {
+                (Some(_), false) => None,
+                _ => EmbeddedDirectory::load(&path)
+                    .map_err(|e| issues.add("basic.directory", e.to_string()))
+                    .ok(),
+            };
+            if let Some(dir) = &embedded {
+                directory_users = dir.len();
+                people = PeopleIndex::from_directory(dir, &fqn);
             }
+            let directory: Option<Arc<dyn UserDirectory>> = match &cfg.basic.backend {
+                None => embedded.map(|dir| Arc::new(dir) as Arc<dyn UserDirectory>),
+                Some(backend) => match previous.and_then(|old| old.reusable_backend(backend)) {
+                    Some(same) => Some(same),
+                    None => {
+                        let ad_domain = fqn.get(&UserManager::Ad).domain;
+                        crate::directory::backend::build(backend, ad_domain.as_deref(), |p| file.resolve(p))
+                            .map_err(|list| issues.0.extend(list))
+                            .ok()
+                    }
+                },
+            };
+            if cfg.basic.backend.is_some() {
+                basic_backend = directory.clone();
+            }
+            directory.map(|directory| {
+                BasicAuthenticator::new(
+                    directory,
+                    BasicSettings {
+                        cache_capacity: cfg.caches.credentials.capacity,
+                        cache_ttl: Duration::from_secs(cfg.caches.credentials.ttl_seconds),
+                        lockout: Lockout::new(&cfg.basic.lockout),
+                        fqn: fqn.clone(),
+                    },
+                    headers.clone(),
+                    metrics.clone(),
+                )
+            })
         } else {
             None
         };
@@ -350,7 +373,14 @@ impl Gateway {
             people: Arc::new(people),
             workflow_definitions: Arc::new(workflow_definitions),
             odata_catalog: Arc::new(odata_catalog),
+            basic_backend,
         })
+    }
+
+    /// This gateway's `basic.backend` directory, when `backend` configures the same one.
+    fn reusable_backend(&self, backend: &crate::config::DirectoryBackendConfig) -> Option<Arc<dyn UserDirectory>> {
+        let same = self.config.basic.enabled && self.config.basic.backend.as_ref() == Some(backend);
+        same.then(|| self.basic_backend.clone()).flatten()
     }
 
     /// The key stores of every provider.

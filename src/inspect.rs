@@ -276,12 +276,19 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
         out,
         "basic: {}",
         if cfg.basic.enabled {
-            format!(
-                "enabled, realm '{}', {} users in {}",
-                cfg.basic.realm,
-                gateway.directory_users,
-                file.resolve(&cfg.basic.directory).display()
-            )
+            match &cfg.basic.backend {
+                None => format!(
+                    "enabled, realm '{}', {} users in {}",
+                    cfg.basic.realm,
+                    gateway.directory_users,
+                    file.resolve(&cfg.basic.directory).display()
+                ),
+                Some(backend) => format!(
+                    "enabled, realm '{}', verified by {}",
+                    cfg.basic.realm,
+                    crate::directory::backend::describe(backend)
+                ),
+            }
         } else {
             "disabled".into()
         }

@@ -1,4 +1,4 @@
-//! The `authgate` command line: serve, check, hash-password, token inspect, version.
+//! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, version.
 
 use anyhow::{bail, Context};
 use authgate::config::ConfigFile;
@@ -42,6 +42,25 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Print the Azure AD admin-consent URL a tenant administrator opens once, so that the gateway's
+    /// application may sign users in (Azure AD answers AADSTS65001 / AADSTS90094 until then).
+    ConsentUrl {
+        /// Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.
+        #[arg(long)]
+        tenant: String,
+        /// The application (client) id.
+        #[arg(long)]
+        client_id: String,
+        /// Where Azure AD sends the administrator afterwards (registered on the application).
+        #[arg(long)]
+        redirect_uri: String,
+        /// The API resource consented to.
+        #[arg(long, default_value = authgate::directory::consent::DEFAULT_RESOURCE)]
+        resource: String,
+        /// The Azure AD authority (national clouds have their own).
+        #[arg(long, default_value = authgate::directory::consent::DEFAULT_AUTHORITY)]
+        authority: String,
     },
 }
 
@@ -143,6 +162,23 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let hash = authgate::directory::embedded::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             println!("{hash}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::ConsentUrl {
+            tenant,
+            client_id,
+            redirect_uri,
+            resource,
+            authority,
+        } => {
+            let url = authgate::directory::consent::admin_consent_url(&authgate::directory::consent::ConsentRequest {
+                tenant: &tenant,
+                client_id: &client_id,
+                redirect_uri: &redirect_uri,
+                resource: Some(&resource),
+                authority: &authority,
+            })?;
+            println!("{url}");
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Token {

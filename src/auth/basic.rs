@@ -129,6 +129,8 @@ impl BasicAuthenticator {
                 Err(AuthError::InvalidUserOrPassword)
             }
             Err(DirectoryError::Disabled) => Err(AuthError::AccountDisabled),
+            Err(DirectoryError::MfaRequired) => Err(AuthError::MfaRequiresOAuth),
+            Err(DirectoryError::ConsentRequired(what)) => Err(AuthError::ConsentRequired(what)),
             Err(DirectoryError::Unavailable(reason)) => Err(AuthError::Unavailable(format!(
                 "the user directory is unavailable ({reason}); try again later"
             ))),
@@ -145,7 +147,7 @@ impl BasicAuthenticator {
             display_name: user.display_name,
             groups: user.groups,
             mfa: user.mfa,
-            tenant: None,
+            tenant: user.tenant,
             scopes: Vec::new(),
             roles: Vec::new(),
             provider: None,
@@ -180,6 +182,7 @@ mod tests {
                 groups: vec![],
                 mfa: false,
                 manager: None,
+                tenant: None,
             })
         }
     }

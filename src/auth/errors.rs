@@ -144,6 +144,10 @@ pub enum AuthError {
     /// A valid identity whose user manager may not use this API.
     #[error("user manager {} may not use this API: only Active Directory (AD) and Azure Active Directory (AAD) users are allowed", .0.display_name())]
     UserManagerRefused(UserManager),
+    /// The directory refuses the gateway's application until an administrator grants consent (Azure AD
+    /// AADSTS65001 / AADSTS90094); the message says how.
+    #[error("{0}")]
+    ConsentRequired(String),
     /// A dependency (directory, IdP) is unreachable: never a pass.
     #[error("{0}")]
     Unavailable(String),
@@ -163,6 +167,7 @@ impl AuthError {
             Self::MfaRequiresOAuth => "mfa_basic",
             Self::Token(t) => t.reason(),
             Self::UserManagerRefused(_) => "user_manager",
+            Self::ConsentRequired(_) => "consent_required",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -280,6 +285,7 @@ pub fn respond(err: &AuthError, realm: &str, challenges: Challenges) -> ErrorRes
         },
         AuthError::Token(_) => unauthorized(vec![bearer(Some("invalid_token"))], "invalid_token"),
         AuthError::UserManagerRefused(_) => ErrorResponse::plain(403, "forbidden", description),
+        AuthError::ConsentRequired(_) => ErrorResponse::plain(403, "consent_required", description),
     }
 }
 
@@ -347,6 +353,7 @@ mod tests {
                 429,
             ),
             (AuthError::Unavailable("directory down".into()), 503),
+            (AuthError::ConsentRequired("grant admin consent".into()), 403),
         ];
         for (err, status) in cases {
             assert_eq!(respond(&err, "r", BOTH).status, status, "{err}");

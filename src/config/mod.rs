@@ -3,10 +3,14 @@
 //! [`load`] returns the raw [`GatewayConfig`]; [`crate::gateway::Gateway::build`] turns it into runtime types
 //! and reports every invalid value as a [`ConfigIssue`] with its path (`routes[1].upstream: ...`).
 
+pub mod directory;
 pub mod env;
 pub mod schema;
+pub mod secret;
 
+pub use directory::*;
 pub use schema::*;
+pub use secret::Secret;
 
 use serde::de::DeserializeOwned;
 use std::fmt;

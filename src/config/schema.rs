@@ -215,6 +215,10 @@ pub struct BasicConfig {
     pub directory: PathBuf,
     /// Lockout after repeated failures.
     pub lockout: LockoutConfig,
+    /// Verify Basic credentials against Active Directory (`{ldap: {...}}`) or Azure AD (`{aad: {...}}`)
+    /// instead of the embedded directory. Default: the embedded directory. `directory` still names the
+    /// people file of the built-in APIs (optional then).
+    pub backend: Option<super::DirectoryBackendConfig>,
 }
 
 impl Default for BasicConfig {
@@ -224,6 +228,7 @@ impl Default for BasicConfig {
             realm: "authgate".into(),
             directory: PathBuf::from("policies/users.yaml"),
             lockout: LockoutConfig::default(),
+            backend: None,
         }
     }
 }

@@ -138,6 +138,7 @@ impl EmbeddedDirectory {
                     groups: entry.groups,
                     mfa: entry.mfa,
                     manager: entry.manager,
+                    tenant: None,
                 },
                 hash: entry.password_hash,
                 disabled: entry.disabled,

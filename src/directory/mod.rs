@@ -1,7 +1,12 @@
 //! User managers that verify Basic credentials. The embedded directory (`policies/users.yaml`) is the
-//! default; AD over LDAP and AAD via ROPC plug in behind the same trait.
+//! default; Active Directory over LDAP ([`ldap`]) and Azure AD through the resource-owner password grant
+//! ([`aad`]) plug in behind the same trait, chosen by `basic.backend` ([`backend`]).
 
+pub mod aad;
+pub mod backend;
+pub mod consent;
 pub mod embedded;
+pub mod ldap;
 pub mod people;
 
 use crate::auth::identity::UserManager;
@@ -27,6 +32,8 @@ pub struct DirectoryUser {
     pub mfa: bool,
     /// The user's manager (login name), for workflow destinations.
     pub manager: Option<String>,
+    /// Azure AD tenant id, when the directory names one.
+    pub tenant: Option<String>,
 }
 
 /// Why a directory refused a login.
@@ -38,7 +45,15 @@ pub enum DirectoryError {
     /// The account exists, the password is right, but it is disabled.
     #[error("account disabled")]
     Disabled,
-    /// The directory cannot be reached: never a pass.
+    /// The password is right, but the account must use multi-factor authentication (Azure AD), which
+    /// Basic cannot carry.
+    #[error("multi-factor authentication required")]
+    MfaRequired,
+    /// The directory refuses the gateway's application until an administrator grants consent (Azure AD).
+    /// The message tells the operator what to do; it names no secret.
+    #[error("{0}")]
+    ConsentRequired(String),
+    /// The directory cannot be reached, or refuses the gateway itself: never a pass.
     #[error("directory unavailable: {0}")]
     Unavailable(String),
 }
