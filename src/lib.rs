@@ -20,3 +20,4 @@ pub mod proxy;
 pub mod signing;
 pub mod store;
 pub mod testkit;
+pub mod tokenbench;

@@ -62,6 +62,44 @@ enum Command {
         #[arg(long, default_value = authgate::directory::consent::DEFAULT_AUTHORITY)]
         authority: String,
     },
+    /// Mint tokens in-process and measure how fast the bearer path validates them, on all cores (no load
+    /// generator needed). Also writes tokens and their JWKS for load tests.
+    BenchTokens(BenchTokensArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchTokensArgs {
+    /// Signing algorithm: RS256, PS256 (RSA-2048), ES256, ES384, EdDSA (Ed25519).
+    #[arg(long, default_value = "RS256")]
+    alg: authgate::signing::SigningAlg,
+    /// Validations to run in total (0: only mint and write).
+    #[arg(long, default_value_t = 200_000)]
+    count: u64,
+    /// Distinct tokens minted (each with its own `jti`); validation `i` uses token `i % distinct`.
+    #[arg(long, default_value = "1000")]
+    distinct: std::num::NonZeroUsize,
+    /// Turn the verified-token cache on (capacity: the distinct tokens). Off: every signature is verified.
+    #[arg(long)]
+    cache: bool,
+    /// Threads minting and validating. Default: all cores.
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
+    /// Token lifetime in seconds (`exp` = now + lifetime).
+    #[arg(long, default_value_t = 3600)]
+    lifetime: u32,
+    /// A JSON object of claims merged over the defaults (iss https://idp.test/, aud https://api.k2.com/,
+    /// preferred_username, tid, groups, scp); its `iss` and `aud` configure the verifier.
+    #[arg(long, value_name = "FILE")]
+    claims: Option<PathBuf>,
+    /// Write the minted tokens here, one per line.
+    #[arg(long, value_name = "FILE")]
+    write_tokens: Option<PathBuf>,
+    /// Write the JWKS that verifies them here.
+    #[arg(long, value_name = "FILE")]
+    write_jwks: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -181,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{url}");
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::BenchTokens(args) => bench_tokens(args),
         Command::Token {
             command: TokenCommand::Inspect { token, config, offline },
         } => {
@@ -199,4 +238,63 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             })
         }
     }
+}
+
+fn bench_tokens(args: BenchTokensArgs) -> anyhow::Result<std::process::ExitCode> {
+    use authgate::tokenbench::{run, MintOptions, RunOptions, TokenSet};
+    let claims = match &args.claims {
+        None => serde_json::Map::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            match value {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(authgate::tokenbench::BenchError::ClaimsNotObject.into()),
+            }
+        }
+    };
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .unwrap_or(std::num::NonZeroUsize::MIN);
+    let set = TokenSet::mint(&MintOptions {
+        alg: args.alg,
+        distinct: args.distinct,
+        lifetime: args.lifetime,
+        claims,
+        threads,
+    })?;
+    if let Some(path) = &args.write_tokens {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        set.write_tokens(&mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.write_jwks {
+        std::fs::write(path, format!("{:#}\n", set.jwks())).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.count == 0 {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let report = run(
+        &set,
+        RunOptions {
+            count: args.count,
+            threads,
+            cache: args.cache,
+        },
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.failures == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }

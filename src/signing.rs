@@ -44,6 +44,39 @@ impl SigningAlg {
     }
 }
 
+/// A name `--alg` cannot sign with, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsupportedAlg {
+    /// HS256/384/512.
+    #[error(
+        "{0}: authgate does not accept HMAC-signed tokens: their key is a shared secret that every verifier \
+         would hold and no IdP publishes in a JWKS (choose RS256, PS256, ES256, ES384 or EdDSA)"
+    )]
+    Symmetric(String),
+    /// `none`.
+    #[error("'none': unsigned tokens are never accepted")]
+    None,
+    /// Anything else.
+    #[error("'{0}' is not an algorithm authgate signs with (RS256, PS256, ES256, ES384 or EdDSA)")]
+    Unknown(String),
+}
+
+impl std::str::FromStr for SigningAlg {
+    type Err = UnsupportedAlg;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if let Some(alg) = Self::from_name(name) {
+            return Ok(alg);
+        }
+        let upper = name.to_ascii_uppercase();
+        Err(match upper.as_str() {
+            "HS256" | "HS384" | "HS512" => UnsupportedAlg::Symmetric(upper),
+            "NONE" => UnsupportedAlg::None,
+            _ => UnsupportedAlg::Unknown(name.to_string()),
+        })
+    }
+}
+
 enum Inner {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),

@@ -6,7 +6,7 @@
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::bearer::{Provider, UserClaim};
 use crate::auth::identity::{FqnFormat, UserManager};
-use crate::auth::issuer::IssuerPolicy;
+use crate::auth::issuer::{IssuerConfigError, IssuerPolicy};
 use crate::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
 use crate::auth::jwt::AlgorithmSet;
 use crate::auth::keys::KeySet;
@@ -25,6 +25,15 @@ pub const TEST_AUDIENCE: &str = "https://api.k2.com/";
 /// An OIDC provider (issuer [`TEST_ISSUER`], audience [`TEST_AUDIENCE`], users of the `aad` manager) whose
 /// key store already holds the public keys of `keys`. It never fetches: its key source is a closed port.
 pub fn test_provider<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Provider {
+    provider_for(keys, TEST_ISSUER, TEST_AUDIENCE).expect("the test issuer is a valid URL")
+}
+
+/// Like [`test_provider`], for another issuer and audience (`authgate bench-tokens --claims`).
+pub fn provider_for<'a>(
+    keys: impl IntoIterator<Item = &'a SigningKey>,
+    issuer: &str,
+    audience: &str,
+) -> Result<Provider, IssuerConfigError> {
     let metrics = Arc::new(Metrics::new());
     let store = KeyStore::new(
         "test",
@@ -40,11 +49,11 @@ pub fn test_provider<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Prov
     let document = jwks(keys).to_string();
     let parsed = KeySet::from_jwks(document.as_bytes()).expect("testkit keys form a valid JWKS");
     store.install(parsed.keys);
-    Provider {
+    Ok(Provider {
         name: "test".into(),
         kind: ProviderKind::Oidc,
-        issuer: IssuerPolicy::oidc(TEST_ISSUER).expect("valid issuer"),
-        audience: AudiencePolicy::new(vec![TEST_AUDIENCE.into()], AudienceMatch::Exact),
+        issuer: IssuerPolicy::oidc(issuer)?,
+        audience: AudiencePolicy::new(vec![audience.into()], AudienceMatch::Exact),
         algorithms: AlgorithmSet::all(),
         leeway: 60,
         require_typ: false,
@@ -54,7 +63,7 @@ pub fn test_provider<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Prov
         user_manager: UserManager::Aad,
         user_claims: UserClaim::defaults(ProviderKind::Oidc),
         keys: Arc::new(store),
-    }
+    })
 }
 
 /// Claims accepted by [`test_provider`] for `user`, valid for `lifetime` seconds.

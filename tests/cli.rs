@@ -1,4 +1,4 @@
-//! The operator commands, run as the real binary: `check`, `hash-password`, `token inspect`.
+//! The operator commands, run as the real binary: `check`, `hash-password`, `token inspect`, `bench-tokens`.
 
 use authgate::testkit::{jwks, now, SigningKey, TestAlg};
 use serde_json::json;
@@ -175,5 +175,152 @@ fn token_inspect_refuses_garbage_without_panicking() {
         let out = authgate(&["token", "inspect", "--offline", "--config", &f.config, garbage], None);
         assert_eq!(out.status.code(), Some(1), "{garbage}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("REFUSED"), "{garbage}");
+    }
+}
+
+#[test]
+fn bench_tokens_measures_validation_and_reports_json() {
+    let out = authgate(
+        &[
+            "bench-tokens",
+            "--alg",
+            "es256",
+            "--count",
+            "2000",
+            "--distinct",
+            "10",
+            "--threads",
+            "2",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(report["alg"], "ES256");
+    assert_eq!(report["key"], "EC P-256");
+    assert_eq!(report["validations"], 2000);
+    assert_eq!(report["distinct"], 10);
+    assert_eq!(report["threads"], 2);
+    assert_eq!(
+        (report["failures"].as_u64(), report["cache_hits"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(report["validations_per_second"].as_f64().unwrap() > 0.0, "{report}");
+    let latency = &report["latency"];
+    assert!(
+        latency["p50_ns"].as_u64().unwrap() <= latency["p99_ns"].as_u64().unwrap(),
+        "{report}"
+    );
+
+    let out = authgate(
+        &[
+            "bench-tokens",
+            "--alg",
+            "EdDSA",
+            "--count",
+            "500",
+            "--distinct",
+            "5",
+            "--cache",
+        ],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.starts_with("EdDSA (Ed25519)"), "{stdout}");
+    assert!(stdout.contains("500 validations of 5 distinct tokens"), "{stdout}");
+    assert!(stdout.contains("token cache on (496 hits)"), "{stdout}");
+    assert!(stdout.contains("validations/s") && stdout.contains("p99"), "{stdout}");
+}
+
+#[test]
+fn bench_tokens_writes_distinct_tokens_and_the_jwks_the_gateway_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tokens, jwks_path) = (dir.path().join("tokens.txt"), dir.path().join("jwks.json"));
+    let out = authgate(
+        &[
+            "bench-tokens",
+            "--count",
+            "0",
+            "--distinct",
+            "3",
+            "--write-tokens",
+            tokens.to_str().unwrap(),
+            "--write-jwks",
+            jwks_path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "--count 0 only mints: {}", text(&out.stdout));
+    let tokens = std::fs::read_to_string(&tokens).unwrap();
+    let tokens: Vec<&str> = tokens.lines().collect();
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens.iter().collect::<std::collections::HashSet<_>>().len(), 3);
+    let config = write_config(
+        dir.path(),
+        r#"
+listeners: [{address: "127.0.0.1:1"}]
+basic: {directory: users.yaml}
+providers:
+  - {name: bench, issuer: "https://idp.test/", audiences: ["https://api.k2.com/"], jwks: {file: jwks.json}, user_manager: aad}
+routes: []
+"#,
+    );
+    for token in tokens {
+        let out = authgate(&["token", "inspect", "--config", &config, token], None);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains("[PASS] signature"), "{stdout}");
+        assert!(stdout.contains("AAD:alice@contoso.com"), "{stdout}");
+    }
+}
+
+#[test]
+fn bench_tokens_refuses_hmac_unusable_claims_and_zero_tokens_clearly() {
+    let out = authgate(&["bench-tokens", "--alg", "HS256"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("HS256: authgate does not accept HMAC-signed tokens"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = authgate(&["bench-tokens", "--alg", "none"], None);
+    assert!(
+        text(&out.stderr).contains("unsigned tokens are never accepted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = authgate(&["bench-tokens", "--distinct", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("claims.json");
+    let cases = [
+        ("[1, 2]", "the claims must be a JSON object"),
+        ("{broken", "is not JSON"),
+        (
+            r#"{"exp": 1000000000}"#,
+            "the verifier refuses the minted tokens (token expired",
+        ),
+        (r#"{"iss": null}"#, "the claims need a string 'iss'"),
+    ];
+    for (body, expected) in cases {
+        std::fs::write(&claims, body).unwrap();
+        let out = authgate(
+            &[
+                "bench-tokens",
+                "--count",
+                "10",
+                "--distinct",
+                "1",
+                "--claims",
+                claims.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{body}");
+        assert!(text(&out.stderr).contains(expected), "{body}: {}", text(&out.stderr));
     }
 }
