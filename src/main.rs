@@ -8,6 +8,11 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc malloc: the proxy allocates per request (headers, contexts), and glibc's allocator
+/// was a tenth of its CPU time in the load benchmark (`benches/load`, docs/architecture.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "authgate",

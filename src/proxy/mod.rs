@@ -156,14 +156,20 @@ impl ProxyHttp for AuthProxy {
             return Ok(false);
         };
         let decision = {
-            let values: Vec<&[u8]> = session
+            // No allocation: one header is the normal case, a second one is refused whatever follows.
+            let mut values = session
                 .req_header()
                 .headers
                 .get_all(AUTHORIZATION)
                 .iter()
-                .map(|v| v.as_bytes())
-                .collect();
-            gateway.authenticator.authenticate(&values, client_ip, policy).await
+                .map(|v| v.as_bytes());
+            let found: [Option<&[u8]>; 2] = [values.next(), values.next()];
+            let present: &[&[u8]] = match found {
+                [None, _] => &[],
+                [Some(one), None] => &[one],
+                [Some(one), Some(two)] => &[one, two],
+            };
+            gateway.authenticator.authenticate(present, client_ip, policy).await
         };
         ctx.auth_method = decision.method;
         match decision.result {
@@ -230,8 +236,9 @@ impl ProxyHttp for AuthProxy {
             }
         }
         if let Some(auth) = &ctx.auth {
+            // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
             for (name, value) in &auth.headers {
-                upstream.insert_header(name.clone(), value.clone())?;
+                upstream.append_header(name.clone(), value.clone())?;
             }
             if let (Some((signer, header)), Some(route)) = (&gateway.assertion, &ctx.route) {
                 if let Some(value) = signer.assertion(auth, route.index, &route.assertion_audience) {
