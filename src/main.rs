@@ -1,4 +1,4 @@
-//! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, version.
+//! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, bench-tokens, version.
 
 use anyhow::{bail, Context};
 use authgate::config::ConfigFile;

@@ -121,8 +121,15 @@ fn inspect_fixture() -> InspectFixture {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::generate(TestAlg::RS256, "k1");
     std::fs::write(dir.path().join("jwks.json"), jwks([&key]).to_string()).unwrap();
-    let config = write_config(
-        dir.path(),
+    let config = write_bearer_config(dir.path());
+    InspectFixture { _dir: dir, config, key }
+}
+
+/// A configuration trusting the keys in `dir/jwks.json` for issuer `https://idp.test/`, audience
+/// `https://api.k2.com/` (what `bench-tokens` mints by default).
+fn write_bearer_config(dir: &Path) -> String {
+    write_config(
+        dir,
         r#"
 listeners: [{address: "127.0.0.1:1"}]
 basic: {directory: users.yaml}
@@ -134,8 +141,7 @@ providers:
     user_manager: aad
 routes: []
 "#,
-    );
-    InspectFixture { _dir: dir, config, key }
+    )
 }
 
 fn claims(aud: &str, exp_in: i64) -> serde_json::Value {
@@ -258,16 +264,7 @@ fn bench_tokens_writes_distinct_tokens_and_the_jwks_the_gateway_accepts() {
     let tokens: Vec<&str> = tokens.lines().collect();
     assert_eq!(tokens.len(), 3);
     assert_eq!(tokens.iter().collect::<std::collections::HashSet<_>>().len(), 3);
-    let config = write_config(
-        dir.path(),
-        r#"
-listeners: [{address: "127.0.0.1:1"}]
-basic: {directory: users.yaml}
-providers:
-  - {name: bench, issuer: "https://idp.test/", audiences: ["https://api.k2.com/"], jwks: {file: jwks.json}, user_manager: aad}
-routes: []
-"#,
-    );
+    let config = write_bearer_config(dir.path());
     for token in tokens {
         let out = authgate(&["token", "inspect", "--config", &config, token], None);
         let stdout = text(&out.stdout);

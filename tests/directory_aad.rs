@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::Value;
 use servers::aad::{AadMock, CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};
-use support::{base_config, client, echo_route, echo_upstream, Gateway};
+use support::{base_config, echo_route, echo_upstream, Gateway};
 
 const SECRET_VAR: &str = "AUTHGATE_TEST_AAD_CLIENT_SECRET";
 
@@ -26,12 +26,7 @@ async fn gateway_for(authority: &str, secret_var: &str) -> Gateway {
 }
 
 async fn call(gw: &Gateway, user: &str, password: &str) -> (u16, Vec<String>, Value) {
-    let response = client()
-        .get(gw.url("/api/things"))
-        .basic_auth(user, Some(password))
-        .send()
-        .await
-        .unwrap();
+    let response = gw.get_basic("/api/things", user, password).await;
     let status = response.status().as_u16();
     let challenges = response
         .headers()

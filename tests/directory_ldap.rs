@@ -7,7 +7,7 @@ mod support;
 use serde_json::Value;
 use servers::slapd::{Slapd, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
 use std::time::{Duration, Instant};
-use support::{base_config, client, echo_route, echo_upstream, Gateway};
+use support::{base_config, echo_route, echo_upstream, Gateway};
 
 /// The variable the bind password is read from (`${...}` in gateway.yaml), as an operator would.
 const PASSWORD_VAR: &str = "AUTHGATE_TEST_LDAP_BIND_PASSWORD";
@@ -32,12 +32,7 @@ async fn gateway_for(url: &str, extra: &str) -> Gateway {
 }
 
 async fn get_as(gw: &Gateway, user: &str, password: &str) -> reqwest::Response {
-    client()
-        .get(gw.url("/api/things"))
-        .basic_auth(user, Some(password))
-        .send()
-        .await
-        .unwrap()
+    gw.get_basic("/api/things", user, password).await
 }
 
 async fn status_and_body(gw: &Gateway, user: &str, password: &str) -> (u16, Value) {

@@ -12,12 +12,7 @@ async fn gateway() -> Gateway {
 }
 
 async fn get_as(gw: &Gateway, user: &str, password: &str) -> reqwest::Response {
-    client()
-        .get(gw.url("/api/things"))
-        .basic_auth(user, Some(password))
-        .send()
-        .await
-        .unwrap()
+    gw.get_basic("/api/things", user, password).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

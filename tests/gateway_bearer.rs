@@ -56,12 +56,7 @@ fn with(patch: Value) -> Value {
 }
 
 async fn call(gw: &Gateway, token: &str) -> (u16, Value, Option<String>) {
-    let response = client()
-        .get(gw.url("/api/things"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.get_bearer("/api/things", token).await;
     let status = response.status().as_u16();
     let challenge = response
         .headers()

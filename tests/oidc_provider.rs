@@ -22,12 +22,7 @@ async fn gateway_trusting(idp: &OidcProvider) -> Gateway {
 }
 
 async fn call(gw: &Gateway, token: &str) -> (u16, Value) {
-    let response = client()
-        .get(gw.url("/api/things"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.get_bearer("/api/things", token).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

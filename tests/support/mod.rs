@@ -257,6 +257,26 @@ impl Gateway {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
+    /// `GET path` on the public listener with Basic credentials.
+    pub async fn get_basic(&self, path: &str, user: &str, password: &str) -> reqwest::Response {
+        client()
+            .get(self.url(path))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `GET path` on the public listener with a bearer token.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
     /// A URL on the admin listener.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.admin_port, path)
