@@ -282,14 +282,7 @@ impl Gateway {
         if cfg.odata.page_size == 0 {
             issues.add("odata.page_size", "must be at least 1");
         }
-        if let Some(url) = &cfg.odata.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
-                issues.add(
-                    "odata.public_url",
-                    format!("'{url}' must be an absolute http(s) URL without a trailing slash"),
-                );
-            }
-        }
+        issues.0.extend(crate::apis::odata::check_config(&cfg.odata));
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
         let mut routes = Vec::new();

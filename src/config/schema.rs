@@ -495,8 +495,16 @@ pub struct OdataConfig {
     pub expose: ExposeConfig,
     /// Most entities in one response; more are offered through `@odata.nextLink`. Default 1000.
     pub page_size: u32,
-    /// Absolute URL of the service root as clients see it (`https://k2.example.com/api/odata/v4`), used in
-    /// `@odata.context` and `@odata.nextLink`. Default: from the request's `Host` and `X-Forwarded-Proto`.
+    /// Service roots the API answers at, matched case-insensitively; each needs a `builtin` route. Default
+    /// `[/api/odata/v4, /api/odatav4/v4]` (the second is K2's v4 endpoint, which K2 clients and Power BI
+    /// reports are configured with).
+    pub base_paths: Vec<String>,
+    /// The gateway's external URL as clients reach it (`https://k2.example.com`, with a path prefix when a
+    /// reverse proxy adds one), without the base path: links (`@odata.context`, `@odata.nextLink`,
+    /// `Location`) are this URL followed by the base path the request came in on. Default: none, and links are
+    /// absolute paths (`/api/odata/v4/$metadata#Customer`). Links never follow the request's `Host` or
+    /// `X-Forwarded-*`. Set it for clients that need absolute links (.NET OData libraries before
+    /// Microsoft.OData.Core 7.10, Simple.OData.Client).
     pub public_url: Option<String>,
     /// The read-only workflow statistics SmartObjects (`WorkflowInstances`, `WorkflowTasks`).
     pub workflow_statistics: WorkflowStatisticsConfig,
@@ -508,6 +516,7 @@ impl Default for OdataConfig {
             smartobjects: PathBuf::from("policies/smartobjects"),
             expose: ExposeConfig::All,
             page_size: 1000,
+            base_paths: vec!["/api/odata/v4".into(), "/api/odatav4/v4".into()],
             public_url: None,
             workflow_statistics: WorkflowStatisticsConfig::default(),
         }
