@@ -376,6 +376,21 @@ impl Gateway {
         same.then(|| self.basic_backend.clone()).flatten()
     }
 
+    /// The first provider whose signing keys readiness waits for (`ready_without_keys: false`) and that has
+    /// none loaded yet.
+    pub fn provider_awaiting_keys(&self) -> Option<String> {
+        let waits_for = |name: &str| {
+            self.config
+                .providers
+                .iter()
+                .any(|p| p.name == name && !p.ready_without_keys)
+        };
+        self.key_stores()
+            .iter()
+            .find(|store| !store.is_loaded() && waits_for(store.name()))
+            .map(|store| store.name().to_string())
+    }
+
     /// The key stores of every provider.
     pub fn key_stores(&self) -> Vec<Arc<KeyStore>> {
         self.authenticator

@@ -348,6 +348,12 @@ pub struct ProviderConfig {
     /// Timeout of one JWKS / discovery fetch. Default 5.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout_seconds: u64,
+    /// Whether `/readyz` may report ready before this provider's signing keys were loaded once. Default false:
+    /// not ready until they are, so a load balancer does not send bearer traffic to a pod that would answer
+    /// 503 while its peers have keys. `true` for a provider the gateway can serve without (Basic traffic then
+    /// flows while the IdP is unreachable); readiness still waits for the first fetch attempt.
+    #[serde(default)]
+    pub ready_without_keys: bool,
 }
 
 fn default_leeway() -> u64 {
