@@ -282,14 +282,7 @@ impl Gateway {
         if cfg.odata.page_size == 0 {
             issues.add("odata.page_size", "must be at least 1");
         }
-        if let Some(url) = &cfg.odata.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
-                issues.add(
-                    "odata.public_url",
-                    format!("'{url}' must be an absolute http(s) URL without a trailing slash"),
-                );
-            }
-        }
+        issues.0.extend(crate::apis::odata::check_config(&cfg.odata));
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
         let mut routes = Vec::new();
@@ -381,6 +374,21 @@ impl Gateway {
     fn reusable_backend(&self, backend: &crate::config::DirectoryBackendConfig) -> Option<Arc<dyn UserDirectory>> {
         let same = self.config.basic.enabled && self.config.basic.backend.as_ref() == Some(backend);
         same.then(|| self.basic_backend.clone()).flatten()
+    }
+
+    /// The first provider whose signing keys readiness waits for (`ready_without_keys: false`) and that has
+    /// none loaded yet.
+    pub fn provider_awaiting_keys(&self) -> Option<String> {
+        let waits_for = |name: &str| {
+            self.config
+                .providers
+                .iter()
+                .any(|p| p.name == name && !p.ready_without_keys)
+        };
+        self.key_stores()
+            .iter()
+            .find(|store| !store.is_loaded() && waits_for(store.name()))
+            .map(|store| store.name().to_string())
     }
 
     /// The key stores of every provider.

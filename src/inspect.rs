@@ -323,7 +323,8 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
     let catalog = &gateway.odata_catalog;
     let _ = writeln!(
         out,
-        "odata: {} SmartObjects defined; published: {}",
+        "odata at {}: {} SmartObjects defined; published: {}",
+        gateway.config.odata.base_paths.join(", "),
         catalog.defined().len(),
         match catalog.published() {
             [] => "none".to_string(),

@@ -44,6 +44,10 @@ fn check_accepts_the_shipped_gateway_yaml_and_summarises_it() {
     assert!(out.status.success(), "{}{}", stdout, text(&out.stderr));
     assert!(stdout.contains("is valid"), "{stdout}");
     assert!(stdout.contains("workflow /api/workflow/v1 -> builtin"), "{stdout}");
+    // Both OData service roots are served and routed (K2 clients use the second).
+    assert!(stdout.contains("odata at /api/odata/v4, /api/odatav4/v4:"), "{stdout}");
+    assert!(stdout.contains("odata /api/odata/v4 -> builtin"), "{stdout}");
+    assert!(stdout.contains("odatav4 /api/odatav4/v4 -> builtin"), "{stdout}");
     assert!(stdout.contains("user managers ad, aad"), "{stdout}");
 }
 

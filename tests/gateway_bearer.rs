@@ -335,3 +335,141 @@ async fn oidc_discovery_supplies_the_keys() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["headers"]["x-authgate-user"], "K2:CONTOSO\\svc-reporting");
 }
+
+/// One `contoso` provider on `idp` with the given extra settings, in front of an echo upstream.
+async fn gateway_on(idp: &Idp, provider_extra: &str, ready: bool) -> Gateway {
+    let upstream = echo_upstream().await;
+    let config = format!(
+        "{}providers:\n  - {{name: contoso, kind: aad, issuer: \"{ISSUER}\", audiences: [\"{AUDIENCE}\"], jwks: {{url: \"{}\"}}, fetch_timeout_seconds: 1, {provider_extra}}}\nroutes:\n  - {{name: echo, prefix: /api, upstream: \"{upstream}\"}}\n",
+        base_config(),
+        idp.jwks_url()
+    );
+    if ready {
+        Gateway::start(&config).await
+    } else {
+        Gateway::start_unready(&config).await
+    }
+}
+
+/// Issue 14 item 12: a kid first seen while the refetch interval runs used to be remembered as unknown for a
+/// whole interval from then, so a rotated key stayed refused for up to twice the interval. Now it is refused
+/// until the interval since the last fetch has passed and accepted by the first request after it. Times are
+/// the test's own: a request is "before the interval" when its answer came back less than the interval after
+/// the fetching request was sent, "after" when it was sent more than the interval after that answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_accepted_on_the_first_request_after_the_refetch_interval() {
+    use std::time::{Duration, Instant};
+    let interval = Duration::from_secs(2);
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    let idp = Idp::start(jwks([&key])).await;
+    let gw = gateway_on(
+        &idp,
+        "min_refetch_interval_seconds: 2, refresh_interval_seconds: 600",
+        true,
+    )
+    .await;
+    assert_eq!(call(&gw, &key.mint(&claims())).await.0, 200);
+
+    // A fetch at a time the test knows: an unknown kid, sent until one makes the gateway fetch.
+    let probe = SigningKey::generate(TestAlg::RS256, "probe").mint(&claims());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (fetch_sent, fetch_answered) = loop {
+        let before = idp.fetches();
+        let sent = Instant::now();
+        assert_eq!(call(&gw, &probe).await.0, 401);
+        if idp.fetches() > before {
+            break (sent, Instant::now());
+        }
+        assert!(Instant::now() < deadline, "an unknown kid never made the gateway fetch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let fetches = idp.fetches();
+
+    // The IdP rotates in k2; halfway through the interval k2 is refused, without a fetch.
+    let k2 = SigningKey::generate(TestAlg::ES256, "k2");
+    idp.publish(jwks([&key, &k2]));
+    let rotated = k2.mint(&claims());
+    tokio::time::sleep((fetch_sent + interval / 2).saturating_duration_since(Instant::now())).await;
+    let (status, body, _) = call(&gw, &rotated).await;
+    assert!(
+        Instant::now() < fetch_sent + interval,
+        "the machine is too slow for this test: a request took longer than the rest of the interval"
+    );
+    assert_eq!(status, 401, "refused before the interval has passed: {body}");
+    assert_eq!(idp.fetches(), fetches, "no fetch before the interval has passed");
+
+    // Accepted on the first request sent once the interval has passed.
+    loop {
+        let sent = Instant::now();
+        let (status, body, _) = call(&gw, &rotated).await;
+        let answered = Instant::now();
+        if answered < fetch_sent + interval {
+            assert_eq!(status, 401, "refused before the interval has passed: {body}");
+        }
+        if sent >= fetch_answered + interval {
+            assert_eq!(status, 200, "the first request after the interval is accepted: {body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "k2 was never accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(idp.fetches(), fetches + 1, "one fetch per interval");
+}
+
+/// Issue 14 item 13: a provider without keys says when its next fetch is due (not a constant 5 s), and
+/// `/readyz` waits for its keys unless `ready_without_keys` says otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_without_keys_says_when_to_retry_and_readiness_waits_for_it() {
+    use std::time::{Duration, Instant};
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    let idp = Idp::start(jwks([&key])).await;
+    idp.set_down(true);
+    let token = key.mint(&claims());
+
+    // ready_without_keys: true -- ready although the keys could not be loaded; Basic traffic flows.
+    let optional = gateway_on(&idp, "min_refetch_interval_seconds: 3, ready_without_keys: true", true).await;
+    let response = optional.get_bearer("/api/things", &token).await;
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (1..=3).contains(&retry_after),
+        "Retry-After {retry_after}: the next fetch is due within 3 s"
+    );
+    assert_eq!(
+        optional.get_basic("/api/things", "alice", "alice-pw").await.status(),
+        200
+    );
+    drop(optional);
+
+    // The default: not ready until the keys are loaded, and the reason names the provider.
+    let needed = gateway_on(&idp, "min_refetch_interval_seconds: 3", false).await;
+    let admin = client();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let readyz = admin.get(needed.admin_url("/readyz")).send().await.unwrap();
+        assert_eq!(readyz.status(), 503, "ready without the provider's keys");
+        let body: Value = readyz.json().await.unwrap();
+        if body["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("provider 'contoso'")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never named the provider: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    idp.set_down(false);
+    loop {
+        if admin.get(needed.admin_url("/readyz")).send().await.unwrap().status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready after the keys became available:\n{}",
+            needed.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(call(&needed, &token).await.0, 200);
+}

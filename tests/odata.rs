@@ -1,11 +1,12 @@
 //! The SmartObject OData v4 API through the real gateway: service document and `$metadata`, queries,
-//! paging, CRUD mapped to SmartObject methods, exposure, who sees what, and the workflow statistics.
+//! paging, CRUD mapped to SmartObject methods, exposure, who sees what, the workflow statistics, K2's
+//! `/api/odatav4/v4` endpoint, `HEAD`, and links that never follow the client's `Host`.
 
 mod support;
 
 use serde_json::{json, Value};
 use support::api::{Auth, Reply};
-use support::odata::{Gateway, SHIPPED};
+use support::odata::{Gateway, K2_BASE, SHIPPED};
 
 const FRAN: Auth = Auth::Basic("fran");
 const ALICE: Auth = Auth::Basic("alice");
@@ -19,10 +20,10 @@ fn names(reply: &Reply, property: &str) -> Vec<String> {
         .collect()
 }
 
-/// GETs an absolute URL (a next link) as alice.
-async fn get_json(url: &str) -> Value {
+/// GETs a link (a next link) as alice.
+async fn get_json(gw: &Gateway, link: &str) -> Value {
     let reply = support::client()
-        .get(url)
+        .get(gw.follow(link))
         .basic_auth("alice", Some("alice-pw"))
         .send()
         .await
@@ -71,7 +72,7 @@ async fn service_document_and_metadata_describe_the_published_smartobjects() {
         .to_str()
         .unwrap()
         .starts_with("application/json"));
-    assert_eq!(doc.json["@odata.context"], format!("{}/$metadata", gw.root()));
+    assert_eq!(doc.json["@odata.context"], format!("{}/$metadata", gw.link_root()));
     let sets: Vec<&str> = doc.json["value"]
         .as_array()
         .unwrap()
@@ -112,10 +113,13 @@ async fn crud_maps_to_the_smartobject_methods() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.json["CustomerId"].as_i64().unwrap();
-    assert_eq!(created.headers["location"], format!("{}/Customer({id})", gw.root()));
+    assert_eq!(
+        created.headers["location"],
+        format!("{}/Customer({id})", gw.link_root())
+    );
     assert_eq!(
         created.json["@odata.context"],
-        format!("{}/$metadata#Customer/$entity", gw.root())
+        format!("{}/$metadata#Customer/$entity", gw.link_root())
     );
     assert_eq!(created.json["Email"], Value::Null);
 
@@ -144,7 +148,7 @@ async fn crud_maps_to_the_smartobject_methods() {
         .await;
     assert_eq!(
         read.json,
-        json!({"@odata.context": format!("{}/$metadata#Customer/$entity", gw.root()), "Name": "Contoso", "Email": "it@contoso.com"})
+        json!({"@odata.context": format!("{}/$metadata#Customer/$entity", gw.link_root()), "Name": "Contoso", "Email": "it@contoso.com"})
     );
 
     // PUT replaces: what is left out becomes null; the key may be repeated but not changed.
@@ -192,7 +196,7 @@ async fn crud_maps_to_the_smartobject_methods() {
         .call(&FRAN, "POST", "/OData_1099Vendor", Some(json!({"Name": "Acme"})))
         .await;
     assert_eq!(refused.status, 405, "{}", refused.text);
-    assert_eq!(refused.headers["allow"], "GET");
+    assert_eq!(refused.headers["allow"], "GET, HEAD");
     assert!(refused.json["error"]["message"]
         .as_str()
         .unwrap()
@@ -207,7 +211,7 @@ async fn crud_maps_to_the_smartobject_methods() {
         .await;
     assert_eq!(
         (refused.status, refused.headers["allow"].to_str().unwrap()),
-        (405, "GET")
+        (405, "GET, HEAD")
     );
 
     // Bad bodies change nothing.
@@ -286,7 +290,7 @@ async fn queries_filter_order_select_count_and_refuse_invalid_options() {
     );
     assert_eq!(
         r.json["@odata.context"],
-        format!("{}/$metadata#Customer(Name,Region)", gw.root())
+        format!("{}/$metadata#Customer(Name,Region)", gw.link_root())
     );
     assert_eq!(r.json["value"][0].as_object().unwrap().len(), 2);
 
@@ -352,7 +356,7 @@ async fn server_driven_paging_follows_next_links() {
     let mut url = format!("{}/Customer?$orderby=Name&$count=true&$select=Name", gw.root());
     let (mut seen, mut pages) = (Vec::new(), 0);
     loop {
-        let page = get_json(&url).await;
+        let page = get_json(&gw, &url).await;
         pages += 1;
         assert_eq!(page["@odata.count"], 25);
         seen.extend(
@@ -376,7 +380,8 @@ async fn server_driven_paging_follows_next_links() {
     assert_eq!(first.json["value"].as_array().unwrap().len(), 10);
     let next = first.json["@odata.nextLink"].as_str().unwrap();
     assert!(next.ends_with("/Customer?$skip=12&$top=5"), "{next}");
-    let second = get_json(next).await;
+    assert!(next.starts_with("/api/odata/v4/"), "{next}");
+    let second = get_json(&gw, next).await;
     assert_eq!(second["value"].as_array().unwrap().len(), 5);
     assert!(second.get("@odata.nextLink").is_none());
 }
@@ -500,4 +505,232 @@ async fn smartobject_definitions_reload_and_broken_ones_are_refused() {
     gw.inner.reload_and_wait("error").await;
     let r = gw.call(&FRAN, "GET", "/Order?$select=Due", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Sends `method` to `url` as fran with `headers`; returns status, headers and body.
+async fn send(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = support::client()
+        .request(method, url)
+        .basic_auth("fran", Some("fran-pw"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Issue 14 item 9: K2's v4 endpoint serves the API, with links for the path the client used.
+#[tokio::test]
+async fn k2_v4_endpoint_serves_the_api_with_links_for_the_path_used() {
+    let gw = Gateway::start_with(&format!("{{smartobjects: \"{SHIPPED}\", page_size: 2}}"), true, &[]).await;
+    let k2 = |path: &str| gw.inner.url(&format!("{K2_BASE}{path}"));
+
+    let (status, _, body) = send(reqwest::Method::GET, &k2("/"), &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["@odata.context"], "/api/odatav4/v4/$metadata");
+    assert_eq!(doc["value"][0]["url"], "Customer");
+    // The base path is matched case-insensitively; links use its configured spelling.
+    let (status, _, body) = send(reqwest::Method::GET, &gw.inner.url("/API/ODataV4/V4"), &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""@odata.context":"/api/odatav4/v4/$metadata""#),
+        "{body}"
+    );
+
+    let (status, headers, metadata) = send(reqwest::Method::GET, &k2("/$metadata"), &[], None).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/xml"));
+    assert!(metadata.contains(r#"<EntitySet Name="Customer" EntityType="SmartObjects.Customer">"#));
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (status, headers, body) = send(reqwest::Method::POST, &k2("/Customer"), &[], Some(customer(i))).await;
+        assert_eq!(status, 201, "{body}");
+        let created: Value = serde_json::from_str(&body).unwrap();
+        let id = created["CustomerId"].as_i64().unwrap();
+        assert_eq!(headers["location"], format!("/api/odatav4/v4/Customer({id})").as_str());
+        assert_eq!(created["@odata.context"], "/api/odatav4/v4/$metadata#Customer/$entity");
+        ids.push(id);
+    }
+
+    let (status, _, body) = send(reqwest::Method::GET, &k2("/Customer?$orderby=Name"), &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["@odata.context"], "/api/odatav4/v4/$metadata#Customer");
+    let next = page["@odata.nextLink"].as_str().expect("a next link");
+    assert_eq!(next, "/api/odatav4/v4/Customer?$orderby=Name&$skip=2");
+    let second = get_json(&gw, next).await;
+    assert_eq!(second["value"].as_array().unwrap().len(), 1);
+
+    // Keys as the SAP Cloud SDK writes Edm.Int64 (issue 14 item 11), in the path and in $filter.
+    let (status, _, body) = send(reqwest::Method::GET, &k2(&format!("/Customer({}L)", ids[0])), &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"Name\":\"Customer 00\""), "{body}");
+    let filter = format!("/Customer/$count?$filter=CustomerId%20eq%20{}L", ids[1]);
+    let (status, _, body) = send(reqwest::Method::GET, &k2(&filter), &[], None).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+}
+
+/// Issue 13 item 8: links are built from the configuration, so a spoofed `Host` / `X-Forwarded-*` appears in
+/// none of them.
+#[tokio::test]
+async fn links_never_follow_the_clients_host_or_forwarded_headers() {
+    let gw = Gateway::start_with(&format!("{{smartobjects: \"{SHIPPED}\", page_size: 1}}"), true, &[]).await;
+    let spoofed = [
+        ("host", "evil.example"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("forwarded", "host=evil.example;proto=https"),
+    ];
+    let url = |path: &str| gw.inner.url(&format!("/api/odata/v4{path}"));
+    let mut seen = String::new();
+    for (method, path, body, extra) in [
+        (reqwest::Method::POST, "/Customer", Some(customer(1)), None),
+        (
+            reqwest::Method::POST,
+            "/Customer",
+            Some(customer(2)),
+            Some(("prefer", "return=minimal")),
+        ),
+        (reqwest::Method::GET, "/", None, None),
+        (reqwest::Method::GET, "/Customer", None, None),
+        (reqwest::Method::GET, "/Customer(1)", None, None),
+        (
+            reqwest::Method::PATCH,
+            "/Customer(1)",
+            Some(json!({"Region": "West"})),
+            Some(("prefer", "return=representation")),
+        ),
+    ] {
+        let mut headers = spoofed.to_vec();
+        headers.extend(extra);
+        let (status, response_headers, text) = send(method.clone(), &url(path), &headers, body).await;
+        assert!(status < 300, "{method} {path}: {status} {text}");
+        for (name, value) in &response_headers {
+            seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+        }
+        seen.push_str(&text);
+        seen.push('\n');
+    }
+    for link in [
+        "/api/odata/v4/$metadata",
+        "location: /api/odata/v4/Customer(1)",
+        "odata-entityid: /api/odata/v4/Customer(2)",
+        "\"@odata.nextLink\":\"/api/odata/v4/Customer?$skip=1\"",
+    ] {
+        assert!(seen.contains(link), "missing {link} in:\n{seen}");
+    }
+    assert!(
+        !seen.contains("evil.example") && !seen.contains("https:"),
+        "a link follows the client's Host or forwarded headers:\n{seen}"
+    );
+}
+
+/// Issue 14 item 10: HEAD wherever GET is allowed, with GET's headers and no body.
+#[tokio::test]
+async fn head_answers_wherever_get_does_with_the_same_headers() {
+    let gw = Gateway::start().await;
+    create_customers(&gw, &[customer(1)]).await;
+    let id = gw.call(&FRAN, "GET", "/Customer", None).await.json["value"][0]["CustomerId"]
+        .as_i64()
+        .unwrap();
+    for path in [
+        "/".to_string(),
+        "/$metadata".to_string(),
+        "/Customer?$filter=Region eq 'South'".to_string(),
+        "/Customer/$count".to_string(),
+        format!("/Customer({id})"),
+        format!("/Customer({id}L)/"),
+        "/OData_1099Vendor".to_string(),
+    ] {
+        for base in ["/api/odata/v4", K2_BASE] {
+            let url = gw.inner.url(&format!("{base}{path}"));
+            let (get_status, get_headers, get_body) = send(reqwest::Method::GET, &url, &[], None).await;
+            let (status, headers, body) = send(reqwest::Method::HEAD, &url, &[], None).await;
+            assert_eq!((status, get_status), (200, 200), "HEAD {base}{path}: {get_body}");
+            assert_eq!(body, "", "HEAD {base}{path} has no body");
+            for name in ["content-type", "odata-version"] {
+                assert_eq!(headers.get(name), get_headers.get(name), "HEAD {base}{path}: {name}");
+            }
+            assert_eq!(
+                headers.get("content-length").and_then(|v| v.to_str().ok()),
+                Some(get_body.len().to_string().as_str()),
+                "HEAD {base}{path}: Content-Length of the GET response"
+            );
+        }
+    }
+    // HEAD refuses what GET refuses, without a body.
+    let (status, _, body) = send(
+        reqwest::Method::HEAD,
+        &gw.inner.url("/api/odata/v4/Customer(999999)"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (404, ""));
+    let (status, _, body) = send(reqwest::Method::HEAD, &gw.inner.url("/api/odata/v4/Nope"), &[], None).await;
+    assert_eq!((status, body.as_str()), (404, ""));
+    // 405's Allow lists HEAD beside GET.
+    let refused = gw.call(&FRAN, "DELETE", "/$metadata", None).await;
+    assert_eq!(
+        (refused.status, refused.headers["allow"].to_str().unwrap()),
+        (405, "GET, HEAD")
+    );
+    let refused = gw.call(&FRAN, "PATCH", "/Customer", None).await;
+    assert_eq!(
+        (refused.status, refused.headers["allow"].to_str().unwrap()),
+        (405, "GET, HEAD, POST")
+    );
+}
+
+/// With `odata.public_url`, links are absolute: that URL and the base path the request came in on. Base paths
+/// are configuration: one left out is not served even where a route leads to it.
+#[tokio::test]
+async fn public_url_and_base_paths_come_from_the_configuration() {
+    let gw = Gateway::start_with(
+        &format!("{{smartobjects: \"{SHIPPED}\", public_url: \"https://k2.example.com/gw\"}}"),
+        true,
+        &[],
+    )
+    .await;
+    for base in ["/api/odata/v4", K2_BASE] {
+        let doc = gw.call_at(base, &FRAN, "GET", "/", None).await;
+        assert_eq!(
+            doc.json["@odata.context"],
+            format!("https://k2.example.com/gw{base}/$metadata")
+        );
+        let created = gw.call_at(base, &FRAN, "POST", "/Customer", Some(customer(1))).await;
+        let id = created.json["CustomerId"].as_i64().unwrap();
+        assert_eq!(
+            created.headers["location"],
+            format!("https://k2.example.com/gw{base}/Customer({id})").as_str()
+        );
+    }
+    drop(gw);
+
+    let gw = Gateway::start_with(
+        &format!("{{smartobjects: \"{SHIPPED}\", base_paths: [/api/odatav4/v4]}}"),
+        true,
+        &[],
+    )
+    .await;
+    assert_eq!(gw.call_at(K2_BASE, &FRAN, "GET", "/Customer", None).await.status, 200);
+    let unserved = gw.call(&FRAN, "GET", "/Customer", None).await;
+    assert_eq!(unserved.status, 404, "{}", unserved.text);
+    assert!(
+        unserved.text.contains("no built-in API at this path"),
+        "{}",
+        unserved.text
+    );
 }

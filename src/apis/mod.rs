@@ -6,7 +6,8 @@
 //! - [`server`]: the background service that serves the router on the socket.
 //!
 //! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
-//! the SmartObject OData API ([`odata`], `/api/odata/v4`) are merged here.
+//! the SmartObject OData API ([`odata`], at its configured base paths, by default `/api/odata/v4` and
+//! `/api/odatav4/v4`) are merged here.
 
 pub mod error;
 pub mod identity;
@@ -24,8 +25,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// Base paths of the built-in APIs; matched case-insensitively (the rest of the path is left as sent).
-pub const BASE_PATHS: [&str; 3] = ["/api/workflow/v1", "/api/odata/v4", "/api/whoami"];
+/// Fixed base paths of the built-in APIs; matched case-insensitively (the rest of the path is left as sent).
+/// The OData API's base paths are configuration (`odata.base_paths`) and matched by its handler.
+pub const BASE_PATHS: [&str; 2] = ["/api/workflow/v1", "/api/whoami"];
 
 /// What every built-in handler can reach.
 pub struct ApiState {
@@ -44,8 +46,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
         .nest(workflow::BASE, workflow::router())
-        .merge(odata::router())
-        .fallback(|| async { ApiError::not_found("no built-in API at this path") })
+        // OData paths are not router patterns and its base paths reload with the configuration: its handler
+        // takes whatever is left and answers 404 for paths under none of them.
+        .fallback(odata::handlers::handle)
         .with_state(state)
 }
 

@@ -80,7 +80,12 @@ pub enum TokenError {
     InsufficientScope(String),
     /// The provider has no keys at all and its key source cannot be reached.
     #[error("signing keys of provider '{provider}' are not available: {reason}")]
-    KeysUnavailable { provider: String, reason: String },
+    KeysUnavailable {
+        provider: String,
+        reason: String,
+        /// Until the next fetch is due (`Retry-After`).
+        retry_after: Duration,
+    },
 }
 
 impl TokenError {
@@ -276,7 +281,15 @@ pub fn respond(err: &AuthError, realm: &str, challenges: Challenges) -> ErrorRes
             error: "insufficient_scope",
             description,
         },
-        AuthError::Token(TokenError::KeysUnavailable { .. }) | AuthError::Unavailable(_) => ErrorResponse {
+        AuthError::Token(TokenError::KeysUnavailable { retry_after, .. }) => ErrorResponse {
+            status: 503,
+            www_authenticate: Vec::new(),
+            // When the next key fetch is due, rounded up: an earlier retry would meet the same refusal.
+            retry_after: Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1)),
+            error: "temporarily_unavailable",
+            description,
+        },
+        AuthError::Unavailable(_) => ErrorResponse {
             status: 503,
             www_authenticate: Vec::new(),
             retry_after: Some(5),
@@ -358,6 +371,23 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(respond(&err, "r", BOTH).status, status, "{err}");
         }
+    }
+
+    #[test]
+    fn missing_keys_ask_to_retry_when_the_next_fetch_is_due() {
+        let retry = |after: Duration| {
+            let err = AuthError::Token(TokenError::KeysUnavailable {
+                provider: "p".into(),
+                reason: "down".into(),
+                retry_after: after,
+            });
+            let r = respond(&err, "r", BOTH);
+            assert_eq!((r.status, r.error), (503, "temporarily_unavailable"));
+            r.retry_after
+        };
+        assert_eq!(retry(Duration::from_secs(30)), Some(30));
+        assert_eq!(retry(Duration::from_millis(29_001)), Some(30), "rounded up");
+        assert_eq!(retry(Duration::ZERO), Some(1), "at least 1");
     }
 
     #[test]

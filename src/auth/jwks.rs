@@ -3,10 +3,14 @@
 //!
 //! - The current key set is an `ArcSwap` snapshot: lookups are a pointer load and a hash probe, with no lock.
 //!   A failed fetch never replaces it, so keys keep working while the IdP is down.
-//! - An unknown `kid` triggers a refetch, single-flight (one fetch however many requests wait) and at most once
-//!   per `min_refetch_interval`; a `kid` still unknown afterwards is remembered (moka, same interval) so a flood
-//!   of forged kids costs a hash probe each, not a fetch each.
-//! - A background loop refreshes every `refresh_interval`.
+//! - An unknown `kid` triggers a refetch, single-flight (requests waiting for a fetch share its result) and at
+//!   most once per `min_refetch_interval` since the last fetch of any kind. Until that interval has passed an
+//!   unknown `kid` is refused without a fetch (an atomic load, so a flood of forged kids costs no fetch and no
+//!   lock); the first request after it fetches. Nothing is remembered per `kid`, so a key published after a
+//!   fetch is accepted on the first request once the interval has passed, never later.
+//! - A background loop refreshes `refresh_interval` after the last fetch (before the first success: every
+//!   `min_refetch_interval`, within 1 to 30 s). Requests refused for want of keys are told to retry when the
+//!   next fetch is due.
 
 use super::errors::TokenError;
 use super::keys::{KeySet, VerifyingKey};
@@ -14,6 +18,7 @@ use crate::config::JwksSourceConfig;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -78,10 +83,8 @@ pub struct RefreshPolicy {
     pub fetch_timeout: Duration,
 }
 
-struct FetchState {
-    last_attempt: Option<Instant>,
-    last_error: Option<String>,
-}
+/// Sentinel of [`KeyStore::last_attempt`] before the first fetch.
+const NEVER: u64 = u64::MAX;
 
 /// The keys of one provider and the machinery that keeps them fresh.
 pub struct KeyStore {
@@ -90,10 +93,16 @@ pub struct KeyStore {
     policy: RefreshPolicy,
     client: reqwest::Client,
     keys: ArcSwap<KeySet>,
-    loaded: std::sync::atomic::AtomicBool,
-    state: Mutex<FetchState>,
+    loaded: AtomicBool,
+    /// Origin of `last_attempt`.
+    epoch: Instant,
+    /// When the last fetch started, in nanoseconds after `epoch`; [`NEVER`] before the first.
+    last_attempt: AtomicU64,
+    /// Fetches started so far: a request that waited for the fetch lock fetches again only if none started
+    /// while it waited.
+    fetches: AtomicU64,
+    last_error: Mutex<Option<String>>,
     refetch: tokio::sync::Mutex<()>,
-    misses: moka::sync::Cache<String, ()>,
     metrics: Arc<Metrics>,
 }
 
@@ -106,7 +115,6 @@ impl KeyStore {
         client: reqwest::Client,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let miss_ttl = policy.min_refetch_interval.max(Duration::from_millis(1));
         Self {
             provider: provider.to_string(),
             source,
@@ -114,15 +122,11 @@ impl KeyStore {
             client,
             keys: ArcSwap::from_pointee(KeySet::default()),
             loaded: false.into(),
-            state: Mutex::new(FetchState {
-                last_attempt: None,
-                last_error: None,
-            }),
+            epoch: Instant::now(),
+            last_attempt: AtomicU64::new(NEVER),
+            fetches: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             refetch: tokio::sync::Mutex::new(()),
-            misses: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(miss_ttl)
-                .build(),
             metrics,
         }
     }
@@ -149,12 +153,39 @@ impl KeyStore {
 
     /// Whether keys were loaded at least once.
     pub fn is_loaded(&self) -> bool {
-        self.loaded.load(std::sync::atomic::Ordering::Acquire)
+        self.loaded.load(Ordering::Acquire)
     }
 
     /// The last fetch error, if the last fetch failed.
     pub fn last_error(&self) -> Option<String> {
-        self.state.lock().ok().and_then(|s| s.last_error.clone())
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Time since the last fetch started, `None` before the first.
+    fn since_last_attempt(&self) -> Option<Duration> {
+        match self.last_attempt.load(Ordering::Acquire) {
+            NEVER => None,
+            nanos => Some(self.epoch.elapsed().saturating_sub(Duration::from_nanos(nanos))),
+        }
+    }
+
+    /// How long until an unknown `kid` may trigger a fetch (zero: now).
+    fn until_refetch_allowed(&self) -> Duration {
+        self.since_last_attempt().map_or(Duration::ZERO, |since| {
+            self.policy.min_refetch_interval.saturating_sub(since)
+        })
+    }
+
+    /// How long until the background loop fetches again (zero: now).
+    fn until_scheduled_refresh(&self) -> Duration {
+        self.since_last_attempt()
+            .map_or(Duration::ZERO, |since| self.next_wait().saturating_sub(since))
+    }
+
+    /// How long until the next fetch, whichever triggers it: what a request refused for want of keys is told
+    /// to wait (`Retry-After`).
+    pub fn until_next_fetch(&self) -> Duration {
+        self.until_refetch_allowed().min(self.until_scheduled_refresh())
     }
 
     /// Installs `keys` directly, as a successful fetch would (in-process token minting, tests).
@@ -164,15 +195,14 @@ impl KeyStore {
             .with_label_values(&[self.provider.as_str()])
             .set(keys.len() as i64);
         self.keys.store(Arc::new(keys));
-        self.loaded.store(true, std::sync::atomic::Ordering::Release);
-        self.misses.invalidate_all();
+        self.loaded.store(true, Ordering::Release);
     }
 
     /// Fetches the keys now and swaps them in on success. On failure the previous keys stay.
     pub async fn refresh(&self) -> Result<usize, FetchError> {
-        if let Ok(mut state) = self.state.lock() {
-            state.last_attempt = Some(Instant::now());
-        }
+        let started = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(NEVER - 1);
+        self.last_attempt.store(started, Ordering::Release);
+        self.fetches.fetch_add(1, Ordering::AcqRel);
         let result = self.fetch().await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics
@@ -186,16 +216,16 @@ impl KeyStore {
                 }
                 let count = parsed.keys.len();
                 self.install(parsed.keys);
-                if let Ok(mut state) = self.state.lock() {
-                    state.last_error = None;
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = None;
                 }
                 tracing::info!(provider = %self.provider, keys = count, source = %self.source.describe(), "signing keys loaded");
                 Ok(count)
             }
             Err(err) => {
                 tracing::warn!(provider = %self.provider, error = %err, "JWKS fetch failed; keeping the previous keys");
-                if let Ok(mut state) = self.state.lock() {
-                    state.last_error = Some(err.to_string());
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(err.to_string());
                 }
                 Err(err)
             }
@@ -212,35 +242,17 @@ impl KeyStore {
             kid: kid.map(str::to_string),
             provider: self.provider.clone(),
         };
-        let miss_key = kid.unwrap_or("").to_string();
-        if self.misses.contains_key(&miss_key) {
+        if !self.until_refetch_allowed().is_zero() {
             return Err(self.unavailable_or(unknown()));
         }
+        let seen = self.fetches.load(Ordering::Acquire);
         let _flight = self.refetch.lock().await;
-        // Someone else may have refreshed while we waited.
-        if let Some(found) = self.lookup(kid) {
-            return Ok(found);
-        }
-        if self.misses.contains_key(&miss_key) {
-            return Err(self.unavailable_or(unknown()));
-        }
-        let may_fetch = self
-            .state
-            .lock()
-            .map(|s| {
-                s.last_attempt
-                    .is_none_or(|t| t.elapsed() >= self.policy.min_refetch_interval)
-            })
-            .unwrap_or(false);
-        if may_fetch {
+        // A fetch that started while we waited is as fresh as ours would be.
+        if self.fetches.load(Ordering::Acquire) == seen && self.until_refetch_allowed().is_zero() {
             tracing::debug!(provider = %self.provider, kid = ?kid, "unknown kid: refetching keys");
             let _ = self.refresh().await;
-            if let Some(found) = self.lookup(kid) {
-                return Ok(found);
-            }
         }
-        self.misses.insert(miss_key, ());
-        Err(self.unavailable_or(unknown()))
+        self.lookup(kid).ok_or_else(|| self.unavailable_or(unknown()))
     }
 
     /// When no keys were ever loaded, the failure is the key source, not the token.
@@ -251,6 +263,7 @@ impl KeyStore {
         TokenError::KeysUnavailable {
             provider: self.provider.clone(),
             reason: self.last_error().unwrap_or_else(|| "not loaded yet".into()),
+            retry_after: self.until_next_fetch(),
         }
     }
 
@@ -330,18 +343,23 @@ impl KeyStore {
 }
 
 /// Refreshes `store` on its schedule for as long as it is in use (the loop ends once the store is dropped,
-/// e.g. replaced by a reload).
+/// e.g. replaced by a reload). The schedule counts from the last fetch, whatever triggered it.
 pub async fn refresh_loop(store: std::sync::Weak<KeyStore>) {
     loop {
-        let Some(wait) = store.upgrade().map(|s| s.next_wait()) else {
+        let Some(wait) = store.upgrade().map(|s| s.until_scheduled_refresh()) else {
             return;
         };
-        tokio::time::sleep(wait).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         let Some(store) = store.upgrade() else {
             return;
         };
         let _flight = store.refetch.lock().await;
-        let _ = store.refresh().await;
+        if store.until_scheduled_refresh().is_zero() {
+            let _ = store.refresh().await;
+        }
     }
 }
 
@@ -405,7 +423,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refetch_is_rate_limited_and_misses_remembered() {
+    async fn refetch_is_rate_limited() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jwks.json");
         let k1 = SigningKey::generate(TestAlg::ES256, "k1");
@@ -414,11 +432,61 @@ mod tests {
         s.refresh().await.unwrap();
         let k2 = SigningKey::generate(TestAlg::ES256, "k2");
         std::fs::write(&path, jwks([&k1, &k2]).to_string()).unwrap();
-        // Within the interval: no refetch, so k2 stays unknown and the miss is remembered.
-        assert!(matches!(s.find(Some("k2")).await, Err(TokenError::UnknownKey { .. })));
-        assert!(s.misses.contains_key("k2"));
+        // Within the interval: no refetch, however many unknown kids arrive.
+        for kid in ["k2", "forged-1", "forged-2", "k2"] {
+            assert!(matches!(s.find(Some(kid)).await, Err(TokenError::UnknownKey { .. })));
+        }
         let refreshes = s.metrics.jwks_refresh.with_label_values(&["test", "ok"]).get();
         assert_eq!(refreshes, 1);
+    }
+
+    /// Issue 14 item 12: a kid first seen inside the interval used to be remembered as unknown for a whole
+    /// interval from then, so a rotated key stayed refused for up to twice the interval.
+    #[tokio::test]
+    async fn a_rotated_key_is_accepted_on_the_first_request_after_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let k1 = SigningKey::generate(TestAlg::ES256, "k1");
+        let k2 = SigningKey::generate(TestAlg::ES256, "k2");
+        std::fs::write(&path, jwks([&k1]).to_string()).unwrap();
+        let interval = Duration::from_millis(400);
+        let s = store(path.clone(), interval);
+        let fetched = Instant::now();
+        s.refresh().await.unwrap();
+        std::fs::write(&path, jwks([&k1, &k2]).to_string()).unwrap();
+        // Halfway through the interval k2 is refused (no fetch yet)...
+        tokio::time::sleep(interval / 2).await;
+        assert!(matches!(s.find(Some("k2")).await, Err(TokenError::UnknownKey { .. })));
+        // ...and accepted by the first request once the interval since the fetch has passed.
+        tokio::time::sleep(interval.saturating_sub(fetched.elapsed())).await;
+        assert!(matches!(s.find(Some("k2")).await, Ok(Candidates::One(_))));
+    }
+
+    #[tokio::test]
+    async fn concurrent_unknown_kids_share_one_fetch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let k1 = SigningKey::generate(TestAlg::ES256, "k1");
+        std::fs::write(&path, jwks([&k1]).to_string()).unwrap();
+        let s = Arc::new(store(path.clone(), Duration::ZERO));
+        s.refresh().await.unwrap();
+        let _flight = s.refetch.lock().await;
+        let waiters: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.find(Some(&format!("forged-{i}"))).await.is_err() })
+            })
+            .collect();
+        // On this single-threaded runtime one yield lets each of them run until it waits for the fetch lock;
+        // then one fetch happens while they wait, as if the first of them had made it.
+        tokio::task::yield_now().await;
+        s.refresh().await.unwrap();
+        drop(_flight);
+        for waiter in waiters {
+            assert!(waiter.await.unwrap());
+        }
+        let refreshes = s.metrics.jwks_refresh.with_label_values(&["test", "ok"]).get();
+        assert_eq!(refreshes, 2, "the waiters share the fetch made while they waited");
     }
 
     #[tokio::test]
@@ -443,5 +511,24 @@ mod tests {
             s.find(Some("k1")).await,
             Err(TokenError::KeysUnavailable { .. })
         ));
+    }
+
+    /// Issue 14 item 13: the refusal's `Retry-After` is when the next fetch is due, not a constant.
+    #[tokio::test]
+    async fn unavailable_keys_say_when_the_next_fetch_is_due() {
+        for (interval, expected) in [(20, 20), (45, 30), (0, 0)] {
+            let s = store(PathBuf::from("/nonexistent/jwks.json"), Duration::from_secs(interval));
+            assert!(s.refresh().await.is_err());
+            let Err(TokenError::KeysUnavailable { retry_after, .. }) = s.find(Some("k1")).await else {
+                panic!("expected KeysUnavailable");
+            };
+            // Before the first success the background loop retries every interval, within 1 to 30 s; a
+            // request may fetch once the interval has passed.
+            let expected = Duration::from_secs(expected);
+            assert!(
+                retry_after <= expected && retry_after + Duration::from_secs(2) > expected,
+                "interval {interval}: {retry_after:?}"
+            );
+        }
     }
 }

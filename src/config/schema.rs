@@ -348,6 +348,12 @@ pub struct ProviderConfig {
     /// Timeout of one JWKS / discovery fetch. Default 5.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout_seconds: u64,
+    /// Whether `/readyz` may report ready before this provider's signing keys were loaded once. Default false:
+    /// not ready until they are, so a load balancer does not send bearer traffic to a pod that would answer
+    /// 503 while its peers have keys. `true` for a provider the gateway can serve without (Basic traffic then
+    /// flows while the IdP is unreachable); readiness still waits for the first fetch attempt.
+    #[serde(default)]
+    pub ready_without_keys: bool,
 }
 
 fn default_leeway() -> u64 {
@@ -495,8 +501,16 @@ pub struct OdataConfig {
     pub expose: ExposeConfig,
     /// Most entities in one response; more are offered through `@odata.nextLink`. Default 1000.
     pub page_size: u32,
-    /// Absolute URL of the service root as clients see it (`https://k2.example.com/api/odata/v4`), used in
-    /// `@odata.context` and `@odata.nextLink`. Default: from the request's `Host` and `X-Forwarded-Proto`.
+    /// Service roots the API answers at, matched case-insensitively; each needs a `builtin` route. Default
+    /// `[/api/odata/v4, /api/odatav4/v4]` (the second is K2's v4 endpoint, which K2 clients and Power BI
+    /// reports are configured with).
+    pub base_paths: Vec<String>,
+    /// The gateway's external URL as clients reach it (`https://k2.example.com`, with a path prefix when a
+    /// reverse proxy adds one), without the base path: links (`@odata.context`, `@odata.nextLink`,
+    /// `Location`) are this URL followed by the base path the request came in on. Default: none, and links are
+    /// absolute paths (`/api/odata/v4/$metadata#Customer`). Links never follow the request's `Host` or
+    /// `X-Forwarded-*`. Set it for clients that need absolute links (.NET OData libraries before
+    /// Microsoft.OData.Core 7.10, Simple.OData.Client).
     pub public_url: Option<String>,
     /// The read-only workflow statistics SmartObjects (`WorkflowInstances`, `WorkflowTasks`).
     pub workflow_statistics: WorkflowStatisticsConfig,
@@ -508,6 +522,7 @@ impl Default for OdataConfig {
             smartobjects: PathBuf::from("policies/smartobjects"),
             expose: ExposeConfig::All,
             page_size: 1000,
+            base_paths: vec!["/api/odata/v4".into(), "/api/odatav4/v4".into()],
             public_url: None,
             workflow_statistics: WorkflowStatisticsConfig::default(),
         }

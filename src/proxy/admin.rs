@@ -1,5 +1,5 @@
-//! The admin listener: `/healthz` (the process is up), `/readyz` (keys loaded, built-in APIs listening, not
-//! draining) and
+//! The admin listener: `/healthz` (the process is up), `/readyz` (every provider's first key fetch attempted,
+//! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining) and
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
 use crate::assertion::AssertionSigner;
@@ -77,14 +77,23 @@ pub struct AdminApp {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     assertion: Box<dyn Fn() -> Option<Arc<AssertionSigner>> + Send + Sync>,
+    awaiting_keys: Box<dyn Fn() -> Option<String> + Send + Sync>,
 }
 
 impl AdminApp {
     /// Serves `metrics`, `health` and, when assertions are on in the current configuration, their keys.
     pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, current: Arc<ArcSwap<Gateway>>) -> Self {
+        let keys = current.clone();
         Self::with_signer(metrics, health, move || {
             current.load().assertion.as_ref().map(|(signer, _)| signer.clone())
         })
+        .with_key_readiness(move || keys.load().provider_awaiting_keys())
+    }
+
+    /// Not ready while `awaiting_keys` names a provider whose keys readiness waits for.
+    pub fn with_key_readiness(mut self, awaiting_keys: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.awaiting_keys = Box::new(awaiting_keys);
+        self
     }
 
     /// Serves the keys of whatever signer `assertion` returns.
@@ -97,7 +106,15 @@ impl AdminApp {
             metrics,
             health,
             assertion: Box::new(assertion),
+            awaiting_keys: Box::new(|| None),
         }
+    }
+
+    /// Why the gateway is not ready, if it is not.
+    fn not_ready_reason(&self) -> Option<String> {
+        self.health.not_ready_reason().map(str::to_string).or_else(|| {
+            (self.awaiting_keys)().map(|provider| format!("waiting for the signing keys of provider '{provider}'"))
+        })
     }
 
     /// The response for `path` (split out for unit tests).
@@ -111,7 +128,7 @@ impl AdminApp {
         };
         let response = match (method, path) {
             (&http::Method::GET | &http::Method::HEAD, "/healthz") => json(200, serde_json::json!({"status": "ok"})),
-            (&http::Method::GET | &http::Method::HEAD, "/readyz") => match self.health.not_ready_reason() {
+            (&http::Method::GET | &http::Method::HEAD, "/readyz") => match self.not_ready_reason() {
                 None => json(200, serde_json::json!({"status": "ready"})),
                 Some(reason) => json(503, serde_json::json!({"status": "not ready", "reason": reason})),
             },
@@ -170,6 +187,15 @@ mod tests {
         assert_eq!(get("/nope"), 404);
         assert_eq!(app.respond(&http::Method::POST, "/metrics").status().as_u16(), 405);
         assert_eq!(get("/.well-known/jwks.json"), 404);
+        let waiting = Arc::new(AtomicBool::new(true));
+        let flag = waiting.clone();
+        let keys = AdminApp::with_signer(Arc::new(Metrics::new()), Arc::new(Health::new(0)), || None)
+            .with_key_readiness(move || flag.load(Ordering::Acquire).then(|| "contoso".to_string()));
+        let readyz = keys.respond(&http::Method::GET, "/readyz");
+        assert_eq!(readyz.status().as_u16(), 503);
+        assert!(String::from_utf8_lossy(readyz.body()).contains("signing keys of provider 'contoso'"));
+        waiting.store(false, Ordering::Release);
+        assert_eq!(keys.respond(&http::Method::GET, "/readyz").status().as_u16(), 200);
         let signer = Arc::new(AssertionSigner::new(
             crate::signing::SigningAlg::ES256,
             "authgate",

@@ -82,6 +82,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             catalog: g.odata_catalog.clone(),
             store: smartobject_store.clone(),
             page_size: u64::from(g.config.odata.page_size),
+            base_paths: g.config.odata.base_paths.clone().into(),
             public_url: g.config.odata.public_url.clone(),
         };
         let state = Arc::new(crate::apis::ApiState {

@@ -183,15 +183,20 @@ impl Gateway {
     }
 
     pub async fn launch(yaml: &str, users: &str, files: &[(&str, &str)]) -> Self {
-        Self::spawn(yaml, users, files, Some("warn,authgate=info")).await
+        Self::spawn(yaml, users, files, Some("warn,authgate=info"), true).await
     }
 
     /// Like [`Gateway::start`] without `RUST_LOG`, so `server.log_level` decides.
     pub async fn start_with_config_log_level(yaml: &str) -> Self {
-        Self::spawn(yaml, &users_yaml(), &[], None).await
+        Self::spawn(yaml, &users_yaml(), &[], None, true).await
     }
 
-    async fn spawn(yaml: &str, users: &str, files: &[(&str, &str)], rust_log: Option<&str>) -> Self {
+    /// Like [`Gateway::start`], but waits only until `/healthz` answers: for gateways that are not ready.
+    pub async fn start_unready(yaml: &str) -> Self {
+        Self::spawn(yaml, &users_yaml(), &[], Some("warn,authgate=info"), false).await
+    }
+
+    async fn spawn(yaml: &str, users: &str, files: &[(&str, &str)], rust_log: Option<&str>, ready: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, contents) in files {
             let path = dir.path().join(name);
@@ -227,18 +232,18 @@ impl Gateway {
             admin_port,
             log,
         };
-        gw.wait_ready().await;
+        gw.wait_ready(if ready { "/readyz" } else { "/healthz" }).await;
         gw
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self, probe: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = client();
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("authgate exited with {status} before it was ready:\n{}", self.log());
             }
-            if let Ok(r) = client.get(self.admin_url("/readyz")).send().await {
+            if let Ok(r) = client.get(self.admin_url(probe)).send().await {
                 if r.status() == 200 {
                     return;
                 }

@@ -1,5 +1,6 @@
 //! The gateway serving the OData API (and the Workflow API, whose instances the statistics SmartObjects
-//! report), with the workflow test users: fran and gus are in Finance, alice and bob are not.
+//! report), with the workflow test users: fran and gus are in Finance, alice and bob are not. Both default
+//! OData base paths are routed: `/api/odata/v4` and K2's `/api/odatav4/v4`.
 
 use super::api::{self, Auth, Reply, TokenIssuer};
 use super::base_config;
@@ -8,6 +9,11 @@ use serde_json::Value;
 
 /// The shipped SmartObject definitions.
 pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/smartobjects");
+
+/// The OData base path the tests call unless they say otherwise.
+pub const BASE: &str = "/api/odata/v4";
+/// K2's v4 endpoint.
+pub const K2_BASE: &str = "/api/odatav4/v4";
 
 /// A gateway with the OData and Workflow routes.
 pub struct Gateway {
@@ -29,7 +35,8 @@ impl Gateway {
             "{}providers:\n{}workflow: {{definitions: \"{}/policies/workflows\"}}\nodata: {odata}\nroutes:\n\
              \x20 - {{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}\n\
              \x20 - {{name: odata, prefix: /api/odata/v4, upstream: builtin, enabled: {enabled}, \
-             disabled: {{status: 503, message: \"The SmartObject OData API is switched off on this server.\"}}}}\n",
+             disabled: {{status: 503, message: \"The SmartObject OData API is switched off on this server.\"}}}}\n\
+             \x20 - {{name: odatav4, prefix: {K2_BASE}, upstream: builtin, enabled: {enabled}}}\n",
             base_config(),
             TokenIssuer::provider(),
             env!("CARGO_MANIFEST_DIR"),
@@ -48,11 +55,30 @@ impl Gateway {
 
     /// Calls `/api/odata/v4{path}`.
     pub async fn call(&self, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
-        api::call(&self.inner, auth, method, &format!("/api/odata/v4{path}"), body).await
+        self.call_at(BASE, auth, method, path, body).await
     }
 
-    /// The service root as the gateway publishes it.
+    /// Calls `{base}{path}`.
+    pub async fn call_at(&self, base: &str, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
+        api::call(&self.inner, auth, method, &format!("{base}{path}"), body).await
+    }
+
+    /// The service root URL to send requests to.
     pub fn root(&self) -> String {
-        self.inner.url("/api/odata/v4")
+        self.inner.url(BASE)
+    }
+
+    /// The service root in the gateway's links (`@odata.context`, `Location`) without `odata.public_url`.
+    pub fn link_root(&self) -> &'static str {
+        BASE
+    }
+
+    /// The URL a link (an absolute path, or an absolute URL) points to.
+    pub fn follow(&self, link: &str) -> String {
+        if link.starts_with('/') {
+            self.inner.url(link)
+        } else {
+            link.to_string()
+        }
     }
 }

@@ -214,7 +214,10 @@ impl<'a> Lexer<'a> {
                 });
         }
         if starts_digit || (word.starts_with('-') && word.len() > 1) {
-            if let Ok(i) = word.parse::<i64>() {
+            // `1107L`: the Int64 suffix of OData v2, which clients such as the SAP Cloud SDK still send in v4
+            // keys and filters (for Edm.Int64, the type of AutoNumber keys).
+            let integer = word.strip_suffix(['l', 'L']).unwrap_or(word);
+            if let Ok(i) = integer.parse::<i64>() {
                 return Ok(Tok::Lit(Value::Int(i)));
             }
             let decimal = word.strip_suffix(['m', 'M']).unwrap_or(word);
@@ -589,6 +592,15 @@ pub(crate) mod tests {
         ] {
             ok(text);
         }
+        assert_eq!(
+            ok("Count eq 1107L or Count ne -5l"),
+            ok("Count eq 1107 or Count ne -5"),
+            "the Int64 suffix L is accepted"
+        );
+        assert!(bad("Count eq 12345678901234567890L")
+            .message
+            .contains("not a valid number"));
+        assert!(bad("Count eq 5LL").message.contains("not a valid number"));
         assert_eq!(
             ok("Count eq 1 or Count eq 2 and Count eq 3"),
             Filter::Or(

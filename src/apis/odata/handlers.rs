@@ -1,7 +1,12 @@
-//! HTTP in and out: one handler for everything under the service root, because OData paths
-//! (`Customer(5)`, `Customer/$count`) are not router patterns. It resolves the resource, checks the method
-//! exists on the SmartObject (405 otherwise) and the caller may use it (403), parses the query options (400),
-//! then asks the store. Every response carries `OData-Version: 4.0`.
+//! HTTP in and out: one handler for everything under the service roots, because OData paths
+//! (`Customer(5)`, `Customer/$count`) are not router patterns and the roots are configuration. It resolves the
+//! resource, checks the method exists on the SmartObject (405 otherwise) and the caller may use it (403), parses
+//! the query options (400), then asks the store. Every response carries `OData-Version: 4.0`. `HEAD` is
+//! answered wherever `GET` is, with the same headers (axum drops the body and keeps its `Content-Length`).
+//!
+//! Links (`@odata.context`, `@odata.nextLink`, `Location`, `OData-EntityId`) name the base path the request
+//! came in on, after `odata.public_url` when it is configured; they are never built from the request's `Host`
+//! or `X-Forwarded-*`, which the client controls.
 
 use super::error::ODataError;
 use super::json::{parse_body, BodyMode, Collection, Entity};
@@ -9,7 +14,7 @@ use super::metadata::service_document;
 use super::query::{key_segment, parse_key, parse_options, parse_path, QueryOptions, Resource, Target};
 use super::smartobject::{Method, SmartObject};
 use super::store::ListQuery;
-use super::{ODataApi, BASE};
+use super::ODataApi;
 use crate::apis::{ApiError, ApiState, Caller};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,7 +25,8 @@ use std::sync::Arc;
 /// Content type of JSON responses.
 const JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-/// Every request under [`BASE`].
+/// Every request the other built-in routes do not match: served when it is under a configured base path,
+/// 404 otherwise.
 pub async fn handle(
     State(state): State<Arc<ApiState>>,
     caller: Result<Caller, ApiError>,
@@ -30,10 +36,15 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let api = state.odata.load_full();
+    let Some((base, rest)) = api.split_base(uri.path()) else {
+        return ApiError::not_found("no built-in API at this path").into_response();
+    };
     let mut response = match caller {
         Ok(caller) => {
             let request = Request {
                 api: &api,
+                base,
+                rest,
                 caller: &caller,
                 method: &method,
                 uri: &uri,
@@ -52,6 +63,10 @@ pub async fn handle(
 
 struct Request<'a> {
     api: &'a ODataApi,
+    /// The base path the request came in on, as configured.
+    base: &'a str,
+    /// The path after it.
+    rest: &'a str,
     caller: &'a Caller,
     method: &'a HttpMethod,
     uri: &'a Uri,
@@ -79,12 +94,12 @@ fn allowed(so: &SmartObject, entity: bool) -> Vec<&'static str> {
     let m = so.methods;
     let pairs: &[(Method, &[&'static str])] = if entity {
         &[
-            (Method::Read, &["GET"]),
+            (Method::Read, &["GET", "HEAD"]),
             (Method::Update, &["PATCH", "PUT"]),
             (Method::Delete, &["DELETE"]),
         ]
     } else {
-        &[(Method::List, &["GET"]), (Method::Create, &["POST"])]
+        &[(Method::List, &["GET", "HEAD"]), (Method::Create, &["POST"])]
     };
     pairs
         .iter()
@@ -96,15 +111,14 @@ fn allowed(so: &SmartObject, entity: bool) -> Vec<&'static str> {
 impl Request<'_> {
     async fn respond(&self) -> Result<Response, ODataError> {
         self.check_version()?;
-        let rest = self.uri.path().get(BASE.len()..).unwrap_or("");
-        let resource = parse_path(rest)?;
+        let resource = parse_path(self.rest)?;
         let get_only = |resource: &str| {
             if self.method == HttpMethod::GET || self.method == HttpMethod::HEAD {
                 Ok(())
             } else {
                 Err(ODataError::method_not_allowed(
                     format!("{resource} is read-only"),
-                    &["GET"],
+                    &["GET", "HEAD"],
                 ))
             }
         };
@@ -131,16 +145,14 @@ impl Request<'_> {
             Resource::Collection(name) => {
                 let so = self.entity_set(&name)?;
                 match *self.method {
-                    HttpMethod::GET => self.list(so).await,
+                    HttpMethod::GET | HttpMethod::HEAD => self.list(so).await,
                     HttpMethod::POST => self.create(so).await,
                     _ => Err(self.not_allowed(&so, false)),
                 }
             }
             Resource::Count(name) => {
                 let so = self.entity_set(&name)?;
-                if *self.method != HttpMethod::GET {
-                    return Err(ODataError::method_not_allowed("$count is read-only", &["GET"]));
-                }
+                get_only("$count")?;
                 self.require(&so, Method::List, false)?;
                 let options = parse_options(self.uri.query(), Some(&so), Target::Count)?;
                 let n = self.api.store.count(so, options.filter).await?;
@@ -157,7 +169,7 @@ impl Request<'_> {
                 let so = self.entity_set(&name)?;
                 let key = parse_key(&so, &key)?;
                 match *self.method {
-                    HttpMethod::GET => self.read(so, key).await,
+                    HttpMethod::GET | HttpMethod::HEAD => self.read(so, key).await,
                     HttpMethod::PATCH => self.update(so, key, BodyMode::Merge).await,
                     HttpMethod::PUT => self.update(so, key, BodyMode::Replace).await,
                     HttpMethod::DELETE => self.delete(so, key).await,
@@ -182,22 +194,9 @@ impl Request<'_> {
         }
     }
 
-    /// The service root URL as the client sees it.
+    /// The service root in links: the configured public URL (if any) and the base path the request came in on.
     fn root(&self) -> String {
-        if let Some(url) = &self.api.public_url {
-            return url.clone();
-        }
-        let host = self
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
-            .unwrap_or("localhost");
-        let scheme = match self.headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
-            Some("https") => "https",
-            _ => "http",
-        };
-        format!("{scheme}://{host}{BASE}")
+        format!("{}{}", self.api.public_url.as_deref().unwrap_or(""), self.base)
     }
 
     fn entity_set(&self, name: &str) -> Result<Arc<SmartObject>, ODataError> {

@@ -320,6 +320,14 @@ mod tests {
     fn keys_are_typed_literals() {
         assert_eq!(parse_key(&so("Number"), "5").unwrap(), Value::Int(5));
         assert_eq!(parse_key(&so("Number"), "Id=5").unwrap(), Value::Int(5));
+        // The SAP Cloud SDK writes Edm.Int64 keys with the v2 suffix.
+        assert_eq!(parse_key(&so("AutoNumber"), "1107L").unwrap(), Value::Int(1107));
+        assert_eq!(parse_key(&so("Number"), "Id=1107l").unwrap(), Value::Int(1107));
+        assert_eq!(
+            parse_path("/Item(1107L)").unwrap(),
+            Resource::Entity("Item".into(), "1107L".into())
+        );
+        assert_eq!(parse_key(&so("Text"), "'5L'").unwrap(), Value::String("5L".into()));
         assert_eq!(parse_key(&so("Text"), "'it''s'").unwrap(), Value::String("it's".into()));
         assert!(parse_key(&so("Number"), "'5'")
             .unwrap_err()

@@ -68,6 +68,7 @@ fn api() -> Api {
             catalog: Arc::default(),
             store: Arc::new(crate::apis::odata::store::SqliteSmartObjectStore::new(db).unwrap()),
             page_size: 1000,
+            base_paths: crate::config::OdataConfig::default().base_paths.into(),
             public_url: None,
         }),
     });
