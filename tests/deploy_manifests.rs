@@ -58,7 +58,7 @@ fn sidecar_deployment_follows_the_conventions() {
         .clone();
     assert_eq!(admin_port, 9901);
     for (probe, path) in [
-        ("startupProbe", "/readyz"),
+        ("startupProbe", "/healthz"),
         ("readinessProbe", "/readyz"),
         ("livenessProbe", "/healthz"),
     ] {
