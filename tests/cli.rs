@@ -45,6 +45,7 @@ fn check_accepts_the_shipped_gateway_yaml_and_summarises_it() {
     assert!(stdout.contains("is valid"), "{stdout}");
     assert!(stdout.contains("workflow /api/workflow/v1 -> builtin"), "{stdout}");
     assert!(stdout.contains("user managers ad, aad"), "{stdout}");
+    assert!(stdout.contains("client address: the TCP peer"), "{stdout}");
 }
 
 #[test]
@@ -53,6 +54,7 @@ fn check_reports_every_invalid_field_with_its_path() {
     let config = write_config(
         dir.path(),
         r#"
+server: {trusted_proxies: [10.0.0.0/8, "lb.internal"]}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml}
 providers:
@@ -60,6 +62,8 @@ providers:
 routes:
   - {name: a, prefix: api, upstream: builtin}
   - {name: a, prefix: /b, upstream: builtin, disabled: {status: 500, message: x}}
+  - {name: c, prefix: /public/../api, upstream: builtin}
+  - {name: d, prefix: "/api%2f", upstream: builtin, path: {allow_semicolon: true}}
 "#,
     );
     let out = authgate(&["check", "--config", &config], None);
@@ -72,6 +76,9 @@ routes:
         "routes[0].prefix: 'api' must start with '/'",
         "routes[1].name: duplicate route name",
         "routes[1].disabled.status: must be 404 or 503",
+        "server.trusted_proxies[1]: 'lb.internal' is not an IP address or CIDR network",
+        "routes[2].prefix: '/public/../api' must be a plain path",
+        "routes[3].prefix: '/api%2f' must be a plain path",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
