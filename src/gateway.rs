@@ -24,8 +24,10 @@ use crate::directory::embedded::EmbeddedDirectory;
 use crate::directory::people::PeopleIndex;
 use crate::directory::UserDirectory;
 use crate::metrics::Metrics;
+use crate::proxy::forwarded::TrustedProxies;
+use crate::proxy::path::is_plain_prefix;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
-use crate::proxy::routes::{normalize_prefix, Disabled, Route, RouteTable, Upstream};
+use crate::proxy::routes::{normalize_prefix, Disabled, PathPolicy, Route, RouteTable, Upstream};
 use crate::proxy::tls::ReloadingCert;
 use crate::signing::SigningAlg;
 use std::collections::{HashMap, HashSet};
@@ -46,6 +48,8 @@ pub struct Gateway {
     pub admin: Option<String>,
     /// Routes.
     pub routes: RouteTable,
+    /// Proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     /// Authentication.
     pub authenticator: Authenticator,
     /// Identity header names.
@@ -162,13 +166,22 @@ impl Gateway {
             issues.add("limits.max_token_bytes", "must be between 256 and 1048576");
         }
 
-        let headers = match HeaderSet::from_config(&cfg.headers) {
-            Ok(h) => Arc::new(h),
+        let mut headers = match HeaderSet::from_config(&cfg.headers) {
+            Ok(h) => h,
             Err(list) => {
                 issues.0.extend(list);
-                Arc::new(HeaderSet::from_config(&Default::default()).expect("default header names are valid"))
+                HeaderSet::from_config(&Default::default()).expect("default header names are valid")
             }
         };
+        // Clients may not send the assertion header either (enabled or not: an upstream may still trust it).
+        if let Ok(name) = http::HeaderName::from_bytes(cfg.assertion.header.as_bytes()) {
+            headers.reserve(name);
+        }
+        let headers = Arc::new(headers);
+        let trusted_proxies = TrustedProxies::parse(&cfg.server.trusted_proxies).unwrap_or_else(|(i, message)| {
+            issues.add(format!("server.trusted_proxies[{i}]"), message);
+            TrustedProxies::default()
+        });
 
         let mut fqn = HashMap::new();
         for (label, um) in &cfg.user_managers {
@@ -343,6 +356,7 @@ impl Gateway {
             listeners,
             admin: cfg.admin.enabled.then(|| cfg.admin.address.clone()),
             routes: RouteTable::new(routes),
+            trusted_proxies,
             authenticator: Authenticator::new(basic, bearer, cfg.limits.max_token_bytes, metrics.clone()),
             headers,
             realm: cfg.basic.realm.clone(),
@@ -614,6 +628,15 @@ fn build_route(
     let before = issues.0.len();
     if !r.prefix.starts_with('/') {
         issues.add(path("prefix"), format!("'{}' must start with '/'", r.prefix));
+    } else if !is_plain_prefix(&normalize_prefix(&r.prefix)) {
+        issues.add(
+            path("prefix"),
+            format!(
+                "'{}' must be a plain path: no '%', ';', '\\', '//' or '.'/'..' segments (requests are matched \
+                 after normalisation)",
+                r.prefix
+            ),
+        );
     }
     let upstream = if r.upstream == "builtin" {
         if r.upstream_tls.is_some() {
@@ -725,7 +748,6 @@ fn build_route(
                     .iter()
                     .map(|l| UserManager::from_label(l))
                     .collect(),
-                forward: r.auth.forward_credentials,
             })
         }
     };
@@ -738,6 +760,11 @@ fn build_route(
         upstream: upstream?,
         disabled,
         auth,
+        forward: r.auth.forward_credentials,
+        path: PathPolicy {
+            allow_encoded_slash: r.path.allow_encoded_slash,
+            allow_semicolon: r.path.allow_semicolon,
+        },
         limits: RouteLimits {
             per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
             per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),

@@ -274,6 +274,18 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
     let cfg = &file.config;
     let _ = writeln!(
         out,
+        "client address: {}",
+        if cfg.server.trusted_proxies.is_empty() {
+            "the TCP peer (no trusted proxies; client X-Forwarded-For is replaced)".to_string()
+        } else {
+            format!(
+                "rightmost X-Forwarded-For hop not in trusted proxies {}",
+                cfg.server.trusted_proxies.join(", ")
+            )
+        }
+    );
+    let _ = writeln!(
+        out,
         "basic: {}",
         if cfg.basic.enabled {
             match &cfg.basic.backend {
@@ -351,6 +363,23 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
                 format!("{}; user managers {}", methods.join("+"), managers.join(", "))
             }
         };
+        let forwards = match r.forward {
+            crate::config::ForwardCredentials::None => "",
+            crate::config::ForwardCredentials::Bearer => "; forwards bearer tokens",
+            crate::config::ForwardCredentials::All => "; forwards Authorization as received (Basic passwords too)",
+        };
+        let mut accepts = Vec::new();
+        if r.path.allow_encoded_slash {
+            accepts.push("%2F/%5C");
+        }
+        if r.path.allow_semicolon {
+            accepts.push("';'");
+        }
+        let accepts = if accepts.is_empty() {
+            String::new()
+        } else {
+            format!("; paths with {}", accepts.join(", "))
+        };
         let state = match &r.disabled {
             None => String::new(),
             Some(d) => format!(" [switched off: {}]", d.status),
@@ -358,7 +387,7 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
         let prefix = if r.prefix.is_empty() { "/" } else { &r.prefix };
         let _ = writeln!(
             out,
-            "  {} {} -> {} ({auth}){state}",
+            "  {} {} -> {} ({auth}{forwards}{accepts}){state}",
             r.name,
             prefix,
             r.upstream.describe()

@@ -49,6 +49,7 @@ fn check_accepts_the_shipped_gateway_yaml_and_summarises_it() {
     assert!(stdout.contains("odata /api/odata/v4 -> builtin"), "{stdout}");
     assert!(stdout.contains("odatav4 /api/odatav4/v4 -> builtin"), "{stdout}");
     assert!(stdout.contains("user managers ad, aad"), "{stdout}");
+    assert!(stdout.contains("client address: the TCP peer"), "{stdout}");
 }
 
 #[test]
@@ -57,6 +58,7 @@ fn check_reports_every_invalid_field_with_its_path() {
     let config = write_config(
         dir.path(),
         r#"
+server: {trusted_proxies: [10.0.0.0/8, "lb.internal"]}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml}
 providers:
@@ -64,6 +66,8 @@ providers:
 routes:
   - {name: a, prefix: api, upstream: builtin}
   - {name: a, prefix: /b, upstream: builtin, disabled: {status: 500, message: x}}
+  - {name: c, prefix: /public/../api, upstream: builtin}
+  - {name: d, prefix: "/api%2f", upstream: builtin, path: {allow_semicolon: true}}
 "#,
     );
     let out = authgate(&["check", "--config", &config], None);
@@ -76,6 +80,9 @@ routes:
         "routes[0].prefix: 'api' must start with '/'",
         "routes[1].name: duplicate route name",
         "routes[1].disabled.status: must be 404 or 503",
+        "server.trusted_proxies[1]: 'lb.internal' is not an IP address or CIDR network",
+        "routes[2].prefix: '/public/../api' must be a plain path",
+        "routes[3].prefix: '/api%2f' must be a plain path",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

@@ -18,6 +18,23 @@ pub struct HeaderSet {
     groups: HeaderName,
     tenant: HeaderName,
     display_name: HeaderName,
+    /// Every name an inbound header may not have, `_` written as `-` (the identity names and reserved ones
+    /// such as the assertion header).
+    stripped: Vec<Box<[u8]>>,
+}
+
+/// `_` and `-` alike: CGI-style servers (and nginx with `underscores_in_headers`) read `X_Authgate_User` as the
+/// same variable as `X-Authgate-User`. Header names are already lower case.
+fn dashed(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b
+    }
+}
+
+fn same_name(inbound: &[u8], dashed_name: &[u8]) -> bool {
+    inbound.len() == dashed_name.len() && inbound.iter().zip(dashed_name).all(|(&a, &b)| dashed(a) == b)
 }
 
 impl HeaderSet {
@@ -34,7 +51,7 @@ impl HeaderSet {
                 HeaderName::from_static("x-invalid")
             }
         };
-        let set = Self {
+        let mut set = Self {
             user: parse("user", &cfg.user),
             user_manager: parse("user_manager", &cfg.user_manager),
             auth_method: parse("auth_method", &cfg.auth_method),
@@ -42,7 +59,11 @@ impl HeaderSet {
             groups: parse("groups", &cfg.groups),
             tenant: parse("tenant", &cfg.tenant),
             display_name: parse("display_name", &cfg.display_name),
+            stripped: Vec::new(),
         };
+        for name in set.names().map(HeaderName::clone) {
+            set.reserve(name);
+        }
         for name in set.names() {
             if matches!(
                 name.as_str(),
@@ -74,9 +95,21 @@ impl HeaderSet {
         ]
     }
 
-    /// Whether an inbound header with `name` must be removed before forwarding.
+    /// Also strips inbound headers named `name` (e.g. the assertion header).
+    pub fn reserve(&mut self, name: HeaderName) {
+        let dashed_name: Box<[u8]> = name.as_str().bytes().map(dashed).collect();
+        if !dashed_name.starts_with(RESERVED_PREFIX.as_bytes()) && !self.stripped.contains(&dashed_name) {
+            self.stripped.push(dashed_name);
+        }
+    }
+
+    /// Whether an inbound header with `name` must be removed before forwarding: it is an identity header, a
+    /// reserved one or starts with `x-authgate-`, once `_` and `-` are treated alike.
     pub fn is_identity_header(&self, name: &HeaderName) -> bool {
-        name.as_str().starts_with(RESERVED_PREFIX) || self.names().contains(&name)
+        let name = name.as_str().as_bytes();
+        let prefix = RESERVED_PREFIX.as_bytes();
+        name.get(..prefix.len()).is_some_and(|start| same_name(start, prefix))
+            || self.stripped.iter().any(|reserved| same_name(name, reserved))
     }
 
     /// The headers that carry `identity` upstream. Values that cannot be header values are sanitised
@@ -172,6 +205,47 @@ mod tests {
         assert!(set.is_identity_header(&HeaderName::from_static("x-remote-user")));
         assert!(set.is_identity_header(&HeaderName::from_static("x-authgate-anything")));
         assert!(!set.is_identity_header(&HeaderName::from_static("accept")));
+    }
+
+    #[test]
+    fn underscores_and_dashes_are_alike() {
+        let cfg = HeaderNamesConfig {
+            user: "X-Remote-User".into(),
+            email: "X_Mail".into(),
+            ..Default::default()
+        };
+        let mut set = HeaderSet::from_config(&cfg).unwrap();
+        set.reserve(HeaderName::from_static("x-identity-assertion"));
+        for spoofed in [
+            "x_authgate_user",
+            "x-authgate_user",
+            "x_authgate-user",
+            "x_authgate_",
+            "x_remote_user",
+            "x-remote_user",
+            "x-mail",
+            "x_mail",
+            "x_identity_assertion",
+            "x-identity-assertion",
+        ] {
+            assert!(
+                set.is_identity_header(&HeaderName::from_bytes(spoofed.as_bytes()).unwrap()),
+                "{spoofed}"
+            );
+        }
+        for other in [
+            "x-authgate",
+            "x_authgatex",
+            "x-remote-users",
+            "x-remote",
+            "accept_language",
+            "x-mai",
+        ] {
+            assert!(
+                !set.is_identity_header(&HeaderName::from_bytes(other.as_bytes()).unwrap()),
+                "{other}"
+            );
+        }
     }
 
     #[test]

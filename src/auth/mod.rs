@@ -19,7 +19,6 @@ pub mod token_cache;
 
 pub use headers::HeaderSet;
 
-use crate::config::ForwardCredentials;
 use crate::metrics::Metrics;
 use basic::BasicAuthenticator;
 use bearer::BearerAuthenticator;
@@ -64,8 +63,6 @@ pub struct RoutePolicy {
     pub providers: Option<Vec<usize>>,
     /// User managers allowed (the platform rule: AD and AAD).
     pub allowed_user_managers: Vec<UserManager>,
-    /// What is forwarded of `Authorization`.
-    pub forward: ForwardCredentials,
 }
 
 impl RoutePolicy {

@@ -111,6 +111,12 @@ pub struct ServerConfig {
     /// Log filter (`info`, `debug`, or directives such as `info,authgate::access=off`). Default `info`;
     /// `RUST_LOG`, when set, wins. Changes apply on reload.
     pub log_level: Option<String>,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` is believed: CIDR networks or addresses, e.g.
+    /// `[10.0.0.0/8, "2001:db8::/32"]`. When the TCP peer is one of them, the client address (for rate limits,
+    /// lockout and logs) is the rightmost `X-Forwarded-For` hop that is not, and the peer is appended to the
+    /// forwarded header; otherwise the client's own `X-Forwarded-For`, `X-Forwarded-Proto`,
+    /// `X-Forwarded-Host`, `X-Real-IP` and `Forwarded` are replaced or removed. Default: none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +130,7 @@ impl Default for ServerConfig {
             reload_poll_seconds: 2,
             upstream_ca_file: None,
             log_level: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -593,6 +600,22 @@ pub struct RouteConfig {
     /// `aud` of identity assertions sent to this route's upstream. Default: the `upstream` value.
     #[serde(default)]
     pub assertion_audience: Option<String>,
+    /// Request paths out of the ordinary this route accepts. Default: none of them.
+    #[serde(default)]
+    pub path: RoutePathConfig,
+}
+
+/// Request paths out of the ordinary a route accepts. Paths are always normalised first (unreserved escapes
+/// decoded, dot segments removed, slashes merged); these are kept as sent and refused with 400 unless allowed.
+/// A `.` or `..` hidden behind them, or a path that would select another route once they are read as
+/// separators, is refused even when allowed.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutePathConfig {
+    /// Accept an encoded slash or backslash (`%2F`, `%5C`) in the path. Default false.
+    pub allow_encoded_slash: bool,
+    /// Accept `;` path parameters (`/files;v=2/x`). Default false.
+    pub allow_semicolon: bool,
 }
 
 /// Rate limits of a route.
@@ -657,7 +680,7 @@ pub enum AuthMode {
     Off,
 }
 
-/// Which credentials are forwarded upstream.
+/// Which credentials are forwarded upstream, on every route (authenticated or `mode: off`).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardCredentials {
@@ -681,7 +704,8 @@ pub struct RouteAuthConfig {
     pub providers: Option<Vec<String>>,
     /// User managers allowed on this route. Default `[ad, aad]`: the platform rule.
     pub allowed_user_managers: Vec<String>,
-    /// What to do with `Authorization` upstream. Default `none`.
+    /// What to do with `Authorization` upstream: `none` (default), `bearer`, `all`. Applies with `mode: off`
+    /// too, so a Basic password is never forwarded unless this says `all`.
     pub forward_credentials: ForwardCredentials,
 }
 

@@ -4,10 +4,13 @@
 //! [`Authenticator`]: crate::auth::Authenticator
 
 pub mod admin;
+pub mod forwarded;
+pub mod path;
 pub mod ratelimit;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod target;
 pub mod tls;
 
 use crate::auth::errors::{respond, ErrorResponse};
@@ -17,6 +20,7 @@ use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use forwarded::TrustedProxies;
 use http::header::AUTHORIZATION;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
@@ -31,6 +35,8 @@ pub struct RequestCtx {
     /// The configuration snapshot this request is served with (a reload does not change it mid-request).
     gateway: Arc<Gateway>,
     route: Option<Arc<Route>>,
+    /// The origin-form target sent upstream when it is not the client's (normalised path, absolute form).
+    upstream_target: Option<String>,
     auth: Option<Arc<Authenticated>>,
     request_id: String,
     started: Instant,
@@ -79,6 +85,54 @@ impl AuthProxy {
     }
 }
 
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// The TCP peer's address (IPv4-mapped IPv6 as IPv4).
+fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_canonical())
+}
+
+fn is_bearer(value: &http::HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+}
+
+/// Tells the upstream who the client is: `X-Forwarded-For` and `X-Forwarded-Proto`. From a trusted proxy the
+/// peer is appended to its `X-Forwarded-For` and its other forwarding headers are kept; from anyone else they
+/// are replaced (`X-Forwarded-Host`, `X-Real-IP` and `Forwarded` removed), so a client cannot claim an address.
+fn forward_client(session: &Session, upstream: &mut RequestHeader, trusted: &TrustedProxies) -> Result<()> {
+    let Some(peer) = peer_ip(session) else {
+        return Ok(());
+    };
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    let proto = if tls { "https" } else { "http" };
+    if !trusted.is_empty() && trusted.contains(peer) {
+        let mut chain = String::new();
+        for value in upstream.headers.get_all(X_FORWARDED_FOR) {
+            chain.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            chain.push_str(", ");
+        }
+        chain.push_str(&peer.to_string());
+        upstream.insert_header(X_FORWARDED_FOR, chain)?;
+        if !upstream.headers.contains_key(X_FORWARDED_PROTO) {
+            upstream.insert_header(X_FORWARDED_PROTO, proto)?;
+        }
+        return Ok(());
+    }
+    for name in ["x-forwarded-host", "x-real-ip", "forwarded"] {
+        upstream.remove_header(name);
+    }
+    upstream.insert_header(X_FORWARDED_FOR, peer.to_string())?;
+    upstream.insert_header(X_FORWARDED_PROTO, proto)?;
+    Ok(())
+}
+
 /// Writes a JSON error response and ends the request.
 async fn send_error(session: &mut Session, error: &ErrorResponse, request_id: &str) -> Result<()> {
     let body = error.body(request_id);
@@ -121,6 +175,7 @@ impl ProxyHttp for AuthProxy {
         RequestCtx {
             gateway: self.current.load_full(),
             route: None,
+            upstream_target: None,
             auth: None,
             request_id: String::new(),
             started: Instant::now(),
@@ -133,11 +188,17 @@ impl ProxyHttp for AuthProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.request_id = self.request_id(session);
         let gateway = ctx.gateway.clone();
-        let Some(route) = gateway.routes.find(session.req_header().uri.path()).cloned() else {
-            ctx.decision = "no_route";
-            let error = ErrorResponse::plain(404, "not_found", "no route matches this path");
-            send_error(session, &error, &ctx.request_id).await?;
-            return Ok(true);
+        // The route decision and the upstream see the same, normalised, path.
+        let route = match target::resolve(session.req_header(), &gateway.routes) {
+            Ok(target) => {
+                ctx.upstream_target = target.upstream;
+                target.route
+            }
+            Err(refusal) => {
+                ctx.decision = refusal.decision;
+                send_error(session, &refusal.error, &ctx.request_id).await?;
+                return Ok(true);
+            }
         };
         ctx.route = Some(route.clone());
         if let Some(disabled) = &route.disabled {
@@ -146,7 +207,16 @@ impl ProxyHttp for AuthProxy {
             send_error(session, &error, &ctx.request_id).await?;
             return Ok(true);
         }
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let client_ip = peer_ip(session).map(|peer| {
+            if gateway.trusted_proxies.is_empty() {
+                peer
+            } else {
+                let forwarded_for = session.req_header().headers.get_all(X_FORWARDED_FOR).iter();
+                gateway
+                    .trusted_proxies
+                    .client_ip(peer, forwarded_for.map(|v| v.as_bytes()))
+            }
+        });
         if let (Some(limiter), Some(ip)) = (&route.limits.per_ip, client_ip) {
             if let Err(wait) = limiter.check(&ip.to_string()) {
                 return refuse_rate_limited(session, ctx, wait).await;
@@ -202,10 +272,15 @@ impl ProxyHttp for AuthProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(target) = ctx.upstream_target.take() {
+            let uri = http::Uri::try_from(target)
+                .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
+            upstream.set_uri(uri);
+        }
         let gateway = ctx.gateway.clone();
         let headers = &gateway.headers;
         let spoofed: Vec<http::HeaderName> = upstream
@@ -217,24 +292,20 @@ impl ProxyHttp for AuthProxy {
         for name in spoofed {
             upstream.remove_header(&name);
         }
-        if let Some((_, header)) = &gateway.assertion {
-            upstream.remove_header(header);
-        }
-        let policy = ctx.route.as_ref().and_then(|r| r.auth.as_ref());
-        if let Some(policy) = policy {
-            let keep = match policy.forward {
+        if let Some(route) = &ctx.route {
+            let keep = match route.forward {
                 ForwardCredentials::None => false,
                 ForwardCredentials::All => true,
-                ForwardCredentials::Bearer => upstream.headers.get(AUTHORIZATION).is_some_and(|v| {
-                    v.as_bytes()
-                        .get(..7)
-                        .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
-                }),
+                ForwardCredentials::Bearer => {
+                    let mut values = upstream.headers.get_all(AUTHORIZATION).iter();
+                    values.next().is_some_and(is_bearer) && values.all(is_bearer)
+                }
             };
             if !keep {
                 upstream.remove_header(&AUTHORIZATION);
             }
         }
+        forward_client(session, upstream, &gateway.trusted_proxies)?;
         if let Some(auth) = &ctx.auth {
             // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
             for (name, value) in &auth.headers {

@@ -1,9 +1,10 @@
 //! The route table: path prefix -> upstream and auth policy. Longest prefix wins; prefixes match on path
 //! segment boundaries, case-insensitively (`/api/workflow/v1` matches `/API/Workflow/v1/tasks`, not
-//! `/api/workflow/v10`).
+//! `/api/workflow/v10`). Paths are matched after normalisation ([`super::target`]).
 
 use super::ratelimit::RouteLimits;
 use crate::auth::RoutePolicy;
+use crate::config::ForwardCredentials;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +60,15 @@ pub struct Disabled {
     pub message: String,
 }
 
+/// Which request paths out of the ordinary a route accepts (see [`super::path`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathPolicy {
+    /// `%2F` and `%5C` in the path.
+    pub allow_encoded_slash: bool,
+    /// `;` path parameters.
+    pub allow_semicolon: bool,
+}
+
 /// One route.
 #[derive(Debug)]
 pub struct Route {
@@ -72,6 +82,10 @@ pub struct Route {
     pub disabled: Option<Disabled>,
     /// `None` when authentication is off on this route.
     pub auth: Option<RoutePolicy>,
+    /// What is forwarded of `Authorization` (on every route, authenticated or not).
+    pub forward: ForwardCredentials,
+    /// Which unusual paths the route accepts.
+    pub path: PathPolicy,
     /// Rate limits.
     pub limits: RouteLimits,
     /// Position in the configuration (keys per-route caches).
@@ -132,6 +146,8 @@ mod tests {
             upstream: Upstream::Builtin("x.sock".into()),
             disabled: None,
             auth: None,
+            forward: ForwardCredentials::None,
+            path: PathPolicy::default(),
             limits: RouteLimits::default(),
             index: 0,
             assertion_audience: String::new(),

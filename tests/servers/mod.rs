@@ -1,10 +1,11 @@
-//! Real third-party servers the directory and identity-provider suites start on loopback: OpenLDAP's
-//! `slapd`, the `oidc-provider` OpenID Connect provider (Node), and an Azure AD token endpoint mock. Each
+//! Real third-party servers the suites start on loopback: OpenLDAP's `slapd`, the `oidc-provider` OpenID
+//! Connect provider (Node), an Azure AD token endpoint mock, and nginx as an upstream. Each
 //! runs in its own temporary directory and is killed when dropped. A missing tool fails the test loudly:
 //! `.ci/bootstrap` installs them.
 #![allow(dead_code)]
 
 pub mod aad;
+pub mod nginx;
 pub mod oidc;
 pub mod slapd;
 

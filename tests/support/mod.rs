@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub mod api;
 pub mod odata;
+pub mod raw;
 pub mod workflow;
 
 /// A free loopback port (bound then released).

@@ -80,6 +80,7 @@ pub async fn list_workflows(State(state): State<Arc<ApiState>>, caller: Caller) 
     params(("id" = i64, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "The workflow", body = WorkflowDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such workflow that the caller may start", body = ErrorBody),
     ))]
@@ -96,6 +97,7 @@ pub async fn get_workflow(
     params(("id" = i64, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "JSON schema (2020-12) of the start request body", body = Object),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such workflow that the caller may start", body = ErrorBody),
     ))]
@@ -234,6 +236,7 @@ async fn visible_task(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task", body = TaskDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
     ))]
@@ -260,6 +263,7 @@ pub async fn get_task(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The actions", body = TaskActions),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
     ))]
@@ -383,6 +387,7 @@ async fn run_system(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, now allocated to the caller", body = TaskDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Completed, sleeping, or held by someone else", body = ErrorBody),
@@ -400,6 +405,7 @@ pub async fn assign(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, available to the group again", body = TaskDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Not allocated, not a group task, or held by someone else", body = ErrorBody),
@@ -464,6 +470,7 @@ pub async fn sleep(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, awake", body = TaskDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Not sleeping", body = ErrorBody),
@@ -482,6 +489,7 @@ pub async fn wake(
     params(("id" = i64, Path, description = "Instance id")),
     responses(
         (status = 200, description = "The instance", body = InstanceDetails),
+        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such instance that the caller took part in", body = ErrorBody),
     ))]
