@@ -510,9 +510,28 @@ async fn the_openapi_document_is_generated_and_lists_every_endpoint() {
         "/tasks/{serialNumber}/redirect",
         "/tasks/{serialNumber}/sleep",
         "/tasks/{serialNumber}/wake",
+        "/tasks/{serialNumber}/actions/assign",
+        "/tasks/{serialNumber}/actions/release",
+        "/tasks/{serialNumber}/actions/redirect",
+        "/tasks/{serialNumber}/actions/sleep",
+        "/tasks/{serialNumber}/actions/wake",
         "/instances/{id}",
+        "/serverEvents/{serialNumber}",
+        "/serverEvents/{serialNumber}/finish",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
+    }
+    let start = &doc["components"]["schemas"]["StartRequest"]["properties"];
+    assert!(start.get("itemReferences").is_some(), "{start}");
+    let schemas = &doc["components"]["schemas"];
+    let task = format!("{}{}", schemas["Task"], schemas["TaskDetails"]);
+    for member in [
+        "formURL",
+        "viewFlowURL",
+        "itemReferencesString",
+        "workflowInstanceXmlFields",
+    ] {
+        assert!(task.contains(member), "TaskDetails lacks {member}");
     }
     assert_eq!(doc["servers"][0]["url"], "/api/workflow/v1");
 }

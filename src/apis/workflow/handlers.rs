@@ -10,8 +10,9 @@ use super::engine::{self, no_server_event, no_task, SystemAction, Update, Workfl
 use super::item_refs::ItemReferences;
 use super::json::{self as body, JsonBody, OptionalJsonBody, QueryParams};
 use super::model::{
-    ActionRequest, ActionResult, ErrorBody, InstanceDetails, RedirectRequest, ServerEventDetails, SleepRequest,
-    StartRequest, TaskActions, TaskDetails, TaskList, TaskQuery, TaskStateFilter, WorkflowDetails, WorkflowList,
+    ActionOutcome, ActionRequest, ActionResult, ErrorBody, InstanceDetails, RedirectRequest, ServerEventDetails,
+    SleepRequest, StartRequest, TaskActions, TaskDetails, TaskList, TaskQuery, TaskStateFilter, WorkflowDetails,
+    WorkflowList,
 };
 use super::store::{NewInstance, Page, Principal, TaskStatus};
 use super::{dates, views, WorkflowApi};
@@ -306,7 +307,7 @@ pub async fn task_actions(
     ),
     request_body(content = Option<ActionRequest>, description = "Optional data fields, XML fields and item references to set"),
     responses(
-        (status = 200, description = "Done (a system action answers the task instead)", body = ActionResult),
+        (status = 200, description = "Done: the action's result, or the task after a system action", body = ActionOutcome),
         (status = 400, description = "Unknown action or invalid data field", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),

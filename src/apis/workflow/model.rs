@@ -341,6 +341,18 @@ pub struct ActionResult {
     pub current_activity: String,
 }
 
+/// What `POST tasks/{sn}/actions/{actionName}` answers: the result of an activity action, or the task after a
+/// system action (a reserved name).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two answers; the handler returns either type directly
+pub enum ActionOutcome {
+    /// An activity action was taken.
+    Done(ActionResult),
+    /// A system action was taken.
+    System(Box<TaskDetails>),
+}
+
 /// Redirect a task to a user (the caller themselves too).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
