@@ -4,6 +4,7 @@
 
 use crate::apis::odata::catalog::Catalog;
 use crate::apis::workflow::definitions::Definitions;
+use crate::apis::workflow::links::Links;
 use crate::assertion::AssertionSigner;
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
@@ -82,6 +83,8 @@ pub struct Gateway {
     pub people: Arc<PeopleIndex>,
     /// Workflow definitions of the built-in Workflow REST API.
     pub workflow_definitions: Arc<Definitions>,
+    /// `formURL` / `viewFlowURL` settings of the Workflow REST API (`workflow.public_url`, `view_flow_url`).
+    pub workflow_links: Arc<Links>,
     /// The OData API's SmartObjects: defined, and published by the exposure rules.
     pub odata_catalog: Arc<Catalog>,
     /// The `basic.backend` directory (LDAP, AAD), kept across reloads that do not change it so its
@@ -280,6 +283,16 @@ impl Gateway {
                 Definitions::default()
             }
         };
+        let workflow_links = match Links::from_config(&cfg.workflow) {
+            Ok(links) => {
+                issues.0.extend(links.check(&workflow_definitions));
+                links
+            }
+            Err(found) => {
+                issues.0.extend(found);
+                Links::default()
+            }
+        };
 
         let smartobjects_dir = file.resolve(&cfg.odata.smartobjects);
         let odata_catalog = match crate::apis::odata::smartobject::load_dir(&smartobjects_dir) {
@@ -379,6 +392,7 @@ impl Gateway {
                 .collect(),
             people: Arc::new(people),
             workflow_definitions: Arc::new(workflow_definitions),
+            workflow_links: Arc::new(workflow_links),
             odata_catalog: Arc::new(odata_catalog),
             basic_backend,
         })

@@ -485,12 +485,22 @@ pub struct WorkflowConfig {
     /// Directory of workflow definition files (`*.yaml`, one workflow each). Default `policies/workflows`
     /// (relative to the config file). A missing directory means no workflows; an invalid file is an error.
     pub definitions: PathBuf,
+    /// Absolute URL of the gateway as clients reach it (`https://k2.example.com`): the `{base}` of the URL
+    /// templates below and of the definitions' `form_url`. The API never builds a URL from a request's `Host` or
+    /// `X-Forwarded-*` headers. Default none (a template using `{base}` is then an error).
+    pub public_url: Option<String>,
+    /// Template of a task's and instance's `viewFlowURL`, e.g. `{base}/ViewFlow/ViewFlow.aspx?ProcessID={instanceId}`
+    /// (placeholders `{base}`, `{instanceId}`, `{workflowId}`, `{workflowName}`). Default none: `viewFlowURL` is
+    /// empty.
+    pub view_flow_url: Option<String>,
 }
 
 impl Default for WorkflowConfig {
     fn default() -> Self {
         Self {
             definitions: PathBuf::from("policies/workflows"),
+            public_url: None,
+            view_flow_url: None,
         }
     }
 }

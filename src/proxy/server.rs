@@ -74,6 +74,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             definitions: g.workflow_definitions.clone(),
             store: workflow_store.clone(),
             people: g.people.clone(),
+            links: g.workflow_links.clone(),
         };
         let smartobject_store: Arc<dyn crate::apis::odata::store::SmartObjectStore> =
             Arc::new(crate::apis::odata::store::SqliteSmartObjectStore::new(db.clone())?);

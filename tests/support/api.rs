@@ -61,15 +61,49 @@ impl TokenIssuer {
 
 /// Sends `method {base}{path}` through `gateway` as `auth`, with an optional JSON body.
 pub async fn call(gateway: &Gateway, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let request = authenticated(gateway, auth, method, path, &[]);
+    reply(match body {
+        Some(body) => request.json(&body),
+        None => request,
+    })
+    .await
+}
+
+/// Sends `method {base}{path}` with `body` exactly as given (`application/json; charset=utf-8`, as .NET's
+/// `StringContent` sends it) and extra `headers`.
+pub async fn call_raw(
+    gateway: &Gateway,
+    auth: &Auth,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let request = authenticated(gateway, auth, method, path, headers)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.to_string());
+    reply(request).await
+}
+
+fn authenticated(
+    gateway: &Gateway,
+    auth: &Auth,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
     let mut request = client().request(method.parse().expect("an HTTP method"), gateway.url(path));
-    request = match auth {
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match auth {
         Auth::Basic(user) => request.basic_auth(user, Some(format!("{user}-pw"))),
         Auth::Bearer(token) => request.bearer_auth(token),
         Auth::None => request,
-    };
-    if let Some(body) = body {
-        request = request.json(&body);
     }
+}
+
+async fn reply(request: reqwest::RequestBuilder) -> Reply {
     let response = request.send().await.expect("the gateway answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();

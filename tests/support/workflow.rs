@@ -19,6 +19,7 @@ pub fn users() -> String {
         ("fran", "ad", "[Finance]", ""),
         ("gus", "ad", "[Finance]", ""),
         ("eve", "ad", "[Employees]", "bob"),
+        ("paysys", "ad", "[PaymentSystems]", ""),
         ("dave", "sql", "[Employees]", "bob"),
         ("erin@contoso.onmicrosoft.com", "aad", "[Employees]", "bob"),
     ] {
@@ -69,6 +70,46 @@ impl Gateway {
         );
         let inner = super::Gateway::launch(&yaml, &users(), &[("jwks.json", &issuer.jwks_file())]).await;
         Self { inner, issuer }
+    }
+
+    /// Starts with the shipped definitions and the test ones (`tests/fixtures/workflows`: a server event), with
+    /// `workflow.public_url` and `workflow.view_flow_url` set, as a K2 client's server would be.
+    pub async fn start_k2() -> Self {
+        let issuer = TokenIssuer::new();
+        let yaml = format!(
+            "{}providers:\n{}workflow:\n  definitions: \"{{DIR}}/workflows\"\n  public_url: \"https://k2.example.com\"\n  view_flow_url: \"{{base}}/ViewFlow/ViewFlow.aspx?ProcessID={{instanceId}}\"\nroutes:\n  - name: workflow\n    prefix: /api/workflow/v1\n    upstream: builtin\n",
+            base_config(),
+            TokenIssuer::provider(),
+        );
+        let root = env!("CARGO_MANIFEST_DIR");
+        let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+        let (claim, leave, payment) = (
+            read("policies/workflows/expense-claim.yaml"),
+            read("policies/workflows/leave-request.yaml"),
+            read("tests/fixtures/workflows/supplier-payment.yaml"),
+        );
+        let files = [
+            ("jwks.json", issuer.jwks_file()),
+            ("workflows/expense-claim.yaml", claim),
+            ("workflows/leave-request.yaml", leave),
+            ("workflows/supplier-payment.yaml", payment),
+        ];
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, c)| (*n, c.as_str())).collect();
+        let inner = super::Gateway::launch(&yaml, &users(), &files).await;
+        Self { inner, issuer }
+    }
+
+    /// Calls `{base}/api/workflow/v1{path}` with `body` sent exactly as written, and extra `headers`.
+    pub async fn call_raw(&self, auth: &Auth, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        api::call_raw(
+            &self.inner,
+            auth,
+            method,
+            &format!("/api/workflow/v1{path}"),
+            body,
+            headers,
+        )
+        .await
     }
 
     /// A bearer token the gateway accepts.

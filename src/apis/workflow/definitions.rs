@@ -1,7 +1,12 @@
 //! Workflow definitions: the YAML files under `policies/workflows/` (one workflow per file), checked once at
 //! start-up into the runtime [`Definition`]s the engine follows. Every invalid value is a [`ConfigIssue`]
 //! with its field path, so a broken file stops the gateway with a clear message instead of failing requests.
+//!
+//! An activity is either a task for people (`destination` and `actions`) or a server event (`server_event`):
+//! a wait for an external system, which finishes it through `POST serverEvents/{sn}/finish` with the rights
+//! the definition gives, and the instance moves on to `server_event.next`.
 
+use super::links::{UrlTemplate, FORM_PLACEHOLDERS};
 use crate::config::{ConfigError, ConfigIssue};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -41,6 +46,12 @@ pub struct DefinitionFile {
     /// The first activity. Default: the first in `activities`.
     #[serde(default)]
     pub start: Option<String>,
+    /// Template of the `formURL` of this workflow's tasks, e.g.
+    /// `{base}/Runtime/Runtime/Form/Claim/?SerialNo={serialNumber}` (placeholders `{base}` = `workflow.public_url`,
+    /// `{serialNumber}`, `{instanceId}`, `{workflowId}`, `{workflowName}`, `{activityName}`). Default none:
+    /// `formURL` is empty.
+    #[serde(default)]
+    pub form_url: Option<String>,
     /// The activities.
     pub activities: Vec<ActivityFile>,
 }
@@ -121,7 +132,7 @@ pub enum Destination {
     Originator,
 }
 
-/// An activity, as written.
+/// An activity, as written: a task (`destination` and `actions`) or a server event (`server_event`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityFile {
@@ -133,13 +144,39 @@ pub struct ActivityFile {
     /// Instruction shown on the task. Default empty.
     #[serde(default)]
     pub instruction: String,
-    /// Who gets the task.
-    pub destination: Destination,
-    /// Data fields the task shows and its actions may change. Default: all.
+    /// Event description (`eventDescription`). Default empty.
+    #[serde(default)]
+    pub description: String,
+    /// Who gets the task (task activities).
+    #[serde(default)]
+    pub destination: Option<Destination>,
+    /// Makes this activity a server event: the instance waits until an external system finishes it.
+    #[serde(default)]
+    pub server_event: Option<ServerEventFile>,
+    /// Data fields the task shows and its actions (or the server event's finish) may change. Default: all.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
-    /// The actions; at least one.
+    /// The actions of a task; at least one. A server event has none.
+    #[serde(default)]
     pub actions: Vec<ActionFile>,
+    /// Template of this activity's `formURL`, overriding the workflow's `form_url`. Default none.
+    #[serde(default)]
+    pub form_url: Option<String>,
+}
+
+/// A server event: who may finish it (the server-event right) and what follows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEventFile {
+    /// User FQNs who may read and finish it (case-insensitive).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Groups whose members may read and finish it (case-insensitive).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The activity that follows; none completes the instance.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// An action of an activity.
@@ -182,6 +219,41 @@ pub struct Action {
     pub batchable: bool,
 }
 
+/// A checked server event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// User FQNs who may finish it.
+    pub users: Vec<String>,
+    /// Groups whose members may finish it.
+    pub groups: Vec<String>,
+    /// Index of the next activity; `None` completes the instance.
+    pub next: Option<usize>,
+}
+
+impl ServerEvent {
+    /// Whether `user` in `groups` holds the server-event right.
+    pub fn may_finish(&self, user: &str, groups: &[String]) -> bool {
+        self.users.iter().any(|u| u.eq_ignore_ascii_case(user))
+            || groups
+                .iter()
+                .any(|g| self.groups.iter().any(|s| s.eq_ignore_ascii_case(g)))
+    }
+}
+
+/// What an activity is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivityKind {
+    /// A task for people.
+    Task {
+        /// Who gets it.
+        destination: Destination,
+        /// Its actions (at least one).
+        actions: Vec<Action>,
+    },
+    /// A wait for an external system.
+    ServerEvent(ServerEvent),
+}
+
 /// A checked activity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
@@ -191,18 +263,36 @@ pub struct Activity {
     pub event: String,
     /// Instruction.
     pub instruction: String,
-    /// Who gets the task.
-    pub destination: Destination,
+    /// Event description.
+    pub description: String,
     /// Fields the task shows and may change.
     pub fields: Vec<String>,
-    /// Actions.
-    pub actions: Vec<Action>,
+    /// Its own `formURL` template.
+    pub form_url: Option<UrlTemplate>,
+    /// Task or server event.
+    pub kind: ActivityKind,
 }
 
 impl Activity {
+    /// The actions of a task (none for a server event).
+    pub fn actions(&self) -> &[Action] {
+        match &self.kind {
+            ActivityKind::Task { actions, .. } => actions,
+            ActivityKind::ServerEvent(_) => &[],
+        }
+    }
+
     /// The action called `name` (case-insensitive).
     pub fn action(&self, name: &str) -> Option<&Action> {
-        self.actions.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.actions().iter().find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The server event, when it is one.
+    pub fn server_event(&self) -> Option<&ServerEvent> {
+        match &self.kind {
+            ActivityKind::ServerEvent(e) => Some(e),
+            ActivityKind::Task { .. } => None,
+        }
     }
 }
 
@@ -235,6 +325,8 @@ pub struct Definition {
     pub xml_fields: Vec<String>,
     /// Index of the first activity.
     pub start: usize,
+    /// `formURL` template of its tasks.
+    pub form_url: Option<UrlTemplate>,
     /// Activities.
     pub activities: Vec<Activity>,
 }
@@ -323,20 +415,60 @@ impl Definition {
                 0
             }),
         };
+        let mut template = |path: String, text: &Option<String>| {
+            text.as_deref().and_then(|t| {
+                UrlTemplate::parse(t, FORM_PLACEHOLDERS)
+                    .map_err(|e| issue(path, e))
+                    .ok()
+            })
+        };
+        let form_url = template("form_url".into(), &file.form_url);
+        let activity_forms: Vec<Option<UrlTemplate>> = file
+            .activities
+            .iter()
+            .enumerate()
+            .map(|(i, a)| template(format!("activities[{i}].form_url"), &a.form_url))
+            .collect();
+        let next_of = |path: String, next: &Option<String>, issue: &mut dyn FnMut(String, String)| match next {
+            None => None,
+            Some(n) => match index.get(n.as_str()) {
+                Some(k) => Some(*k),
+                None => {
+                    issue(path, format!("no activity named '{n}'"));
+                    None
+                }
+            },
+        };
         let mut activities = Vec::new();
-        for (i, a) in file.activities.iter().enumerate() {
+        for ((i, a), form_url) in file.activities.iter().enumerate().zip(activity_forms) {
             let path = |field: &str| format!("activities[{i}].{field}");
             if a.name.trim().is_empty() {
                 issue(path("name"), "must not be empty".into());
             }
-            match &a.destination {
-                Destination::User(u) if !u.contains(':') => issue(
+            match (&a.destination, &a.server_event) {
+                (Some(_), Some(_)) => issue(
+                    format!("activities[{i}]"),
+                    "give either destination (a task for people) or server_event (a wait for an external system), not both".into(),
+                ),
+                (None, None) => issue(
+                    format!("activities[{i}]"),
+                    "give a destination (a task for people) or a server_event (a wait for an external system)".into(),
+                ),
+                (Some(Destination::User(u)), None) if !u.contains(':') => issue(
                     path("destination.user"),
                     format!("'{u}' is not an FQN such as 'K2:CONTOSO\\bob'"),
                 ),
-                Destination::Group(g) if g.trim().is_empty() => {
+                (Some(Destination::Group(g)), None) if g.trim().is_empty() => {
                     issue(path("destination.group"), "must not be empty".into())
                 }
+                (None, Some(e)) if e.users.is_empty() && e.groups.is_empty() => issue(
+                    path("server_event"),
+                    "name the users or groups who may finish it (the server-event right)".into(),
+                ),
+                (None, Some(_)) if !a.actions.is_empty() => issue(
+                    path("actions"),
+                    "a server event has no actions; it continues to server_event.next when finished".into(),
+                ),
                 _ => {}
             }
             let fields = match &a.fields {
@@ -353,7 +485,7 @@ impl Definition {
                     list.clone()
                 }
             };
-            if a.actions.is_empty() {
+            if a.actions.is_empty() && a.server_event.is_none() {
                 issue(path("actions"), "define at least one action".into());
             }
             let mut action_names = HashSet::new();
@@ -370,29 +502,32 @@ impl Definition {
                 } else if !action_names.insert(act.name.to_lowercase()) {
                     issue(apath("name"), format!("duplicate action '{}'", act.name));
                 }
-                let next = match &act.next {
-                    None => None,
-                    Some(n) => match index.get(n.as_str()) {
-                        Some(k) => Some(*k),
-                        None => {
-                            issue(apath("next"), format!("no activity named '{n}'"));
-                            None
-                        }
-                    },
-                };
+                let next = next_of(apath("next"), &act.next, &mut issue);
                 actions.push(Action {
                     name: act.name.clone(),
                     next,
                     batchable: act.batchable,
                 });
             }
+            let kind = match (&a.server_event, &a.destination) {
+                (Some(e), _) => ActivityKind::ServerEvent(ServerEvent {
+                    users: e.users.clone(),
+                    groups: e.groups.clone(),
+                    next: next_of(path("server_event.next"), &e.next, &mut issue),
+                }),
+                (None, destination) => ActivityKind::Task {
+                    destination: destination.clone().unwrap_or(Destination::Originator),
+                    actions,
+                },
+            };
             activities.push(Activity {
                 name: a.name.clone(),
                 event: a.event.clone().unwrap_or_else(|| a.name.clone()),
                 instruction: a.instruction.clone(),
-                destination: a.destination.clone(),
+                description: a.description.clone(),
                 fields,
-                actions,
+                form_url,
+                kind,
             });
         }
         if !issues.is_empty() {
@@ -422,12 +557,14 @@ impl Definition {
                 .collect(),
             xml_fields: file.xml_fields,
             start,
+            form_url,
             activities,
         })
     }
 }
 
-/// The system actions, which are endpoints of their own (`POST tasks/{sn}/{action}`).
+/// The system actions (`POST tasks/{sn}/actions/{action}`, also `POST tasks/{sn}/{action}`). Their names are
+/// reserved: an activity action cannot be called like one, so under `actions/` a system action always wins.
 pub const SYSTEM_ACTIONS: [&str; 5] = ["assign", "release", "redirect", "sleep", "wake"];
 
 fn is_system_action(name: &str) -> bool {
@@ -514,7 +651,10 @@ activities:
         assert_eq!(d.system_name, "LeaveRequest");
         assert_eq!(d.activities[0].action("approve").unwrap().next, Some(1));
         assert_eq!(d.activities[0].action("Decline").unwrap().next, None);
-        assert_eq!(d.activities[1].destination, Destination::Group("HR".into()));
+        assert!(matches!(
+            &d.activities[1].kind,
+            ActivityKind::Task { destination: Destination::Group(g), .. } if g == "HR"
+        ));
         assert!(d.may_start("K2:X\\y", &["employees".into()]));
         assert!(!d.may_start("K2:X\\y", &["Other".into()]));
     }
@@ -543,6 +683,57 @@ activities:
         assert!(err.contains("data_fields[0].type"), "{err}");
         let err = parse(&GOOD.replace("name: Leave Request", "name: Leave Request\ncolour: red")).unwrap_err();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_server_event_waits_for_those_with_the_right_and_moves_on() {
+        let text = GOOD.replace(
+            "  - name: Record\n    destination: {group: HR}\n    actions: [{name: Done}]\n",
+            "  - name: Record\n    server_event: {users: ['K2:C\\svc'], groups: [HRSystem]}\n    fields: [Days]\n",
+        );
+        let d = parse(&text).unwrap();
+        let event = d.activities[1].server_event().unwrap();
+        assert_eq!(event.next, None);
+        assert!(event.may_finish("k2:c\\SVC", &[]));
+        assert!(event.may_finish("K2:C\\x", &["hrsystem".into()]));
+        assert!(!event.may_finish("K2:C\\x", &["HR".into()]));
+        assert!(d.activities[1].actions().is_empty());
+
+        for (change, expected) in [
+            (
+                "server_event: {users: [x]}\n    actions: [{name: Go}]",
+                "a server event has no actions",
+            ),
+            ("server_event: {}", "name the users or groups who may finish it"),
+            (
+                "server_event: {users: [x], next: Nowhere}",
+                "server_event.next: no activity named 'Nowhere'",
+            ),
+            ("destination: originator\n    server_event: {users: [x]}", "not both"),
+        ] {
+            let text = GOOD.replace("destination: {group: HR}\n    actions: [{name: Done}]", change);
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(expected), "{change}: {err}");
+        }
+        let err = parse(&GOOD.replace("    destination: {group: HR}\n", "")).unwrap_err();
+        assert!(err.contains("activities[1]: give a destination"), "{err}");
+    }
+
+    #[test]
+    fn form_url_templates_are_checked_with_their_paths() {
+        let text = GOOD.replace(
+            "name: Leave Request\n",
+            "name: Leave Request\nform_url: '{base}/Form/Leave?SerialNo={serialNumber}'\n",
+        );
+        assert!(parse(&text).unwrap().form_url.unwrap().uses_base());
+        let err = parse(&text.replace("{serialNumber}", "{sn}")).unwrap_err();
+        assert!(
+            err.contains("form_url: '{base}/Form/Leave?SerialNo={sn}' uses {sn}"),
+            "{err}"
+        );
+        let err =
+            parse(&GOOD.replace("  - name: Record\n", "  - name: Record\n    form_url: /relative\n")).unwrap_err();
+        assert!(err.contains("activities[1].form_url"), "{err}");
     }
 
     #[test]

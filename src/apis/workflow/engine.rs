@@ -3,8 +3,12 @@
 //! applies the [`Transition`]s these return inside one transaction.
 
 use super::dates;
-use super::definitions::{Activity, Definition, Destination, Field, FieldType};
-use super::store::{HistoryRecord, InstanceRecord, NewTask, Principal, TaskRecord, TaskStatus, Transition};
+use super::definitions::{Activity, ActivityKind, Definition, Destination, Field, FieldType};
+use super::item_refs::ItemReferences;
+use super::store::{
+    HistoryRecord, InstanceRecord, NewTask, Principal, TaskRecord, TaskStatus, Transition, DESTINATION_GROUP,
+    DESTINATION_SERVER, DESTINATION_USER,
+};
 use crate::apis::ApiError;
 use crate::directory::people::People;
 use crate::store::StoreError;
@@ -51,8 +55,8 @@ pub fn eligible(task: &TaskRecord, who: &Principal) -> bool {
         .as_deref()
         .is_some_and(|a| a.eq_ignore_ascii_case(&who.user));
     let destined = match task.destination_kind.as_str() {
-        "user" => task.destination.eq_ignore_ascii_case(&who.user),
-        "group" => who.groups.iter().any(|g| g.eq_ignore_ascii_case(&task.destination)),
+        DESTINATION_USER => task.destination.eq_ignore_ascii_case(&who.user),
+        DESTINATION_GROUP => who.groups.iter().any(|g| g.eq_ignore_ascii_case(&task.destination)),
         _ => false,
     };
     held || destined
@@ -73,33 +77,30 @@ pub fn visible(task: &TaskRecord, who: &Principal) -> bool {
 pub fn system_actions(task: &TaskRecord, who: &Principal, now: i64) -> Vec<&'static str> {
     match task.effective_status(now) {
         TaskStatus::Available => vec!["assign", "redirect", "sleep"],
-        TaskStatus::Allocated | TaskStatus::Open if task.destination_kind == "group" => {
-            vec!["release", "redirect", "sleep"]
-        }
-        TaskStatus::Allocated | TaskStatus::Open => vec!["redirect", "sleep"],
+        TaskStatus::Allocated | TaskStatus::Open => vec!["release", "redirect", "sleep"],
         TaskStatus::Sleep if eligible(task, who) => vec!["wake"],
         _ => vec![],
     }
 }
 
-/// Checks `value` against a field's type; the message names the field and the expected type.
-pub fn check_value(field: &Field, value: &Value) -> Result<(), String> {
-    let ok = match (field.kind, value) {
-        (_, Value::Null) => !field.required,
-        (FieldType::String, Value::String(_)) => true,
-        (FieldType::Integer, Value::Number(n)) => n.is_i64(),
-        (FieldType::Decimal, Value::Number(_)) => true,
-        (FieldType::Boolean, Value::Bool(_)) => true,
-        (FieldType::Date, Value::String(s)) => dates::parse_date(s).is_some(),
-        (FieldType::Datetime, Value::String(s)) => dates::parse_rfc3339(s).is_some(),
-        _ => false,
+/// Checks `value` against a field's type and returns it as stored: dates and date-times sent in a .NET or
+/// offset-less form become `YYYY-MM-DD` / RFC 3339. The message names the field and the expected type.
+pub fn check_value(field: &Field, value: &Value) -> Result<Value, String> {
+    let stored = match (field.kind, value) {
+        (_, Value::Null) if !field.required => Some(Value::Null),
+        (FieldType::String, Value::String(_)) | (FieldType::Boolean, Value::Bool(_)) => Some(value.clone()),
+        (FieldType::Integer, Value::Number(n)) if n.is_i64() => Some(value.clone()),
+        (FieldType::Decimal, Value::Number(_)) => Some(value.clone()),
+        (FieldType::Date, Value::String(s)) => dates::parse_any_date(s).map(Value::String),
+        (FieldType::Datetime, Value::String(s)) => dates::parse_any_datetime(s).map(|d| Value::String(d.to_rfc3339())),
+        _ => None,
     };
-    if ok {
-        return Ok(());
+    if let Some(stored) = stored {
+        return Ok(stored);
     }
     let expected = match field.kind {
-        FieldType::Date => "a date string YYYY-MM-DD",
-        FieldType::Datetime => "an RFC 3339 date-time string",
+        FieldType::Date => "a date string YYYY-MM-DD (or a .NET date \\/Date(ms)\\/)",
+        FieldType::Datetime => "an RFC 3339 date-time string (or a .NET date \\/Date(ms)\\/)",
         FieldType::String => "a string",
         FieldType::Integer => "an integer",
         FieldType::Decimal => "a number",
@@ -127,15 +128,52 @@ pub fn start_fields(def: &Definition, given: Map<String, Value>) -> Result<Map<S
         let value = given.get(&field.name).cloned().unwrap_or(Value::Null);
         if field.required && value.is_null() {
             problems.push(format!("required data field '{}' is missing", field.name));
-        } else if let Err(p) = check_value(field, &value) {
-            problems.push(p);
+            continue;
         }
-        fields.insert(field.name.clone(), value);
+        match check_value(field, &value) {
+            Ok(stored) => {
+                fields.insert(field.name.clone(), stored);
+            }
+            Err(p) => problems.push(p),
+        }
     }
     if problems.is_empty() {
         Ok(fields)
     } else {
         Err(WorkflowError::BadRequest(problems.join("; ")))
+    }
+}
+
+/// XML field values as K2 clients send them: an object by name, or an array of `{"name", "value"}` (member
+/// names in any case); `null` is none.
+pub fn xml_values(given: Option<Value>) -> Result<Map<String, Value>, WorkflowError> {
+    let bad = || {
+        WorkflowError::BadRequest(
+            "xmlFields must be an object {\"Name\": \"<xml/>\"} or an array [{\"name\": \"Name\", \"value\": \"<xml/>\"}]"
+                .into(),
+        )
+    };
+    match given {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(Value::Array(items)) => {
+            let mut out = Map::new();
+            for item in items {
+                let Value::Object(pair) = item else {
+                    return Err(bad());
+                };
+                let member = |key: &str| pair.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v);
+                let (Some(Value::String(name)), value) = (member("name"), member("value")) else {
+                    return Err(bad());
+                };
+                if pair.len() > 2 || (pair.len() == 2 && value.is_none()) {
+                    return Err(bad());
+                }
+                out.insert(name.clone(), value.cloned().unwrap_or(Value::Null));
+            }
+            Ok(out)
+        }
+        Some(_) => Err(bad()),
     }
 }
 
@@ -145,6 +183,16 @@ pub fn start_xml(def: &Definition, given: Map<String, Value>) -> Result<Map<Stri
     for name in &def.xml_fields {
         out.insert(name.clone(), Value::Null);
     }
+    merge_xml(def, &mut out, given)?;
+    Ok(out)
+}
+
+/// Merges XML field values into `xml` (declared names, string or null values).
+pub fn merge_xml(
+    def: &Definition,
+    xml: &mut Map<String, Value>,
+    given: Map<String, Value>,
+) -> Result<(), WorkflowError> {
     for (name, value) in given {
         if !def.xml_fields.contains(&name) {
             return Err(WorkflowError::BadRequest(format!(
@@ -157,9 +205,33 @@ pub fn start_xml(def: &Definition, given: Map<String, Value>) -> Result<Map<Stri
                 "XML field '{name}' must be a string"
             )));
         }
-        out.insert(name, value);
+        xml.insert(name, value);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// What an action or a server event's finish may change on its instance.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// Data fields (only the activity's).
+    pub data_fields: Map<String, Value>,
+    /// XML fields.
+    pub xml_fields: Map<String, Value>,
+    /// Item references to add or update.
+    pub item_references: ItemReferences,
+}
+
+/// Applies `update` to `instance` as `activity` allows.
+fn apply(
+    def: &Definition,
+    activity: &Activity,
+    instance: &mut InstanceRecord,
+    update: Update,
+) -> Result<(), WorkflowError> {
+    merge_fields(def, activity, &mut instance.data_fields, update.data_fields)?;
+    merge_xml(def, &mut instance.xml_fields, update.xml_fields)?;
+    instance.item_references.merge(update.item_references);
+    Ok(())
 }
 
 /// Merges an action's data fields into the instance's, allowing only the activity's fields.
@@ -169,6 +241,7 @@ pub fn merge_fields(
     data: &mut Map<String, Value>,
     given: Map<String, Value>,
 ) -> Result<(), WorkflowError> {
+    let mut checked = Map::new();
     for (name, value) in &given {
         let Some(field) = def.field(name).filter(|_| activity.fields.contains(name)) else {
             return Err(WorkflowError::BadRequest(format!(
@@ -182,22 +255,38 @@ pub fn merge_fields(
                 "required data field '{name}' cannot be cleared"
             )));
         }
-        check_value(field, value).map_err(WorkflowError::BadRequest)?;
+        checked.insert(
+            name.clone(),
+            check_value(field, value).map_err(WorkflowError::BadRequest)?,
+        );
     }
-    data.extend(given);
+    data.extend(checked);
     Ok(())
 }
 
-/// Where an activity's task goes for an instance started by `originator`.
+/// Where an activity's task goes for an instance started by `originator`; a server event waits, held by
+/// nobody.
 pub fn route(activity: &Activity, originator: &str, people: &dyn People) -> Result<NewTask, WorkflowError> {
     let user = |fqn: String| NewTask {
         activity: activity.name.clone(),
-        destination_kind: "user".into(),
+        destination_kind: DESTINATION_USER.into(),
         destination: fqn.clone(),
         allocated_to: Some(fqn),
         status: TaskStatus::Allocated,
     };
-    Ok(match &activity.destination {
+    let destination = match &activity.kind {
+        ActivityKind::Task { destination, .. } => destination,
+        ActivityKind::ServerEvent(_) => {
+            return Ok(NewTask {
+                activity: activity.name.clone(),
+                destination_kind: DESTINATION_SERVER.into(),
+                destination: String::new(),
+                allocated_to: None,
+                status: TaskStatus::Active,
+            })
+        }
+    };
+    Ok(match destination {
         Destination::User(fqn) => user(fqn.clone()),
         Destination::Originator => user(originator.to_string()),
         Destination::OriginatorManager => {
@@ -211,7 +300,7 @@ pub fn route(activity: &Activity, originator: &str, people: &dyn People) -> Resu
         }
         Destination::Group(group) => NewTask {
             activity: activity.name.clone(),
-            destination_kind: "group".into(),
+            destination_kind: DESTINATION_GROUP.into(),
             destination: group.clone(),
             allocated_to: None,
             status: TaskStatus::Available,
@@ -274,7 +363,7 @@ fn settle(task: &TaskRecord, now: i64) -> TaskRecord {
     t
 }
 
-/// Completes a task with the activity's action `action`, merging `fields`, and moves the instance on.
+/// Completes a task with the activity's action `action`, applying `update`, and moves the instance on.
 #[allow(clippy::too_many_arguments)]
 pub fn complete(
     def: &Definition,
@@ -283,7 +372,7 @@ pub fn complete(
     instance: &InstanceRecord,
     who: &Principal,
     action: &str,
-    fields: Map<String, Value>,
+    update: Update,
     now: i64,
 ) -> Result<Transition, WorkflowError> {
     if !eligible(task, who) {
@@ -296,7 +385,7 @@ pub fn complete(
         ))
     })?;
     let Some(chosen) = activity.action(action) else {
-        let names: Vec<&str> = activity.actions.iter().map(|a| a.name.as_str()).collect();
+        let names: Vec<&str> = activity.actions().iter().map(|a| a.name.as_str()).collect();
         return Err(WorkflowError::BadRequest(format!(
             "activity '{}' has no action '{action}'; its actions are: {}",
             activity.name,
@@ -305,43 +394,128 @@ pub fn complete(
     };
     check_open(task, who, now, false)?;
     let mut next_instance = instance.clone();
-    merge_fields(def, activity, &mut next_instance.data_fields, fields)?;
+    apply(def, activity, &mut next_instance, update)?;
     let mut t = settle(task, now);
-    t.status = TaskStatus::Completed;
     t.allocated_to = Some(who.user.clone());
-    t.action = Some(chosen.name.clone());
-    t.actioned_by = Some(who.user.clone());
-    t.completed_at = Some(now);
-    let mut events = vec![history(now, who, "Action", task, Some(chosen.name.clone()))];
-    let new_task = match chosen.next {
+    finish_and_move_on(
+        def,
+        people,
+        t,
+        next_instance,
+        who,
+        history(now, who, "Action", task, Some(chosen.name.clone())),
+        &chosen.name,
+        chosen.next,
+        now,
+    )
+}
+
+/// Marks `task` completed with `outcome` and routes the instance to `next` (or completes it).
+#[allow(clippy::too_many_arguments)]
+fn finish_and_move_on(
+    def: &Definition,
+    people: &dyn People,
+    mut task: TaskRecord,
+    mut instance: InstanceRecord,
+    who: &Principal,
+    event: HistoryRecord,
+    outcome: &str,
+    next: Option<usize>,
+    now: i64,
+) -> Result<Transition, WorkflowError> {
+    task.status = TaskStatus::Completed;
+    task.action = Some(outcome.to_string());
+    task.actioned_by = Some(who.user.clone());
+    task.completed_at = Some(now);
+    let mut events = vec![event];
+    let new_task = match next {
         Some(index) => {
             let next = &def.activities[index];
             let routed = route(next, &instance.originator, people)?;
-            next_instance.current_activity = Some(next.name.clone());
+            instance.current_activity = Some(next.name.clone());
             Some(routed)
         }
         None => {
-            next_instance.status = "Completed".into();
-            next_instance.current_activity = None;
-            next_instance.finished_at = Some(now);
+            instance.status = "Completed".into();
+            instance.current_activity = None;
+            instance.finished_at = Some(now);
             events.push(HistoryRecord {
                 at: now,
                 actor: who.user.clone(),
                 event: "Completed".into(),
                 activity: None,
                 serial_number: None,
-                detail: Some(chosen.name.clone()),
+                detail: Some(outcome.to_string()),
             });
             None
         }
     };
     Ok(Transition {
         at: now,
-        task: t,
-        instance: Some(next_instance),
+        task,
+        instance: Some(instance),
         new_task,
         history: events,
     })
+}
+
+/// The 404 for a server event that does not exist, is finished, or that `who` holds no right on.
+pub fn no_server_event(serial: &str) -> WorkflowError {
+    WorkflowError::NotFound(format!("no server event '{serial}' waiting that you may finish"))
+}
+
+/// Whether `task` is a server event waiting that `who` may read and finish, by `def`.
+pub fn may_finish(def: &Definition, task: &TaskRecord, who: &Principal) -> bool {
+    task.destination_kind == DESTINATION_SERVER
+        && task.status == TaskStatus::Active
+        && task.completed_at.is_none()
+        && def
+            .activity(&task.activity)
+            .and_then(Activity::server_event)
+            .is_some_and(|e| e.may_finish(&who.user, &who.groups))
+}
+
+/// Finishes a server event as `who` (an external system holding the server-event right), applying `update`,
+/// and moves the instance on.
+pub fn finish(
+    def: &Definition,
+    people: &dyn People,
+    task: &TaskRecord,
+    instance: &InstanceRecord,
+    who: &Principal,
+    update: Update,
+    now: i64,
+) -> Result<Transition, WorkflowError> {
+    if !may_finish(def, task, who) {
+        return Err(no_server_event(&task.serial_number));
+    }
+    let Some((activity, event)) = def
+        .activity(&task.activity)
+        .and_then(|a| a.server_event().map(|e| (a, e)))
+    else {
+        return Err(no_server_event(&task.serial_number));
+    };
+    let mut next_instance = instance.clone();
+    apply(def, activity, &mut next_instance, update)?;
+    let finished = HistoryRecord {
+        at: now,
+        actor: who.user.clone(),
+        event: "Finished".into(),
+        activity: Some(task.activity.clone()),
+        serial_number: Some(task.serial_number.clone()),
+        detail: None,
+    };
+    finish_and_move_on(
+        def,
+        people,
+        task.clone(),
+        next_instance,
+        who,
+        finished,
+        "Finish",
+        event.next,
+        now,
+    )
 }
 
 /// A system action on a task.
@@ -351,7 +525,7 @@ pub enum SystemAction {
     Assign,
     /// Give a taken group task back to the group.
     Release,
-    /// Send the task to another user (FQN).
+    /// Send the task to a user (FQN, resolved by the handler; the caller themselves too).
     Redirect(String),
     /// Put the task aside until a time (Unix seconds).
     Sleep(i64),
@@ -384,31 +558,23 @@ pub fn system(
                     task.serial_number
                 )));
             }
-            if task.destination_kind != "group" {
-                return Err(WorkflowError::Conflict(format!(
-                    "task '{}' was sent to you alone; redirect it instead of releasing it",
-                    task.serial_number
-                )));
+            // A group task goes back to the group; a task sent to one user stays theirs, Available again
+            // (as K2 does): only the allocation is undone.
+            if task.destination_kind == DESTINATION_GROUP {
+                t.allocated_to = None;
             }
-            t.allocated_to = None;
             t.status = TaskStatus::Available;
             history(now, who, "Released", task, None)
         }
         SystemAction::Redirect(target) => {
             let target = target.trim();
-            if target.is_empty() || !target.contains(':') || target.len() > 512 || target.chars().any(char::is_control)
-            {
+            if target.is_empty() || target.len() > 512 || target.chars().any(char::is_control) {
                 return Err(WorkflowError::BadRequest(format!(
-                    "RedirectTo '{target}' is not a user FQN such as 'K2:CONTOSO\\bob'"
+                    "RedirectTo '{target}' is not a user such as 'K2:CONTOSO\\bob'"
                 )));
             }
-            if target.eq_ignore_ascii_case(&who.user) {
-                return Err(WorkflowError::BadRequest(
-                    "RedirectTo names you; redirect to another user".into(),
-                ));
-            }
             check_open(task, who, now, false)?;
-            t.destination_kind = "user".into();
+            t.destination_kind = DESTINATION_USER.into();
             t.destination = target.to_string();
             t.allocated_to = Some(target.to_string());
             t.status = TaskStatus::Allocated;
@@ -487,6 +653,13 @@ activities:
         Definition::from_file(file).unwrap()
     }
 
+    fn data(fields: Map<String, Value>) -> Update {
+        Update {
+            data_fields: fields,
+            ..Update::default()
+        }
+    }
+
     fn who(user: &str, groups: &[&str]) -> Principal {
         Principal {
             user: user.into(),
@@ -527,6 +700,7 @@ activities:
             current_activity: Some("Approve".into()),
             data_fields: Map::new(),
             xml_fields: Map::new(),
+            item_references: ItemReferences::default(),
             expected_duration: 0,
             started_at: 10,
             finished_at: None,
@@ -566,34 +740,52 @@ activities:
         let bob = who("k2:c\\BOB", &[]);
         let t = task("user", "K2:C\\bob", Some("K2:C\\bob"), TaskStatus::Allocated);
         let fields = serde_json::from_str(r#"{"Note": "ok"}"#).unwrap();
-        let tr = complete(&d, &OneManager, &t, &instance(), &bob, "approve", fields, 20).unwrap();
+        let tr = complete(&d, &OneManager, &t, &instance(), &bob, "approve", data(fields), 20).unwrap();
         assert_eq!(tr.task.status, TaskStatus::Completed);
         assert_eq!(tr.task.action.as_deref(), Some("Approve"));
         let i = tr.instance.unwrap();
         assert_eq!(i.current_activity.as_deref(), Some("Pay"));
         assert_eq!(i.data_fields["Note"], "ok");
         assert_eq!(tr.new_task.unwrap().destination, "Finance");
-        let done = complete(&d, &OneManager, &t, &instance(), &bob, "Reject", Map::new(), 20).unwrap();
+        let done = complete(&d, &OneManager, &t, &instance(), &bob, "Reject", Update::default(), 20).unwrap();
         assert_eq!(done.instance.unwrap().status, "Completed");
         let bad_field = serde_json::from_str(r#"{"Amount": 1}"#).unwrap();
         assert!(matches!(
-            complete(&d, &OneManager, &t, &instance(), &bob, "Approve", bad_field, 20),
+            complete(&d, &OneManager, &t, &instance(), &bob, "Approve", data(bad_field), 20),
             Err(WorkflowError::BadRequest(_))
         ));
         assert!(matches!(
-            complete(&d, &OneManager, &t, &instance(), &bob, "Escalate", Map::new(), 20),
+            complete(
+                &d,
+                &OneManager,
+                &t,
+                &instance(),
+                &bob,
+                "Escalate",
+                Update::default(),
+                20
+            ),
             Err(WorkflowError::BadRequest(_))
         ));
         let eve = who("K2:C\\eve", &["Finance"]);
         assert!(matches!(
-            complete(&d, &OneManager, &t, &instance(), &eve, "Approve", Map::new(), 20),
+            complete(&d, &OneManager, &t, &instance(), &eve, "Approve", Update::default(), 20),
             Err(WorkflowError::NotFound(_))
         ));
         let mut finished = t.clone();
         finished.status = TaskStatus::Completed;
         finished.completed_at = Some(15);
         assert!(matches!(
-            complete(&d, &OneManager, &finished, &instance(), &bob, "Approve", Map::new(), 20),
+            complete(
+                &d,
+                &OneManager,
+                &finished,
+                &instance(),
+                &bob,
+                "Approve",
+                Update::default(),
+                20
+            ),
             Err(WorkflowError::Conflict(_))
         ));
     }
@@ -649,8 +841,92 @@ activities:
         assert_eq!(moved.allocated_to.as_deref(), Some("K2:C\\carl"));
         assert!(!eligible(&moved, &bob));
         assert!(matches!(
-            system(&t, &bob, &SystemAction::Redirect("nobody".into()), 20),
+            system(&t, &bob, &SystemAction::Redirect(" ".into()), 20),
             Err(WorkflowError::BadRequest(_))
         ));
+        let to_self = system(&t, &bob, &SystemAction::Redirect("K2:C\\bob".into()), 20)
+            .unwrap()
+            .task;
+        assert_eq!(to_self.allocated_to.as_deref(), Some("K2:C\\bob"));
+    }
+
+    #[test]
+    fn releasing_a_task_sent_to_one_user_makes_it_available_to_them_again() {
+        let bob = who("K2:C\\bob", &[]);
+        let t = task("user", "K2:C\\bob", Some("K2:C\\bob"), TaskStatus::Allocated);
+        assert_eq!(system_actions(&t, &bob, 20), ["release", "redirect", "sleep"]);
+        let released = system(&t, &bob, &SystemAction::Release, 20).unwrap().task;
+        assert_eq!(released.status, TaskStatus::Available);
+        assert!(visible(&released, &bob), "still in bob's worklist");
+        assert_eq!(system_actions(&released, &bob, 21), ["assign", "redirect", "sleep"]);
+        let taken = system(&released, &bob, &SystemAction::Assign, 22).unwrap().task;
+        assert_eq!(
+            (taken.status, taken.allocated_to.as_deref()),
+            (TaskStatus::Allocated, Some("K2:C\\bob"))
+        );
+        assert!(matches!(
+            system(&released, &bob, &SystemAction::Release, 23),
+            Err(WorkflowError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn dates_sent_by_dotnet_clients_are_stored_in_the_api_form() {
+        let d = def();
+        let given = serde_json::from_str(r#"{"Amount": 1, "On": "/Date(1714514400000+0200)/"}"#).unwrap();
+        let fields = start_fields(&d, given).unwrap();
+        assert_eq!(fields["On"], "2024-05-01");
+        let err = start_fields(&d, serde_json::from_str(r#"{"Amount": 1, "On": "/Date(x)/"}"#).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'On' is of type date"), "{err}");
+    }
+
+    #[test]
+    fn a_server_event_is_finished_only_with_the_right_and_moves_the_instance_on() {
+        let text = r#"
+id: 3
+name: Wait
+start_rights: {everyone: true}
+data_fields: [{name: Reference, type: string}, {name: Other, type: string}]
+activities:
+  - name: External
+    server_event: {groups: [Systems], next: Check}
+    fields: [Reference]
+  - name: Check
+    destination: originator
+    actions: [{name: Done}]
+"#;
+        let file = crate::config::parse_yaml(std::path::Path::new("x.yaml"), text, |_| None).unwrap();
+        let d = Definition::from_file(file).unwrap();
+        let waiting = route(&d.activities[0], "K2:C\\alice", &OneManager).unwrap();
+        assert_eq!(
+            (waiting.destination_kind.as_str(), waiting.status, waiting.allocated_to),
+            ("server", TaskStatus::Active, None)
+        );
+        let mut t = task("user", "", None, TaskStatus::Active);
+        t.activity = "External".into();
+        t.destination_kind = "server".into();
+        let system = who("K2:C\\svc", &["systems"]);
+        let alice = who("K2:C\\alice", &["Employees"]);
+        assert!(!visible(&t, &system) && !visible(&t, &alice), "never in a worklist");
+        assert!(may_finish(&d, &t, &system) && !may_finish(&d, &t, &alice));
+        assert!(matches!(
+            finish(&d, &OneManager, &t, &instance(), &alice, Update::default(), 20),
+            Err(WorkflowError::NotFound(_))
+        ));
+        let other = data(serde_json::from_str(r#"{"Other": "x"}"#).unwrap());
+        assert!(matches!(
+            finish(&d, &OneManager, &t, &instance(), &system, other, 20),
+            Err(WorkflowError::BadRequest(_))
+        ));
+        let reference = data(serde_json::from_str(r#"{"Reference": "PAY-1"}"#).unwrap());
+        let tr = finish(&d, &OneManager, &t, &instance(), &system, reference, 20).unwrap();
+        assert_eq!(tr.task.status, TaskStatus::Completed);
+        assert_eq!(tr.task.actioned_by.as_deref(), Some("K2:C\\svc"));
+        let i = tr.instance.unwrap();
+        assert_eq!(i.data_fields["Reference"], "PAY-1");
+        assert_eq!(i.current_activity.as_deref(), Some("Check"));
+        assert_eq!(tr.new_task.unwrap().destination, "K2:C\\alice");
     }
 }

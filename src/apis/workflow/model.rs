@@ -1,6 +1,8 @@
 //! The JSON shapes of the Workflow REST API (K2-compatible names), with the schemas the OpenAPI document is
-//! generated from.
+//! generated from. Request bodies list their member names ([`Members`]) so clients may spell them in any case,
+//! as K2's server (Json.NET) allows.
 
+use super::json::Members;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -83,6 +85,28 @@ pub struct WorkflowDetails {
     pub default_version_id: i64,
     /// The details.
     pub workflow_info: WorkflowInfo,
+    /// The JSON schema of a start request (as `GET workflows/{id}/schema` returns it), serialized as a string.
+    pub workflow_schema: String,
+}
+
+/// An XML field value as K2 clients send and read it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct XmlField {
+    /// The XML field's name.
+    pub name: String,
+    /// Its value (an XML document as a string; null when unset).
+    pub value: Option<String>,
+}
+
+/// XML field values: an object by name, or K2's list of `{"name", "value"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the accepted shapes; bodies are read as JSON values
+pub enum XmlFieldValues {
+    /// `{"Receipts": "<receipts/>"}`.
+    ByName(std::collections::BTreeMap<String, Option<String>>),
+    /// `[{"name": "Receipts", "value": "<receipts/>"}]`.
+    List(Vec<XmlField>),
 }
 
 /// A request to start an instance.
@@ -105,10 +129,26 @@ pub struct StartRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub data_fields: Option<Map<String, Value>>,
-    /// XML field values (strings) by name.
+    /// XML field values (strings): an object by name or K2's list of `{"name", "value"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<XmlFieldValues>)]
+    pub xml_fields: Option<Value>,
+    /// Item references: `{"SmartObject": {"recordId": {"Property": value}}}`, and/or K2's XML form as
+    /// `{"xmlContent": "<itemReferences>…</itemReferences>"}`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub xml_fields: Option<Map<String, Value>>,
+    pub item_references: Option<Value>,
+}
+
+impl Members for StartRequest {
+    const NAMES: &'static [&'static str] = &[
+        "folio",
+        "priority",
+        "expectedDuration",
+        "dataFields",
+        "xmlFields",
+        "itemReferences",
+    ];
 }
 
 /// Who started an instance.
@@ -123,13 +163,16 @@ pub struct Originator {
     pub display_name: String,
     /// E-mail (empty when unknown).
     pub email: String,
+    /// The manager's FQN, as the directory names them (empty when unknown).
+    pub manager: String,
 }
 
 /// The actions a task offers.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskActions {
-    /// System actions available now (`assign`, `release`, `redirect`, `sleep`, `wake`): `POST tasks/{sn}/{action}`.
+    /// System actions available now (`assign`, `release`, `redirect`, `sleep`, `wake`):
+    /// `POST tasks/{sn}/actions/{action}`.
     pub system_actions: Vec<String>,
     /// Activity actions that can be taken on many tasks at once: `POST tasks/{sn}/actions/{action}`.
     pub batchable_actions: Vec<String>,
@@ -169,6 +212,24 @@ pub struct Task {
     pub workflow_instance_id: i64,
     /// Instance folio.
     pub workflow_instance_folio: String,
+    /// The workflow's display name.
+    pub workflow_display_name: String,
+    /// The workflow's folder.
+    pub workflow_category: String,
+    /// The activity instance (one task per activity instance here: the destination id).
+    #[serde(rename = "activityInstanceID")]
+    pub activity_instance_id: i64,
+    /// The activity instance destination (the second part of the serial number).
+    #[serde(rename = "activityInstanceDestinationID")]
+    pub activity_instance_destination_id: i64,
+    /// The activity's description.
+    pub event_description: String,
+    /// The task's form, from the workflow's `form_url` template (empty without one).
+    #[serde(rename = "formURL")]
+    pub form_url: String,
+    /// The instance's view-flow page, from `workflow.view_flow_url` (empty without one).
+    #[serde(rename = "viewFlowURL")]
+    pub view_flow_url: String,
     /// Who started the instance.
     pub originator: Originator,
     /// What can be done with it.
@@ -192,12 +253,25 @@ pub struct TaskDetails {
     /// The task.
     #[serde(flatten)]
     pub task: Task,
-    /// The fields this activity shows and its actions may change.
+    /// The fields this activity shows and its actions may change; unset ones have their type's default
+    /// (`""`, `0`, `false`).
     #[schema(value_type = Object)]
     pub data_fields: Map<String, Value>,
-    /// All data fields of the instance.
+    /// All data fields of the instance, unset ones with their type's default.
     #[schema(value_type = Object)]
     pub workflow_instance_data_fields: Map<String, Value>,
+    /// `workflowInstanceDataFields` as a JSON string.
+    pub workflow_instance_data_fields_string: String,
+    /// The instance's XML fields.
+    pub workflow_instance_xml_fields: Vec<XmlField>,
+    /// Activity-level data fields (workflow definitions here have none: always empty).
+    #[schema(value_type = Object)]
+    pub activity_data_fields: Map<String, Value>,
+    /// The instance's item references (JSON form).
+    #[schema(value_type = Object)]
+    pub item_references: Map<String, Value>,
+    /// The instance's item references in K2's XML form (empty when none).
+    pub item_references_string: String,
 }
 
 /// The worklist filter.
@@ -228,7 +302,7 @@ pub struct TaskQuery {
     pub take: Option<i64>,
 }
 
-/// An action on a task, with the data fields it changes.
+/// What an action on a task or the finish of a server event changes (K2's `UpdateFieldsRequest`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionRequest {
@@ -236,6 +310,18 @@ pub struct ActionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub data_fields: Option<Map<String, Value>>,
+    /// XML field values to set: an object by name or K2's list of `{"name", "value"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<XmlFieldValues>)]
+    pub xml_fields: Option<Value>,
+    /// Item references to add or update (JSON form and/or `{"xmlContent": "…"}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub item_references: Option<Value>,
+}
+
+impl Members for ActionRequest {
+    const NAMES: &'static [&'static str] = &["dataFields", "xmlFields", "itemReferences"];
 }
 
 /// The result of an action.
@@ -255,59 +341,51 @@ pub struct ActionResult {
     pub current_activity: String,
 }
 
-/// Redirect a task to another user.
+/// What `POST tasks/{sn}/actions/{actionName}` answers: the result of an activity action, or the task after a
+/// system action (a reserved name).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two answers; the handler returns either type directly
+pub enum ActionOutcome {
+    /// An activity action was taken.
+    Done(ActionResult),
+    /// A system action was taken.
+    System(Box<TaskDetails>),
+}
+
+/// Redirect a task to a user (the caller themselves too).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectRequest {
-    /// The user's FQN, e.g. `K2:CONTOSO\bob`.
+    /// The user: an FQN (`K2:CONTOSO\bob`), `label:user`, `label:domain\user`, `domain\user` or a login name
+    /// (`bob`), resolved through the directory.
     #[serde(rename = "RedirectTo")]
     #[schema(min_length = 1, max_length = 512)]
     pub redirect_to: String,
 }
 
-/// Put a task to sleep, for a number of seconds or until a time: exactly one of `SleepFor` and `SleepUntil`.
-///
-/// Parsed through [`SleepFields`] so that a body with neither or both gets an error that says so, while the
-/// OpenAPI document shows the two accepted shapes (`oneOf`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged, try_from = "SleepFields")]
-pub enum SleepRequest {
-    /// Sleep this long.
-    For {
-        /// Seconds from now.
-        #[serde(rename = "SleepFor")]
-        #[schema(minimum = 1, maximum = 315360000)]
-        sleep_for: i64,
-    },
-    /// Sleep until this time.
-    Until {
-        /// When to wake (RFC 3339, in the future).
-        #[serde(rename = "SleepUntil")]
-        #[schema(format = DateTime)]
-        sleep_until: String,
-    },
+impl Members for RedirectRequest {
+    const NAMES: &'static [&'static str] = &["RedirectTo"];
 }
 
-/// The body of a sleep request as sent.
-#[derive(Debug, Deserialize)]
+/// Put a task to sleep, for a number of seconds (`SleepFor`) or until a time (`SleepUntil`: RFC 3339, a .NET
+/// date `\/Date(ms)\/`, or ISO 8601 without an offset, taken as UTC). Give one of them; as K2 clients send both
+/// members, `SleepFor: 0` and a `SleepUntil` that is null, empty or .NET's `DateTime.MinValue` count as not
+/// given.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SleepFields {
+pub struct SleepRequest {
+    /// Seconds from now (1 to 315360000; 0 means not given).
     #[serde(rename = "SleepFor", default)]
-    sleep_for: Option<i64>,
+    #[schema(minimum = 0, maximum = 315360000)]
+    pub sleep_for: Option<i64>,
+    /// When to wake (in the future).
     #[serde(rename = "SleepUntil", default)]
-    sleep_until: Option<String>,
+    pub sleep_until: Option<String>,
 }
 
-impl TryFrom<SleepFields> for SleepRequest {
-    type Error = &'static str;
-
-    fn try_from(fields: SleepFields) -> Result<Self, Self::Error> {
-        match (fields.sleep_for, fields.sleep_until) {
-            (Some(sleep_for), None) => Ok(Self::For { sleep_for }),
-            (None, Some(sleep_until)) => Ok(Self::Until { sleep_until }),
-            _ => Err("give exactly one of SleepFor (seconds) and SleepUntil"),
-        }
-    }
+impl Members for SleepRequest {
+    const NAMES: &'static [&'static str] = &["SleepFor", "SleepUntil"];
 }
 
 /// A task of an instance, finished or not.
@@ -320,7 +398,7 @@ pub struct InstanceTask {
     pub activity_name: String,
     /// Status.
     pub status: String,
-    /// `user` or `group`.
+    /// `user`, `group` or `server` (a server event).
     pub destination_type: String,
     /// User FQN or group.
     pub destination: String,
@@ -336,6 +414,71 @@ pub struct InstanceTask {
     pub finish_date: String,
 }
 
+/// A server event as the external system that finishes it sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerEventDetails {
+    /// `{instanceId}_{destinationId}`.
+    pub serial_number: String,
+    /// Workflow id.
+    #[serde(rename = "workflowID")]
+    pub workflow_id: i64,
+    /// Workflow name.
+    pub workflow_name: String,
+    /// The workflow's display name.
+    pub workflow_display_name: String,
+    /// The workflow's folder.
+    pub workflow_category: String,
+    /// Instance id.
+    #[serde(rename = "workflowInstanceID")]
+    pub workflow_instance_id: i64,
+    /// Instance folio.
+    pub workflow_instance_folio: String,
+    /// The activity instance (the destination id).
+    #[serde(rename = "activityInstanceID")]
+    pub activity_instance_id: i64,
+    /// The activity instance destination (the second part of the serial number).
+    #[serde(rename = "activityInstanceDestinationID")]
+    pub activity_instance_destination_id: i64,
+    /// Activity.
+    pub activity_name: String,
+    /// Event.
+    pub event_name: String,
+    /// The activity's description.
+    pub event_description: String,
+    /// The waiting event.
+    pub event_instance: EventInstance,
+    /// The fields the finish may set, unset ones with their type's default.
+    #[schema(value_type = Object)]
+    pub data_fields: Map<String, Value>,
+    /// The instance's XML fields.
+    pub xml_fields: Vec<XmlField>,
+    /// The instance's item references (JSON form).
+    #[schema(value_type = Object)]
+    pub item_references: Map<String, Value>,
+    /// All data fields of the instance as a JSON string.
+    pub workflow_instance_data_fields_string: String,
+    /// The item references in K2's XML form (empty when none).
+    pub item_references_string: String,
+    /// The instance's view-flow page (empty without `workflow.view_flow_url`).
+    #[serde(rename = "viewFlowURL")]
+    pub view_flow_url: String,
+}
+
+/// The waiting event of a server event.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventInstance {
+    /// Event name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `Active` while waiting.
+    pub status: String,
+    /// Since when (RFC 3339).
+    pub start_date: String,
+}
+
 /// An entry of an instance's history.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -344,7 +487,8 @@ pub struct HistoryEntry {
     pub date: String,
     /// Who (FQN).
     pub user: String,
-    /// `Started`, `Action`, `Assigned`, `Released`, `Redirected`, `Slept`, `Woken` or `Completed`.
+    /// `Started`, `Action`, `Assigned`, `Released`, `Redirected`, `Slept`, `Woken`, `Finished` (a server
+    /// event) or `Completed`.
     pub event: String,
     /// Activity (empty for instance events).
     pub activity_name: String,
@@ -387,7 +531,15 @@ pub struct InstanceDetails {
     /// XML fields.
     #[schema(value_type = Object)]
     pub xml_fields: Map<String, Value>,
-    /// Its tasks, oldest first.
+    /// Item references (JSON form).
+    #[schema(value_type = Object)]
+    pub item_references: Map<String, Value>,
+    /// Item references in K2's XML form (empty when none).
+    pub item_references_string: String,
+    /// The instance's view-flow page (empty without `workflow.view_flow_url`).
+    #[serde(rename = "viewFlowURL")]
+    pub view_flow_url: String,
+    /// Its tasks (and server events), oldest first.
     pub tasks: Vec<InstanceTask>,
     /// Who did what, when.
     pub history: Vec<HistoryEntry>,

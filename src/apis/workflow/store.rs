@@ -7,6 +7,7 @@
 //! their column names and meanings are a contract (see `docs/architecture.md`).
 
 use super::engine::WorkflowError;
+use super::item_refs::ItemReferences;
 use crate::store::{Database, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -66,6 +67,19 @@ CREATE TABLE wf_history (
 CREATE INDEX wf_history_instance ON wf_history(instance_id, id);
 "#;
 
+/// Item references of an instance (issue 14); applied once as migration `workflow_002`. Additive: a database
+/// created before it opens and keeps working, its instances having none.
+pub const MIGRATION_002: &str = r#"
+ALTER TABLE wf_instances ADD COLUMN item_references TEXT NOT NULL DEFAULT '{}';
+"#;
+
+/// `destination_kind` of a task sent to one user.
+pub const DESTINATION_USER: &str = "user";
+/// `destination_kind` of a task sent to a group.
+pub const DESTINATION_GROUP: &str = "group";
+/// `destination_kind` of a server event (no destination: an external system finishes it).
+pub const DESTINATION_SERVER: &str = "server";
+
 /// A task's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskStatus {
@@ -81,6 +95,8 @@ pub enum TaskStatus {
     Completed,
     /// Withdrawn without an action.
     Cancelled,
+    /// A server event waiting for an external system to finish it.
+    Active,
 }
 
 impl TaskStatus {
@@ -93,6 +109,7 @@ impl TaskStatus {
             Self::Sleep => "Sleep",
             Self::Completed => "Completed",
             Self::Cancelled => "Cancelled",
+            Self::Active => "Active",
         }
     }
 
@@ -105,6 +122,7 @@ impl TaskStatus {
             Self::Sleep,
             Self::Completed,
             Self::Cancelled,
+            Self::Active,
         ]
         .into_iter()
         .find(|s| s.as_str().eq_ignore_ascii_case(text))
@@ -152,6 +170,8 @@ pub struct InstanceRecord {
     pub data_fields: serde_json::Map<String, serde_json::Value>,
     /// XML fields (a JSON object of strings).
     pub xml_fields: serde_json::Map<String, serde_json::Value>,
+    /// Item references.
+    pub item_references: ItemReferences,
     /// Expected duration in minutes.
     pub expected_duration: i64,
     /// Start, Unix seconds.
@@ -171,9 +191,9 @@ pub struct TaskRecord {
     pub serial_number: String,
     /// Activity name.
     pub activity: String,
-    /// `user` or `group`.
+    /// `user`, `group` or `server` ([`DESTINATION_USER`]...).
     pub destination_kind: String,
-    /// User FQN or group name.
+    /// User FQN or group name (empty for a server event).
     pub destination: String,
     /// FQN of the user holding it.
     pub allocated_to: Option<String>,
@@ -307,21 +327,27 @@ pub struct SqliteWorkflowStore {
 }
 
 impl SqliteWorkflowStore {
-    /// Uses `db`, creating the workflow tables on first use.
+    /// Uses `db`, creating the workflow tables on first use and adding what later versions need.
     pub fn new(db: Arc<Database>) -> Result<Self, StoreError> {
         db.migrate("workflow_001", MIGRATION_001)?;
+        db.migrate("workflow_002", MIGRATION_002)?;
         Ok(Self { db })
     }
 }
 
 const INSTANCE_COLUMNS: &str = "i.id, i.workflow_id, i.workflow_name, i.folio, i.priority, i.status, i.originator, \
      i.originator_display_name, i.originator_email, i.current_activity, i.data_fields, i.xml_fields, \
-     i.expected_duration, i.started_at, i.finished_at";
+     i.expected_duration, i.started_at, i.finished_at, i.item_references";
 const TASK_COLUMNS: &str = "t.id, t.instance_id, t.serial_number, t.activity, t.destination_kind, t.destination, \
      t.allocated_to, t.status, t.prior_status, t.sleep_until, t.action, t.actioned_by, t.created_at, t.completed_at";
 const TASK_COLUMN_COUNT: usize = 14;
 
 fn json_object(text: String) -> rusqlite::Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn item_references(text: String) -> rusqlite::Result<ItemReferences> {
     serde_json::from_str(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -353,6 +379,7 @@ fn instance_from(row: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRecord> {
         expected_duration: row.get(at + 12)?,
         started_at: row.get(at + 13)?,
         finished_at: row.get(at + 14)?,
+        item_references: item_references(row.get(at + 15)?)?,
     })
 }
 
@@ -431,6 +458,10 @@ fn to_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
 
+fn refs_json(refs: &ItemReferences) -> String {
+    serde_json::Value::Object(refs.to_json()).to_string()
+}
+
 #[async_trait]
 impl WorkflowStore for SqliteWorkflowStore {
     async fn start(&self, new: NewInstance) -> Result<(i64, String), StoreError> {
@@ -440,7 +471,8 @@ impl WorkflowStore for SqliteWorkflowStore {
                 tx.execute(
                     "INSERT INTO wf_instances (workflow_id, workflow_name, folio, priority, status, originator, \
                      originator_display_name, originator_email, current_activity, data_fields, xml_fields, \
-                     expected_duration, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     expected_duration, started_at, item_references) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                     params![
                         i.workflow_id,
                         i.workflow_name,
@@ -454,7 +486,8 @@ impl WorkflowStore for SqliteWorkflowStore {
                         to_json(&i.data_fields),
                         to_json(&i.xml_fields),
                         i.expected_duration,
-                        i.started_at
+                        i.started_at,
+                        refs_json(&i.item_references)
                     ],
                 )?;
                 let id = tx.last_insert_rowid();
@@ -608,12 +641,14 @@ impl WorkflowStore for SqliteWorkflowStore {
                 if let Some(i) = &transition.instance {
                     tx.execute(
                         "UPDATE wf_instances SET status = ?1, current_activity = ?2, data_fields = ?3, \
-                         finished_at = ?4 WHERE id = ?5",
+                         finished_at = ?4, xml_fields = ?5, item_references = ?6 WHERE id = ?7",
                         params![
                             i.status,
                             i.current_activity,
                             to_json(&i.data_fields),
                             i.finished_at,
+                            to_json(&i.xml_fields),
+                            refs_json(&i.item_references),
                             i.id
                         ],
                     )?;
@@ -628,5 +663,61 @@ impl WorkflowStore for SqliteWorkflowStore {
                 Ok(Ok((transition.task, instance)))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by the code before `workflow_002` (no item references) opens, reads and updates.
+    #[tokio::test]
+    async fn a_database_from_before_item_references_opens_and_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let old = Database::open(&path, 2).unwrap();
+            old.migrate("workflow_001", MIGRATION_001).unwrap();
+            old.write(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO wf_instances (workflow_id, workflow_name, folio, priority, status, originator, \
+                     current_activity, data_fields, started_at) VALUES (1, 'Expense Claim', 'Old', 1, 'Active', \
+                     'K2:CONTOSO\\alice', 'Manager Approval', '{\"Amount\": 5}', 1700000000);
+                     INSERT INTO wf_tasks (instance_id, serial_number, activity, destination_kind, destination, \
+                     allocated_to, status, created_at) VALUES (1, '1_1', 'Manager Approval', 'user', \
+                     'K2:CONTOSO\\bob', 'K2:CONTOSO\\bob', 'Allocated', 1700000000);",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+        let db = Arc::new(Database::open(&path, 2).unwrap());
+        let store = SqliteWorkflowStore::new(db.clone()).unwrap();
+        SqliteWorkflowStore::new(db).expect("migrations apply once");
+        let (task, instance) = store.task(1).await.unwrap().unwrap();
+        assert_eq!(instance.folio, "Old");
+        assert!(instance.item_references.is_empty());
+        let refs = ItemReferences::from_request(serde_json::json!({"Customer": {"1": {"Code": "A"}}})).unwrap();
+        let outcome = store
+            .update_task(
+                task.id,
+                Box::new(move |t, i| {
+                    let mut next = i.clone();
+                    next.item_references = refs;
+                    Ok(Transition {
+                        at: 1_700_000_100,
+                        task: t.clone(),
+                        instance: Some(next),
+                        new_task: None,
+                        history: vec![],
+                    })
+                }),
+            )
+            .await
+            .unwrap();
+        assert!(outcome.is_ok());
+        let (_, instance) = store.task(1).await.unwrap().unwrap();
+        assert_eq!(instance.item_references.to_json()["Customer"]["1"]["Code"], "A");
     }
 }

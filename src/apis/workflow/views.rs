@@ -1,13 +1,17 @@
-//! Stored records and definitions turned into the API's JSON shapes.
+//! Stored records and definitions turned into the API's JSON shapes. Data fields are shown as K2 shows them:
+//! every field of the workflow, an unset one with its type's default (`""`, `0`, `false`), since a .NET client
+//! cannot read `null` into an `int` or `bool`.
 
 use super::dates::format_rfc3339;
-use super::definitions::{Definition, Definitions};
+use super::definitions::{Definition, FieldType};
 use super::engine;
+use super::links::FormTarget;
 use super::model::{
-    FieldInfo, HistoryEntry, InstanceDetails, InstanceTask, Originator, Task, TaskActions, TaskDetails,
-    WorkflowDetails, WorkflowInfo, WorkflowSummary,
+    EventInstance, FieldInfo, HistoryEntry, InstanceDetails, InstanceTask, Originator, ServerEventDetails, Task,
+    TaskActions, TaskDetails, WorkflowDetails, WorkflowInfo, WorkflowSummary, XmlField,
 };
 use super::store::{HistoryRecord, InstanceRecord, Principal, TaskRecord};
+use super::WorkflowApi;
 use crate::directory::people::{username_of, People};
 use serde_json::{json, Map, Value};
 
@@ -44,6 +48,7 @@ pub fn details(d: &Definition) -> WorkflowDetails {
                 .collect(),
             xml_fields: d.xml_fields.clone(),
         },
+        workflow_schema: start_schema(d).to_string(),
     }
 }
 
@@ -52,12 +57,12 @@ pub fn start_schema(d: &Definition) -> Value {
     let mut properties = Map::new();
     for f in &d.fields {
         let base = match f.kind {
-            super::definitions::FieldType::String => json!({"type": "string"}),
-            super::definitions::FieldType::Integer => json!({"type": "integer"}),
-            super::definitions::FieldType::Decimal => json!({"type": "number"}),
-            super::definitions::FieldType::Boolean => json!({"type": "boolean"}),
-            super::definitions::FieldType::Date => json!({"type": "string", "format": "date"}),
-            super::definitions::FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+            FieldType::String => json!({"type": "string"}),
+            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Decimal => json!({"type": "number"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Date => json!({"type": "string", "format": "date"}),
+            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
         };
         let schema = if f.required {
             base
@@ -77,6 +82,7 @@ pub fn start_schema(d: &Definition) -> Value {
         .iter()
         .map(|x| (x.clone(), json!({"type": ["string", "null"]})))
         .collect();
+    let xml_names: Vec<&String> = d.xml_fields.iter().collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": format!("Start {}", d.name),
@@ -92,10 +98,69 @@ pub fn start_schema(d: &Definition) -> Value {
                 "properties": properties,
                 "required": required,
             },
-            "xmlFields": {"type": "object", "additionalProperties": false, "properties": xml},
+            "xmlFields": {"anyOf": [
+                {"type": "object", "additionalProperties": false, "properties": xml},
+                {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {"name": {"enum": xml_names}, "value": {"type": ["string", "null"]}},
+                    "required": ["name"],
+                }},
+                {"type": "null"},
+            ]},
+            "itemReferences": {
+                "description": "{\"SmartObject\": {\"recordId\": {\"Property\": value}}}, and/or {\"xmlContent\": \"<itemReferences>…\"}",
+                "type": ["object", "null"],
+                "additionalProperties": {"anyOf": [
+                    {"type": "object", "additionalProperties": {"type": "object"}},
+                    {"type": "string"},
+                ]},
+            },
         },
         "required": if required.is_empty() { json!([]) } else { json!(["dataFields"]) },
     })
+}
+
+/// The default shown for an unset field of type `kind`.
+fn default_of(kind: FieldType) -> Value {
+    match kind {
+        FieldType::String | FieldType::Date | FieldType::Datetime => json!(""),
+        FieldType::Integer | FieldType::Decimal => json!(0),
+        FieldType::Boolean => json!(false),
+    }
+}
+
+/// The instance's data fields as shown: every field of `def`, unset ones with their type's default, and any
+/// stored field the definition no longer has, as stored.
+pub fn typed_fields(def: Option<&Definition>, data: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = data.clone();
+    for field in def.map(|d| d.fields.as_slice()).unwrap_or_default() {
+        match out.get(&field.name) {
+            Some(v) if !v.is_null() => {}
+            _ => {
+                out.insert(field.name.clone(), default_of(field.kind));
+            }
+        }
+    }
+    out
+}
+
+/// XML fields as K2's list of `{"name", "value"}`.
+fn xml_list(xml: &Map<String, Value>) -> Vec<XmlField> {
+    xml.iter()
+        .map(|(name, value)| XmlField {
+            name: name.clone(),
+            value: value.as_str().map(str::to_string),
+        })
+        .collect()
+}
+
+/// The item references in K2's XML form; empty when none.
+fn refs_string(i: &InstanceRecord) -> String {
+    if i.item_references.is_empty() {
+        String::new()
+    } else {
+        i.item_references.to_xml()
+    }
 }
 
 /// The originator of `instance`, from what was forwarded when it started, completed by the directory.
@@ -114,24 +179,28 @@ pub fn originator(instance: &InstanceRecord, people: &dyn People) -> Originator 
         email: instance
             .originator_email
             .clone()
-            .or_else(|| known.and_then(|p| p.email))
+            .or_else(|| known.as_ref().and_then(|p| p.email.clone()))
             .unwrap_or_default(),
+        manager: known.and_then(|p| p.manager).unwrap_or_default(),
     }
 }
 
 /// A worklist task.
-pub fn task(
-    defs: &Definitions,
-    people: &dyn People,
-    t: &TaskRecord,
-    i: &InstanceRecord,
-    who: &Principal,
-    now: i64,
-) -> Task {
-    let activity = defs.get(i.workflow_id).and_then(|d| d.activity(&t.activity));
+pub fn task(api: &WorkflowApi, t: &TaskRecord, i: &InstanceRecord, who: &Principal, now: i64) -> Task {
+    let def = api.definitions.get(i.workflow_id);
+    let activity = def.and_then(|d| d.activity(&t.activity));
     let (batchable, non_batchable) = activity.map_or((vec![], vec![]), |a| {
-        a.actions.iter().partition::<Vec<_>, _>(|x| x.batchable)
+        a.actions().iter().partition::<Vec<_>, _>(|x| x.batchable)
     });
+    let form_url = match (def, activity) {
+        (Some(definition), Some(activity)) => api.links.form_url(&FormTarget {
+            definition,
+            activity,
+            serial_number: &t.serial_number,
+            instance_id: i.id,
+        }),
+        _ => String::new(),
+    };
     let status = t.effective_status(now);
     Task {
         serial_number: t.serial_number.clone(),
@@ -150,7 +219,14 @@ pub fn task(
         workflow_name: i.workflow_name.clone(),
         workflow_instance_id: i.id,
         workflow_instance_folio: i.folio.clone(),
-        originator: originator(i, people),
+        workflow_display_name: def.map_or_else(|| i.workflow_name.clone(), |d| d.name.clone()),
+        workflow_category: def.map(|d| d.folder.clone()).unwrap_or_default(),
+        activity_instance_id: t.id,
+        activity_instance_destination_id: t.id,
+        event_description: activity.map(|a| a.description.clone()).unwrap_or_default(),
+        form_url,
+        view_flow_url: view_flow(api, i),
+        originator: originator(i, api.people.as_ref()),
         actions: TaskActions {
             system_actions: engine::system_actions(t, who, now)
                 .into_iter()
@@ -162,35 +238,78 @@ pub fn task(
     }
 }
 
-/// A task with its data fields.
-pub fn task_details(
-    defs: &Definitions,
-    people: &dyn People,
-    t: &TaskRecord,
-    i: &InstanceRecord,
-    who: &Principal,
-    now: i64,
-) -> TaskDetails {
-    let shown = defs
+fn view_flow(api: &WorkflowApi, i: &InstanceRecord) -> String {
+    let system_name = api
+        .definitions
         .get(i.workflow_id)
-        .and_then(|d| d.activity(&t.activity))
+        .map_or_else(|| i.workflow_name.clone(), |d| d.system_name.clone());
+    api.links.view_flow_url(i.id, i.workflow_id, &system_name)
+}
+
+/// The fields an activity shows, typed.
+fn activity_fields(def: Option<&Definition>, activity: &str, all: &Map<String, Value>) -> Map<String, Value> {
+    let shown = def
+        .and_then(|d| d.activity(activity))
         .map(|a| a.fields.clone())
         .unwrap_or_default();
+    all.iter()
+        .filter(|(k, _)| shown.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A task with its data fields.
+pub fn task_details(api: &WorkflowApi, t: &TaskRecord, i: &InstanceRecord, who: &Principal, now: i64) -> TaskDetails {
+    let def = api.definitions.get(i.workflow_id);
+    let all = typed_fields(def, &i.data_fields);
     TaskDetails {
-        task: task(defs, people, t, i, who, now),
-        data_fields: i
-            .data_fields
-            .iter()
-            .filter(|(k, _)| shown.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        workflow_instance_data_fields: i.data_fields.clone(),
+        task: task(api, t, i, who, now),
+        data_fields: activity_fields(def, &t.activity, &all),
+        workflow_instance_data_fields_string: Value::Object(all.clone()).to_string(),
+        workflow_instance_data_fields: all,
+        workflow_instance_xml_fields: xml_list(&i.xml_fields),
+        activity_data_fields: Map::new(),
+        item_references: i.item_references.to_json(),
+        item_references_string: refs_string(i),
+    }
+}
+
+/// A server event as the external system that finishes it sees it.
+pub fn server_event(api: &WorkflowApi, t: &TaskRecord, i: &InstanceRecord) -> ServerEventDetails {
+    let def = api.definitions.get(i.workflow_id);
+    let activity = def.and_then(|d| d.activity(&t.activity));
+    let all = typed_fields(def, &i.data_fields);
+    ServerEventDetails {
+        serial_number: t.serial_number.clone(),
+        workflow_id: i.workflow_id,
+        workflow_name: i.workflow_name.clone(),
+        workflow_display_name: def.map_or_else(|| i.workflow_name.clone(), |d| d.name.clone()),
+        workflow_category: def.map(|d| d.folder.clone()).unwrap_or_default(),
+        workflow_instance_id: i.id,
+        workflow_instance_folio: i.folio.clone(),
+        activity_instance_id: t.id,
+        activity_instance_destination_id: t.id,
+        activity_name: t.activity.clone(),
+        event_name: activity.map_or_else(|| t.activity.clone(), |a| a.event.clone()),
+        event_description: activity.map(|a| a.description.clone()).unwrap_or_default(),
+        event_instance: EventInstance {
+            name: activity.map_or_else(|| t.activity.clone(), |a| a.event.clone()),
+            description: activity.map(|a| a.description.clone()).unwrap_or_default(),
+            status: t.status.as_str().into(),
+            start_date: format_rfc3339(t.created_at),
+        },
+        data_fields: activity_fields(def, &t.activity, &all),
+        xml_fields: xml_list(&i.xml_fields),
+        item_references: i.item_references.to_json(),
+        workflow_instance_data_fields_string: Value::Object(all).to_string(),
+        item_references_string: refs_string(i),
+        view_flow_url: view_flow(api, i),
     }
 }
 
 /// An instance with its tasks and history.
 pub fn instance(
-    people: &dyn People,
+    api: &WorkflowApi,
     i: &InstanceRecord,
     tasks: &[TaskRecord],
     history: &[HistoryRecord],
@@ -203,13 +322,16 @@ pub fn instance(
         folio: i.folio.clone(),
         priority: i.priority,
         status: i.status.clone(),
-        originator: originator(i, people),
+        originator: originator(i, api.people.as_ref()),
         current_activity: i.current_activity.clone().unwrap_or_default(),
         start_date: format_rfc3339(i.started_at),
         finish_date: i.finished_at.map(format_rfc3339).unwrap_or_default(),
         expected_duration: i.expected_duration,
-        data_fields: i.data_fields.clone(),
+        data_fields: typed_fields(api.definitions.get(i.workflow_id), &i.data_fields),
         xml_fields: i.xml_fields.clone(),
+        item_references: i.item_references.to_json(),
+        item_references_string: refs_string(i),
+        view_flow_url: view_flow(api, i),
         tasks: tasks
             .iter()
             .map(|t| InstanceTask {
