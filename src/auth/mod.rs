@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod keys;
 pub mod lockout;
 pub mod rules;
+pub mod single_flight;
 pub mod token_cache;
 
 pub use headers::HeaderSet;

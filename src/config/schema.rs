@@ -233,6 +233,32 @@ impl Default for BasicConfig {
     }
 }
 
+/// Bounds on the embedded directory's argon2id checks: each one holds its hash's memory cost (`m`, 19 MiB for
+/// `authgate hash-password`) on a blocking thread, so they are admitted by memory, queue for a while, and are
+/// refused with 503 + `Retry-After` beyond that.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// Memory all concurrent password checks may use together, in MiB. Each check weighs its hash's `m` cost
+    /// (at least 1 MiB); a hash costlier than the whole budget still runs, alone. Default 64 (three checks of
+    /// the default 19 MiB at once, well inside a 256 MiB container).
+    pub max_memory_mib: u32,
+    /// How long a check waits for memory before its request is answered 503 with `Retry-After`. Default 2000.
+    pub queue_timeout_ms: u64,
+    /// Checks that may wait at once; more are answered 503 at once. Default 256.
+    pub max_queue: u32,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self {
+            max_memory_mib: 64,
+            queue_timeout_ms: 2000,
+            max_queue: 256,
+        }
+    }
+}
+
 /// Temporary lockout after failed Basic attempts, counted per user and per client IP.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

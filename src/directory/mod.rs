@@ -6,6 +6,7 @@ pub mod aad;
 pub mod backend;
 pub mod consent;
 pub mod embedded;
+pub mod hashing;
 pub mod ldap;
 pub mod people;
 
