@@ -117,6 +117,11 @@ impl Authenticator {
         self.max_token_bytes
     }
 
+    /// The Basic authenticator, when Basic is on (its cache and counters carry over reloads).
+    pub fn basic(&self) -> Option<&BasicAuthenticator> {
+        self.basic.as_ref()
+    }
+
     /// The bearer authenticator (providers, for diagnostics and background refresh).
     pub fn bearer(&self) -> &BearerAuthenticator {
         &self.bearer

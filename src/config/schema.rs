@@ -215,6 +215,8 @@ pub struct BasicConfig {
     pub directory: PathBuf,
     /// Lockout after repeated failures.
     pub lockout: LockoutConfig,
+    /// Memory and queue bounds of the embedded directory's password checks.
+    pub hashing: HashingConfig,
     /// Verify Basic credentials against Active Directory (`{ldap: {...}}`) or Azure AD (`{aad: {...}}`)
     /// instead of the embedded directory. Default: the embedded directory. `directory` still names the
     /// people file of the built-in APIs (optional then).
@@ -228,6 +230,7 @@ impl Default for BasicConfig {
             realm: "authgate".into(),
             directory: PathBuf::from("policies/users.yaml"),
             lockout: LockoutConfig::default(),
+            hashing: HashingConfig::default(),
             backend: None,
         }
     }
@@ -259,11 +262,13 @@ impl Default for HashingConfig {
     }
 }
 
-/// Temporary lockout after failed Basic attempts, counted per user and per client IP.
-#[derive(Debug, Clone, Deserialize)]
+/// Temporary lockout after failed Basic attempts, counted per account and per client IP.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LockoutConfig {
-    /// Failures of one user name within `window_seconds` that lock it. Default 5; 0 disables.
+    /// Failures against one account within `window_seconds` that lock it, whichever of its login names
+    /// (`alice`, `CONTOSO\alice`, `alice@contoso.com`) they used; a name no account has is counted as itself,
+    /// normalised. Default 5; 0 disables.
     pub max_failures_per_user: u32,
     /// Failures from one client IP within `window_seconds` that lock it. Default 20; 0 disables.
     pub max_failures_per_ip: u32,
@@ -393,7 +398,7 @@ fn default_fetch_timeout() -> u64 {
 }
 
 /// How identities of one user manager are named.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UserManagerConfig {
     /// FQN prefix, e.g. `K2:` for AD, `AAD:` for Azure AD. Default `K2:` (ad), `AAD:` (aad), else `LABEL:`.
@@ -434,7 +439,7 @@ impl Default for TokenCacheConfig {
 }
 
 /// Verified-credential cache for Basic.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CredentialCacheConfig {
     /// Entries at most. Default 10000; 0 disables the cache.
