@@ -13,7 +13,7 @@
 //! - `identity_headers`: rendering the identity headers set upstream.
 //! - `basic_cached` / `basic_uncached`: Basic through the credential cache / through argon2id.
 
-use authgate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
+use authgate::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
 use authgate::auth::bearer::{self, BearerAuthenticator};
 use authgate::auth::credentials::BasicCredentials;
 use authgate::auth::keys::KeySet;
@@ -167,9 +167,8 @@ fn basic(cache_capacity: u64) -> BasicAuthenticator {
     BasicAuthenticator::new(
         Arc::new(EmbeddedDirectory::from_entries(vec![entry]).unwrap()),
         BasicSettings {
-            cache_capacity,
-            cache_ttl: Duration::from_secs(3600),
-            lockout: Lockout::new(&LockoutConfig::default()),
+            credentials: Arc::new(CredentialCache::new(cache_capacity, Duration::from_secs(3600))),
+            lockout: Arc::new(Lockout::new(&LockoutConfig::default())),
             fqn: FqnFormats::default(),
         },
         headers(),

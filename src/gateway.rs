@@ -7,7 +7,7 @@ use crate::apis::workflow::definitions::Definitions;
 use crate::apis::workflow::links::Links;
 use crate::assertion::AssertionSigner;
 use crate::auth::audience::AudiencePolicy;
-use crate::auth::basic::{BasicAuthenticator, BasicSettings, FqnFormats};
+use crate::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
 use crate::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
 use crate::auth::identity::{FqnFormat, UserManager};
 use crate::auth::issuer::IssuerPolicy;
@@ -22,6 +22,7 @@ use crate::config::{
     ServerConfig,
 };
 use crate::directory::embedded::EmbeddedDirectory;
+use crate::directory::hashing::HashingLimiter;
 use crate::directory::people::PeopleIndex;
 use crate::directory::UserDirectory;
 use crate::metrics::Metrics;
@@ -90,6 +91,9 @@ pub struct Gateway {
     /// The `basic.backend` directory (LDAP, AAD), kept across reloads that do not change it so its
     /// connection pool survives.
     pub basic_backend: Option<Arc<dyn UserDirectory>>,
+    /// The bound on concurrent password hashing, kept across reloads that do not change `basic.hashing` (so
+    /// checks still running under the previous configuration count against the same budget).
+    pub hashing: Arc<HashingLimiter>,
 }
 
 /// A public listener.
@@ -230,18 +234,37 @@ impl Gateway {
         let mut directory_users = 0;
         let mut people = PeopleIndex::default();
         let mut basic_backend = None;
+        if cfg.basic.hashing.max_memory_mib == 0 {
+            issues.add("basic.hashing.max_memory_mib", "must be at least 1");
+        }
+        let hashing = match previous {
+            Some(old) if old.config.basic.hashing == cfg.basic.hashing => old.hashing.clone(),
+            _ => Arc::new(HashingLimiter::new(&cfg.basic.hashing, &metrics)),
+        };
         let basic = if cfg.basic.enabled {
             let path = file.resolve(&cfg.basic.directory);
             // With an external backend the embedded file only lists people for the built-in APIs: optional.
             let embedded = match (&cfg.basic.backend, path.exists()) {
                 (Some(_), false) => None,
                 _ => EmbeddedDirectory::load(&path)
+                    .map(|dir| dir.with_hashing(hashing.clone()))
                     .map_err(|e| issues.add("basic.directory", e.to_string()))
                     .ok(),
             };
             if let Some(dir) = &embedded {
                 directory_users = dir.len();
                 people = PeopleIndex::from_directory(dir, &fqn);
+                if cfg.basic.backend.is_none() {
+                    for (user, cost) in dir.costlier_than(hashing.budget_kib()) {
+                        tracing::warn!(
+                            %user,
+                            hash_mib = cost / 1024,
+                            budget_mib = hashing.budget_kib() / 1024,
+                            "this user's password hash needs more memory than basic.hashing.max_memory_mib: \
+                             each of its checks runs alone, using more than the budget"
+                        );
+                    }
+                }
             }
             let directory: Option<Arc<dyn UserDirectory>> = match &cfg.basic.backend {
                 None => embedded.map(|dir| Arc::new(dir) as Arc<dyn UserDirectory>),
@@ -258,13 +281,30 @@ impl Gateway {
             if cfg.basic.backend.is_some() {
                 basic_backend = directory.clone();
             }
+            // Verified logins and failure counters outlive a reload that leaves their settings alone: a
+            // remembered login stays valid while its account's entry is unchanged (the directory's version).
+            let before = previous.and_then(|old| Some((&old.config, old.authenticator.basic()?)));
+            let credentials = match before {
+                Some((old, basic))
+                    if old.caches.credentials == cfg.caches.credentials && old.user_managers == cfg.user_managers =>
+                {
+                    basic.credentials().clone()
+                }
+                _ => Arc::new(CredentialCache::new(
+                    cfg.caches.credentials.capacity,
+                    Duration::from_secs(cfg.caches.credentials.ttl_seconds),
+                )),
+            };
+            let lockout = match before {
+                Some((old, basic)) if old.basic.lockout == cfg.basic.lockout => basic.lockout().clone(),
+                _ => Arc::new(Lockout::new(&cfg.basic.lockout)),
+            };
             directory.map(|directory| {
                 BasicAuthenticator::new(
                     directory,
                     BasicSettings {
-                        cache_capacity: cfg.caches.credentials.capacity,
-                        cache_ttl: Duration::from_secs(cfg.caches.credentials.ttl_seconds),
-                        lockout: Lockout::new(&cfg.basic.lockout),
+                        credentials,
+                        lockout,
                         fqn: fqn.clone(),
                     },
                     headers.clone(),
@@ -395,6 +435,7 @@ impl Gateway {
             workflow_links: Arc::new(workflow_links),
             odata_catalog: Arc::new(odata_catalog),
             basic_backend,
+            hashing,
         })
     }
 

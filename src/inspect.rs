@@ -290,10 +290,15 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
         if cfg.basic.enabled {
             match &cfg.basic.backend {
                 None => format!(
-                    "enabled, realm '{}', {} users in {}",
+                    "enabled, realm '{}', {} users in {}; password checks share {} MiB ({} default argon2id \
+                     hashes at once), wait {} ms at most, {} waiting at most",
                     cfg.basic.realm,
                     gateway.directory_users,
-                    file.resolve(&cfg.basic.directory).display()
+                    file.resolve(&cfg.basic.directory).display(),
+                    cfg.basic.hashing.max_memory_mib,
+                    gateway.hashing.budget_kib() / gateway.hashing.weight(argon2::Params::DEFAULT_M_COST),
+                    cfg.basic.hashing.queue_timeout_ms,
+                    cfg.basic.hashing.max_queue
                 ),
                 Some(backend) => format!(
                     "enabled, realm '{}', verified by {}",

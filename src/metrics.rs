@@ -21,6 +21,17 @@ pub struct Metrics {
     pub credential_cache_hits: IntCounter,
     /// `authgate_credential_cache_misses_total`.
     pub credential_cache_misses: IntCounter,
+    /// `authgate_credential_checks_shared_total`: Basic requests answered by an identical request's concurrent
+    /// check (single-flight) instead of their own.
+    pub credential_checks_shared: IntCounter,
+    /// `authgate_password_hashes_in_flight`: argon2id checks running now.
+    pub password_hashes_in_flight: IntGauge,
+    /// `authgate_password_hash_queue_depth`: password checks waiting for hashing memory.
+    pub password_hash_queue_depth: IntGauge,
+    /// `authgate_password_hash_queue_timeouts_total`: checks refused (503) after waiting `queue_timeout_ms`.
+    pub password_hash_queue_timeouts: IntCounter,
+    /// `authgate_password_hash_queue_full_total`: checks refused (503) at once because `max_queue` were waiting.
+    pub password_hash_queue_full: IntCounter,
     /// `authgate_jwks_refresh_total{provider,result}`.
     pub jwks_refresh: IntCounterVec,
     /// `authgate_jwks_keys{provider}`: keys currently held.
@@ -79,8 +90,12 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(jwks_keys.clone())).expect("unique metric");
-        let draining = IntGauge::new("authgate_draining", "1 while the gateway drains before shutdown").expect("valid");
-        registry.register(Box::new(draining.clone())).expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let draining = gauge("authgate_draining", "1 while the gateway drains before shutdown");
         Self {
             requests: counter_vec(
                 "authgate_requests_total",
@@ -102,6 +117,26 @@ impl Metrics {
             credential_cache_misses: counter(
                 "authgate_credential_cache_misses_total",
                 "Verified Basic credential cache misses",
+            ),
+            credential_checks_shared: counter(
+                "authgate_credential_checks_shared_total",
+                "Basic requests answered by an identical concurrent request's check instead of their own",
+            ),
+            password_hashes_in_flight: gauge(
+                "authgate_password_hashes_in_flight",
+                "Password (argon2id) checks running now",
+            ),
+            password_hash_queue_depth: gauge(
+                "authgate_password_hash_queue_depth",
+                "Password checks waiting for hashing memory (basic.hashing.max_memory_mib)",
+            ),
+            password_hash_queue_timeouts: counter(
+                "authgate_password_hash_queue_timeouts_total",
+                "Password checks refused with 503 after waiting basic.hashing.queue_timeout_ms",
+            ),
+            password_hash_queue_full: counter(
+                "authgate_password_hash_queue_full_total",
+                "Password checks refused with 503 at once because basic.hashing.max_queue were waiting",
             ),
             jwks_refresh: counter_vec(
                 "authgate_jwks_refresh_total",

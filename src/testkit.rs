@@ -82,3 +82,19 @@ pub fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
 }
+
+/// An argon2id PHC string for `password` with memory cost `m_kib` (t=1, p=1): cheap hashes for tests.
+pub fn hash_with_cost(password: &str, m_kib: u32) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    let params = argon2::Params::new(m_kib, 1, 1, None).expect("valid argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password")
+        .to_string()
+}
+
+/// An argon2id PHC string for `password` costing 1 MiB: the cheapest the hashing bound distinguishes.
+pub fn cheap_hash(password: &str) -> String {
+    hash_with_cost(password, 1024)
+}

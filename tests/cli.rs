@@ -50,6 +50,10 @@ fn check_accepts_the_shipped_gateway_yaml_and_summarises_it() {
     assert!(stdout.contains("odatav4 /api/odatav4/v4 -> builtin"), "{stdout}");
     assert!(stdout.contains("user managers ad, aad"), "{stdout}");
     assert!(stdout.contains("client address: the TCP peer"), "{stdout}");
+    assert!(
+        stdout.contains("password checks share 64 MiB (3 default argon2id hashes at once)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -60,7 +64,7 @@ fn check_reports_every_invalid_field_with_its_path() {
         r#"
 server: {trusted_proxies: [10.0.0.0/8, "lb.internal"]}
 listeners: [{address: "not-an-address"}]
-basic: {directory: users.yaml}
+basic: {directory: users.yaml, hashing: {max_memory_mib: 0}}
 providers:
   - {name: p, issuer: "https://idp/", audiences: [], jwks: {file: k.json}, algorithms: [HS256], user_manager: aad}
 routes:
@@ -75,6 +79,7 @@ routes:
     let stderr = text(&out.stderr);
     for expected in [
         "listeners[0].address",
+        "basic.hashing.max_memory_mib: must be at least 1",
         "providers[0].audiences",
         "providers[0].algorithms[0]: 'HS256' is not supported",
         "routes[0].prefix: 'api' must start with '/'",

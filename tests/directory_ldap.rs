@@ -243,3 +243,46 @@ async fn secrets_never_reach_bodies_or_logs_and_a_refused_service_account_is_503
         assert!(!logs.contains(secret), "{secret} in the log:\n{logs}");
     }
 }
+
+/// Issue 13 item 4: `bob`, `CONTOSO\bob` and `bob@contoso.com` each had five guesses of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_name_of_an_ad_account_shares_its_lockout_and_guesses_cannot_outrun_it() {
+    let slapd = Slapd::start().await;
+    // base_config: max_failures_per_user 3.
+    let gw = gateway_for(&slapd.url(), "").await;
+    for login in ["bob", "CONTOSO\\bob", "bob@contoso.com"] {
+        let (status, body) = status_and_body(&gw, login, "wrong").await;
+        assert_eq!(status, 401, "{login}: {body}");
+    }
+    for login in ["bob", "contoso\\BOB", "BOB@contoso.com"] {
+        let (status, body) = status_and_body(&gw, login, "bob-pw").await;
+        assert_eq!(status, 429, "{login}: one AD account, one counter: {body}");
+        assert_eq!(body["error"], "locked_out");
+    }
+    assert_eq!(
+        get_as(&gw, "alice", "alice-pw").await.status(),
+        200,
+        "others unaffected"
+    );
+
+    // Concurrent guesses for one account: no more than max_failures reach a bind.
+    let client = support::client();
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let login = ["o(brien)", "obrien@contoso.com", "CONTOSO\\o(brien)"][i % 3];
+        let request = client
+            .get(gw.url("/api/things"))
+            .basic_auth(login, Some(format!("guess-{i}")));
+        guesses.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut checked = 0;
+    while let Some(status) = guesses.join_next().await {
+        match status.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 3, "{checked} guesses were checked");
+    assert_eq!(get_as(&gw, "obrien@contoso.com", "obrien-pw").await.status(), 429);
+}

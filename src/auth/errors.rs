@@ -156,6 +156,10 @@ pub enum AuthError {
     /// A dependency (directory, IdP) is unreachable: never a pass.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many password checks at once: this one got no memory in time (`basic.hashing`). Nothing was
+    /// checked, so nothing was counted against the account.
+    #[error("the gateway is busy checking other passwords; retry in {}s", .retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
 }
 
 impl AuthError {
@@ -174,6 +178,7 @@ impl AuthError {
             Self::UserManagerRefused(_) => "user_manager",
             Self::ConsentRequired(_) => "consent_required",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy { .. } => "busy",
         }
     }
 }
@@ -296,6 +301,13 @@ pub fn respond(err: &AuthError, realm: &str, challenges: Challenges) -> ErrorRes
             error: "temporarily_unavailable",
             description,
         },
+        AuthError::Busy { retry_after } => ErrorResponse {
+            status: 503,
+            www_authenticate: Vec::new(),
+            retry_after: Some(retry_after.as_secs().max(1)),
+            error: "temporarily_unavailable",
+            description,
+        },
         AuthError::Token(_) => unauthorized(vec![bearer(Some("invalid_token"))], "invalid_token"),
         AuthError::UserManagerRefused(_) => ErrorResponse::plain(403, "forbidden", description),
         AuthError::ConsentRequired(_) => ErrorResponse::plain(403, "consent_required", description),
@@ -367,6 +379,12 @@ mod tests {
             ),
             (AuthError::Unavailable("directory down".into()), 503),
             (AuthError::ConsentRequired("grant admin consent".into()), 403),
+            (
+                AuthError::Busy {
+                    retry_after: Duration::from_secs(2),
+                },
+                503,
+            ),
         ];
         for (err, status) in cases {
             assert_eq!(respond(&err, "r", BOTH).status, status, "{err}");
@@ -388,6 +406,27 @@ mod tests {
         assert_eq!(retry(Duration::from_secs(30)), Some(30));
         assert_eq!(retry(Duration::from_millis(29_001)), Some(30), "rounded up");
         assert_eq!(retry(Duration::ZERO), Some(1), "at least 1");
+    }
+
+    #[test]
+    fn busy_is_503_with_retry_after_and_a_clear_body() {
+        let r = respond(
+            &AuthError::Busy {
+                retry_after: Duration::from_millis(1500),
+            },
+            "r",
+            BOTH,
+        );
+        assert_eq!(
+            (r.status, r.retry_after, r.error),
+            (503, Some(1), "temporarily_unavailable")
+        );
+        assert!(r.www_authenticate.is_empty());
+        assert!(
+            r.description.contains("busy") && r.description.contains("retry in 1s"),
+            "{}",
+            r.description
+        );
     }
 
     #[test]

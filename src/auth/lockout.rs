@@ -1,86 +1,286 @@
-//! Temporary lockout after repeated failed Basic logins, counted per user name and per client address.
+//! Temporary lockout after repeated failed Basic logins, counted per account and per client address.
+//!
+//! A guess is counted before its password is checked, not after: [`Lockout::reserve_ip`] and
+//! [`Lockout::reserve_account`] take a place among the `max_failures` a window allows (failures so far plus
+//! checks in progress), atomically, and refuse when none is left. The reservation is then settled by what the
+//! check found: a wrong password keeps its place as a failure (and the last one locks), a right one gives it back
+//! and clears the account's failures, a check that reached no verdict (directory down, too busy) gives it back.
+//! So however many guesses arrive at once, at most `max_failures` are ever checked per window, per account and
+//! per address. A reservation dropped unsettled (its request went away mid-check) counts as a failure.
 
 use super::errors::{AuthError, LockScope};
 use crate::config::LockoutConfig;
+use crate::directory::AccountKey;
 use moka::sync::Cache;
+use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Failure counters (reset after `window`) and active locks (lifted after `lockout`).
-pub struct Lockout {
-    max_per_user: u32,
-    max_per_ip: u32,
+/// How long a refusal asks the client to wait when the places are taken by checks still in progress.
+const PENDING_RETRY: Duration = Duration::from_secs(1);
+
+/// Counters of one account or address.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Failures in the current window.
+    failures: u32,
+    /// Reservations not settled yet.
+    in_flight: u32,
+    /// When the current window ends (set by its first failure).
+    window_ends: Option<Instant>,
+    /// Locked until then.
+    locked_until: Option<Instant>,
+}
+
+/// The limits of one kind of counter.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max: u32,
+    window: Duration,
     lockout: Duration,
-    failures: Cache<String, Arc<AtomicU32>>,
-    locked: Cache<String, Instant>,
+    scope: LockScope,
 }
 
-fn user_key(user: &str) -> String {
-    format!("u:{}", user.to_lowercase())
+impl Slot {
+    /// Refuses while locked; forgets a lock or a window that is over.
+    fn check(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.locked_until {
+            Some(until) if until > now => return Err(until - now),
+            Some(_) => {
+                self.locked_until = None;
+                self.failures = 0;
+                self.window_ends = None;
+            }
+            None => {}
+        }
+        if self.window_ends.is_some_and(|end| end <= now) {
+            self.failures = 0;
+            self.window_ends = None;
+        }
+        Ok(())
+    }
+
+    fn reserve(&mut self, now: Instant, max: u32) -> Result<(), Duration> {
+        self.check(now)?;
+        if self.failures + self.in_flight >= max {
+            return Err(PENDING_RETRY);
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Settles one reservation; returns whether this locked the slot.
+    fn settle(&mut self, now: Instant, verdict: Verdict, limits: &Limits) -> bool {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match verdict {
+            Verdict::NoVerdict => false,
+            Verdict::Accepted => {
+                if limits.scope == LockScope::User {
+                    self.failures = 0;
+                    self.window_ends = None;
+                }
+                false
+            }
+            Verdict::Refused => {
+                if self.window_ends.is_none_or(|end| end <= now) {
+                    self.failures = 0;
+                    self.window_ends = Some(now + limits.window);
+                }
+                self.failures += 1;
+                if self.failures >= limits.max {
+                    self.locked_until = Some(now + limits.lockout);
+                    self.failures = 0;
+                    self.window_ends = None;
+                    return true;
+                }
+                false
+            }
+        }
+    }
 }
 
-fn ip_key(ip: IpAddr) -> String {
-    format!("ip:{ip}")
+/// What a password check found, for the reservation it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password was right and the login succeeded: the place is given back and the account's failures
+    /// cleared.
+    Accepted,
+    /// The password was wrong (or no such account): the place stays taken, as a failure.
+    Refused,
+    /// No verdict about the password (directory unavailable, too busy), or the password was right but the
+    /// account may not log in (disabled, MFA): the place is given back.
+    NoVerdict,
+}
+
+/// Failure counters and locks, per account and per client address.
+pub struct Lockout {
+    accounts: Counters<AccountKey>,
+    ips: Counters<IpAddr>,
+}
+
+struct Counters<K> {
+    limits: Limits,
+    slots: Cache<K, Arc<Mutex<Slot>>>,
+}
+
+impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<K> {
+    fn new(max: u32, cfg: &LockoutConfig, scope: LockScope) -> Self {
+        let window = Duration::from_secs(cfg.window_seconds.max(1));
+        let lockout = Duration::from_secs(cfg.lockout_seconds.max(1));
+        Self {
+            limits: Limits {
+                max,
+                window,
+                lockout,
+                scope,
+            },
+            // Idle entries go once neither a window nor a lock can still be running.
+            slots: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(window.max(lockout))
+                .build(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.limits.max > 0
+    }
+
+    fn refusal(&self, retry_after: Duration) -> AuthError {
+        AuthError::LockedOut {
+            scope: self.limits.scope,
+            retry_after,
+        }
+    }
+
+    fn check(&self, key: &K) -> Result<(), AuthError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let Some(slot) = self.slots.get(key) else {
+            return Ok(());
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.check(Instant::now()).map_err(|wait| self.refusal(wait))
+    }
+
+    fn reserve(&self, key: &K) -> Result<Option<Held>, AuthError> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let slot = self.slots.get_with_by_ref(key, Default::default);
+        let reserved = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reserve(Instant::now(), self.limits.max);
+        match reserved {
+            Ok(()) => Ok(Some(Held {
+                slot,
+                limits: self.limits,
+                key: key.to_string(),
+            })),
+            Err(wait) => Err(self.refusal(wait)),
+        }
+    }
 }
 
 impl Lockout {
     /// From the configuration.
     pub fn new(cfg: &LockoutConfig) -> Self {
-        let window = Duration::from_secs(cfg.window_seconds.max(1));
-        let lockout = Duration::from_secs(cfg.lockout_seconds.max(1));
         Self {
-            max_per_user: cfg.max_failures_per_user,
-            max_per_ip: cfg.max_failures_per_ip,
-            lockout,
-            failures: Cache::builder().max_capacity(100_000).time_to_live(window).build(),
-            locked: Cache::builder().max_capacity(100_000).time_to_live(lockout).build(),
+            accounts: Counters::new(cfg.max_failures_per_user, cfg, LockScope::User),
+            ips: Counters::new(cfg.max_failures_per_ip, cfg, LockScope::ClientIp),
         }
     }
 
-    /// Refuses when the user or the address is locked.
-    pub fn check(&self, user: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        let locked = |key: String, scope| match self.locked.get(&key) {
-            Some(until) if until > Instant::now() => Err(AuthError::LockedOut {
-                scope,
-                retry_after: until - Instant::now(),
-            }),
-            _ => Ok(()),
+    /// Refuses when the address is locked (reserves nothing).
+    pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        ip.map_or(Ok(()), |ip| self.ips.check(&ip))
+    }
+
+    /// Refuses when the account is locked (reserves nothing): for logins answered without a check.
+    pub fn check_account(&self, account: &AccountKey) -> Result<(), AuthError> {
+        self.accounts.check(account)
+    }
+
+    /// Takes a place for one check from `ip`, or refuses.
+    pub fn reserve_ip(&self, ip: Option<IpAddr>) -> Result<Reservation, AuthError> {
+        let ip = match ip {
+            Some(ip) => self.ips.reserve(&ip)?,
+            None => None,
         };
-        if self.max_per_ip > 0 {
-            if let Some(ip) = ip {
-                locked(ip_key(ip), LockScope::ClientIp)?;
-            }
-        }
-        if self.max_per_user > 0 {
-            locked(user_key(user), LockScope::User)?;
-        }
-        Ok(())
+        Ok(Reservation {
+            held: [ip, None],
+            settled: false,
+        })
     }
 
-    /// Counts a failure; locks the user / address that reached its limit.
-    pub fn record_failure(&self, user: &str, ip: Option<IpAddr>) {
-        let count = |key: String, max: u32| {
-            if max == 0 {
-                return;
+    /// Adds a place for `account` to `reservation`, or refuses (giving back what `reservation` held).
+    pub fn reserve_account(
+        &self,
+        mut reservation: Reservation,
+        account: &AccountKey,
+    ) -> Result<Reservation, AuthError> {
+        match self.accounts.reserve(account) {
+            Ok(held) => {
+                reservation.held[1] = held;
+                Ok(reservation)
             }
-            let counter = self.failures.get_with(key.clone(), || Arc::new(AtomicU32::new(0)));
-            if counter.fetch_add(1, Ordering::AcqRel) + 1 >= max {
-                self.locked.insert(key.clone(), Instant::now() + self.lockout);
-                self.failures.invalidate(&key);
-                tracing::warn!(key = %key, "temporarily locked after repeated failed logins");
+            Err(refused) => {
+                reservation.settle(Verdict::NoVerdict);
+                Err(refused)
             }
-        };
-        count(user_key(user), self.max_per_user);
-        if let Some(ip) = ip {
-            count(ip_key(ip), self.max_per_ip);
         }
     }
+}
 
-    /// Clears the user's failure count after a successful login.
-    pub fn record_success(&self, user: &str) {
-        self.failures.invalidate(&user_key(user));
+/// A place taken in one counter.
+struct Held {
+    slot: Arc<Mutex<Slot>>,
+    limits: Limits,
+    key: String,
+}
+
+/// Places taken for one password check (address, account), to be settled by its verdict.
+#[must_use = "settle the reservation with the check's verdict"]
+pub struct Reservation {
+    held: [Option<Held>; 2],
+    settled: bool,
+}
+
+impl Reservation {
+    /// Settles every place by `verdict`.
+    pub fn settle(mut self, verdict: Verdict) {
+        self.settle_all(verdict);
+    }
+
+    fn settle_all(&mut self, verdict: Verdict) {
+        self.settled = true;
+        let now = Instant::now();
+        for held in self.held.iter_mut().filter_map(Option::take) {
+            let locked = held
+                .slot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .settle(now, verdict, &held.limits);
+            if locked {
+                let scope = match held.limits.scope {
+                    LockScope::User => "account",
+                    LockScope::ClientIp => "client address",
+                };
+                tracing::warn!(scope, key = %held.key, "temporarily locked after repeated failed logins");
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            // The check's request went away before its verdict: count it, or cancelling would be a free guess.
+            self.settle_all(Verdict::Refused);
+        }
     }
 }
 
@@ -97,53 +297,136 @@ mod tests {
         }
     }
 
-    #[test]
-    fn user_locks_after_limit_case_insensitively() {
-        let l = Lockout::new(&cfg(3, 0));
-        for _ in 0..2 {
-            l.record_failure("Alice", None);
-            assert!(l.check("alice", None).is_ok());
-        }
-        l.record_failure("alice", None);
-        let err = l.check("ALICE", None).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                AuthError::LockedOut {
-                    scope: LockScope::User,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(l.check("bob", None).is_ok());
+    fn key(name: &str) -> AccountKey {
+        AccountKey::account(name)
+    }
+
+    /// One failed check of `account` from `ip`.
+    fn fail(l: &Lockout, account: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        let r = l.reserve_ip(ip)?;
+        l.reserve_account(r, &key(account))?.settle(Verdict::Refused);
+        Ok(())
+    }
+
+    fn locked(result: Result<impl Sized, AuthError>, scope: LockScope) -> bool {
+        matches!(result, Err(AuthError::LockedOut { scope: s, .. }) if s == scope)
     }
 
     #[test]
-    fn address_locks_across_users_and_success_resets_user_count() {
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let l = Lockout::new(&cfg(3, 4));
-        l.record_failure("a", Some(ip));
-        l.record_failure("a", Some(ip));
-        l.record_success("a");
-        l.record_failure("a", Some(ip));
-        assert!(l.check("a", None).is_ok(), "success reset the user counter");
-        l.record_failure("b", Some(ip));
-        assert!(matches!(
-            l.check("c", Some(ip)),
-            Err(AuthError::LockedOut {
-                scope: LockScope::ClientIp,
-                ..
-            })
+    fn account_locks_after_limit_whatever_the_case() {
+        let l = Lockout::new(&cfg(3, 0));
+        for _ in 0..2 {
+            fail(&l, "Alice", None).unwrap();
+            assert!(l.check_account(&key("alice")).is_ok());
+        }
+        fail(&l, "alice", None).unwrap();
+        assert!(locked(l.check_account(&key("ALICE")), LockScope::User));
+        assert!(locked(
+            l.reserve_account(l.reserve_ip(None).unwrap(), &key("alice")),
+            LockScope::User
         ));
+        assert!(l.check_account(&key("bob")).is_ok());
+    }
+
+    #[test]
+    fn places_are_taken_before_the_check_so_concurrent_guesses_cannot_exceed_the_limit() {
+        let l = Lockout::new(&cfg(5, 0));
+        // A hundred guesses arrive before any is checked: five get a place.
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..100 {
+            match l.reserve_account(l.reserve_ip(None).unwrap(), &key("bob")) {
+                Ok(r) => held.push(r),
+                Err(e) => {
+                    assert!(matches!(e, AuthError::LockedOut { .. }), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((held.len(), refused), (5, 95));
+        for r in held {
+            r.settle(Verdict::Refused);
+        }
+        assert!(
+            locked(l.check_account(&key("bob")), LockScope::User),
+            "the fifth failure locked"
+        );
+    }
+
+    #[test]
+    fn a_success_gives_its_place_back_and_clears_failures_and_no_verdict_gives_it_back() {
+        let l = Lockout::new(&cfg(3, 0));
+        fail(&l, "a", None).unwrap();
+        fail(&l, "a", None).unwrap();
+        l.reserve_account(l.reserve_ip(None).unwrap(), &key("a"))
+            .unwrap()
+            .settle(Verdict::Accepted);
+        fail(&l, "a", None).unwrap();
+        fail(&l, "a", None).unwrap();
+        assert!(l.check_account(&key("a")).is_ok(), "the success cleared the count");
+        for _ in 0..10 {
+            l.reserve_account(l.reserve_ip(None).unwrap(), &key("a"))
+                .unwrap()
+                .settle(Verdict::NoVerdict);
+        }
+        assert!(l.check_account(&key("a")).is_ok(), "no verdict, no failure");
+        // A reservation dropped unsettled counts as a failure.
+        drop(l.reserve_account(l.reserve_ip(None).unwrap(), &key("a")).unwrap());
+        assert!(locked(l.check_account(&key("a")), LockScope::User));
+    }
+
+    #[test]
+    fn address_locks_across_accounts_and_a_refused_account_gives_the_address_place_back() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let l = Lockout::new(&cfg(2, 4));
+        fail(&l, "a", Some(ip)).unwrap();
+        fail(&l, "a", Some(ip)).unwrap();
+        // `a` is locked: refusing it takes no place from the address.
+        for _ in 0..10 {
+            assert!(locked(
+                l.reserve_account(l.reserve_ip(Some(ip)).unwrap(), &key("a")),
+                LockScope::User
+            ));
+        }
+        fail(&l, "b", Some(ip)).unwrap();
+        fail(&l, "c", Some(ip)).unwrap();
+        assert!(locked(l.check_ip(Some(ip)), LockScope::ClientIp));
+        assert!(locked(l.reserve_ip(Some(ip)), LockScope::ClientIp));
+        assert!(l.check_ip(Some("192.0.2.8".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn a_lock_ends_and_a_window_expires() {
+        let limits = Limits {
+            max: 2,
+            window: Duration::from_secs(10),
+            lockout: Duration::from_secs(30),
+            scope: LockScope::User,
+        };
+        let t0 = Instant::now();
+        let mut slot = Slot::default();
+        slot.reserve(t0, 2).unwrap();
+        slot.settle(t0, Verdict::Refused, &limits);
+        // The window is over: the next failure starts a new one.
+        let t1 = t0 + Duration::from_secs(11);
+        slot.reserve(t1, 2).unwrap();
+        assert!(!slot.settle(t1, Verdict::Refused, &limits));
+        slot.reserve(t1, 2).unwrap();
+        assert!(slot.settle(t1, Verdict::Refused, &limits), "two in one window lock");
+        assert_eq!(
+            slot.reserve(t1 + Duration::from_secs(5), 2),
+            Err(Duration::from_secs(25))
+        );
+        slot.reserve(t1 + Duration::from_secs(30), 2).unwrap();
     }
 
     #[test]
     fn zero_disables() {
         let l = Lockout::new(&cfg(0, 0));
         for _ in 0..50 {
-            l.record_failure("a", Some("192.0.2.1".parse().unwrap()));
+            fail(&l, "a", Some("192.0.2.1".parse().unwrap())).unwrap();
         }
-        assert!(l.check("a", Some("192.0.2.1".parse().unwrap())).is_ok());
+        assert!(l.check_ip(Some("192.0.2.1".parse().unwrap())).is_ok());
+        assert!(l.check_account(&key("a")).is_ok());
     }
 }

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod keys;
 pub mod lockout;
 pub mod rules;
+pub mod single_flight;
 pub mod token_cache;
 
 pub use headers::HeaderSet;
@@ -111,6 +112,11 @@ impl Authenticator {
     /// Largest bearer token accepted, in bytes.
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
+    }
+
+    /// The Basic authenticator, when Basic is on (its cache and counters carry over reloads).
+    pub fn basic(&self) -> Option<&BasicAuthenticator> {
+        self.basic.as_ref()
     }
 
     /// The bearer authenticator (providers, for diagnostics and background refresh).

@@ -222,6 +222,8 @@ pub struct BasicConfig {
     pub directory: PathBuf,
     /// Lockout after repeated failures.
     pub lockout: LockoutConfig,
+    /// Memory and queue bounds of the embedded directory's password checks.
+    pub hashing: HashingConfig,
     /// Verify Basic credentials against Active Directory (`{ldap: {...}}`) or Azure AD (`{aad: {...}}`)
     /// instead of the embedded directory. Default: the embedded directory. `directory` still names the
     /// people file of the built-in APIs (optional then).
@@ -235,16 +237,45 @@ impl Default for BasicConfig {
             realm: "authgate".into(),
             directory: PathBuf::from("policies/users.yaml"),
             lockout: LockoutConfig::default(),
+            hashing: HashingConfig::default(),
             backend: None,
         }
     }
 }
 
-/// Temporary lockout after failed Basic attempts, counted per user and per client IP.
-#[derive(Debug, Clone, Deserialize)]
+/// Bounds on the embedded directory's argon2id checks: each one holds its hash's memory cost (`m`, 19 MiB for
+/// `authgate hash-password`) on a blocking thread, so they are admitted by memory, queue for a while, and are
+/// refused with 503 + `Retry-After` beyond that.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// Memory all concurrent password checks may use together, in MiB. Each check weighs its hash's `m` cost
+    /// (at least 1 MiB); a hash costlier than the whole budget still runs, alone. Default 64 (three checks of
+    /// the default 19 MiB at once, well inside a 256 MiB container).
+    pub max_memory_mib: u32,
+    /// How long a check waits for memory before its request is answered 503 with `Retry-After`. Default 2000.
+    pub queue_timeout_ms: u64,
+    /// Checks that may wait at once; more are answered 503 at once. Default 256.
+    pub max_queue: u32,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self {
+            max_memory_mib: 64,
+            queue_timeout_ms: 2000,
+            max_queue: 256,
+        }
+    }
+}
+
+/// Temporary lockout after failed Basic attempts, counted per account and per client IP.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LockoutConfig {
-    /// Failures of one user name within `window_seconds` that lock it. Default 5; 0 disables.
+    /// Failures against one account within `window_seconds` that lock it, whichever of its login names
+    /// (`alice`, `CONTOSO\alice`, `alice@contoso.com`) they used; a name no account has is counted as itself,
+    /// normalised. Default 5; 0 disables.
     pub max_failures_per_user: u32,
     /// Failures from one client IP within `window_seconds` that lock it. Default 20; 0 disables.
     pub max_failures_per_ip: u32,
@@ -380,7 +411,7 @@ fn default_fetch_timeout() -> u64 {
 }
 
 /// How identities of one user manager are named.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UserManagerConfig {
     /// FQN prefix, e.g. `K2:` for AD, `AAD:` for Azure AD. Default `K2:` (ad), `AAD:` (aad), else `LABEL:`.
@@ -421,7 +452,7 @@ impl Default for TokenCacheConfig {
 }
 
 /// Verified-credential cache for Basic.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CredentialCacheConfig {
     /// Entries at most. Default 10000; 0 disables the cache.

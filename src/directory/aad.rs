@@ -11,7 +11,7 @@
 //! its signature: the response came straight from the token endpoint over TLS, which is the check OpenID
 //! Connect Core (3.1.3.7) allows for tokens obtained that way.
 
-use super::{consent, DirectoryError, DirectoryUser, UserDirectory};
+use super::{consent, instance_version, AccountKey, DirectoryError, DirectoryUser, Login, UserDirectory};
 use crate::auth::identity::UserManager;
 use crate::config::{AadDirectoryConfig, ConfigIssue};
 use async_trait::async_trait;
@@ -45,6 +45,7 @@ pub struct AadDirectory {
     client_secret: Option<Zeroizing<String>>,
     target: AadTarget,
     client: reqwest::Client,
+    version: u64,
 }
 
 impl AadDirectory {
@@ -124,6 +125,7 @@ impl AadDirectory {
                 .map(|s| Zeroizing::new(s.expose().to_string())),
             target,
             client,
+            version: instance_version(),
         })
     }
 
@@ -177,7 +179,41 @@ impl AadDirectory {
 
 #[async_trait]
 impl UserDirectory for AadDirectory {
-    async fn authenticate(&self, user: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
+    async fn resolve<'a>(&'a self, login: &str) -> Result<Box<dyn Login + 'a>, DirectoryError> {
+        // Azure AD resolves the name itself, during the grant: failures count against the normalised UPN.
+        Ok(Box::new(AadLogin {
+            directory: self,
+            key: AccountKey::unknown(login),
+            login: login.to_string(),
+        }))
+    }
+
+    fn version(&self, _account: &AccountKey) -> Option<u64> {
+        Some(self.version)
+    }
+}
+
+/// A login for the password grant.
+struct AadLogin<'a> {
+    directory: &'a AadDirectory,
+    key: AccountKey,
+    login: String,
+}
+
+#[async_trait]
+impl Login for AadLogin<'_> {
+    fn account(&self) -> &AccountKey {
+        &self.key
+    }
+
+    async fn verify(self: Box<Self>, password: &str) -> Result<DirectoryUser, DirectoryError> {
+        self.directory.password_grant(&self.login, password).await
+    }
+}
+
+impl AadDirectory {
+    /// Posts the password grant for `user` and maps the answer.
+    async fn password_grant(&self, user: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
         if password.is_empty() || user.is_empty() || user.chars().any(char::is_control) {
             return Err(DirectoryError::InvalidCredentials);
         }

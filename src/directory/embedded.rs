@@ -1,9 +1,12 @@
 //! The embedded directory: users with argon2id password hashes in `policies/users.yaml`.
 //!
 //! Users are found by login name, `DOMAIN\name` or e-mail, case-insensitively. Password checks run on the
-//! blocking pool (argon2 is deliberately slow), and an unknown user costs the same as a wrong password.
+//! blocking pool (argon2 is deliberately slow and memory-hard), admitted by the process's [`HashingLimiter`]
+//! by the memory their hash costs, and an unknown user costs the same as a wrong password (a check against a
+//! dummy hash with the default parameters).
 
-use super::{DirectoryError, DirectoryUser, UserDirectory};
+use super::hashing::HashingLimiter;
+use super::{AccountKey, DirectoryError, DirectoryUser, Login, UserDirectory};
 use crate::auth::identity::UserManager;
 use crate::config::{ConfigError, ConfigIssue};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -11,8 +14,10 @@ use argon2::Argon2;
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use zeroize::Zeroizing;
 
 /// `users.yaml`.
 #[derive(Debug, Deserialize)]
@@ -23,7 +28,7 @@ pub struct UsersFile {
 }
 
 /// One user in `users.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     /// Login name.
@@ -56,17 +61,50 @@ pub struct UserEntry {
     pub disabled: bool,
 }
 
+/// A password hash with what checking it costs.
+#[derive(Clone)]
+struct StoredHash {
+    phc: Arc<str>,
+    /// argon2 `m`, in KiB.
+    cost_kib: u32,
+}
+
+impl StoredHash {
+    /// Parses `phc`, which must be an argon2id PHC string.
+    fn parse(phc: &str) -> Result<Self, String> {
+        let parsed = PasswordHash::new(phc)
+            .map_err(|e| format!("not a PHC password hash ({e}); create one with `authgate hash-password`"))?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(format!(
+                "algorithm '{}' is not argon2id; create hashes with `authgate hash-password`",
+                parsed.algorithm
+            ));
+        }
+        let params = argon2::Params::try_from(&parsed)
+            .map_err(|e| format!("invalid argon2id parameters ({e}); create one with `authgate hash-password`"))?;
+        Ok(Self {
+            phc: phc.into(),
+            cost_kib: params.m_cost(),
+        })
+    }
+}
+
 struct Account {
     user: DirectoryUser,
-    hash: Option<String>,
+    hash: Option<StoredHash>,
     disabled: bool,
+    key: AccountKey,
+    /// Changes whenever anything in the user's entry changes.
+    version: u64,
 }
 
 /// The loaded embedded directory.
 pub struct EmbeddedDirectory {
     accounts: Vec<Arc<Account>>,
     index: HashMap<String, usize>,
-    dummy_hash: String,
+    by_key: HashMap<AccountKey, usize>,
+    dummy: StoredHash,
+    hashing: Arc<HashingLimiter>,
 }
 
 impl EmbeddedDirectory {
@@ -79,11 +117,13 @@ impl EmbeddedDirectory {
         })
     }
 
-    /// Builds the directory, reporting every invalid entry.
+    /// Builds the directory, reporting every invalid entry. Its password checks are bounded by a limiter of
+    /// their own with the default settings until [`EmbeddedDirectory::with_hashing`] shares the process's.
     pub fn from_entries(entries: Vec<UserEntry>) -> Result<Self, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
         let mut accounts = Vec::new();
         let mut index = HashMap::new();
+        let mut by_key = HashMap::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let path = format!("users[{i}]");
             if entry.name.trim().is_empty() || entry.name.chars().any(char::is_control) {
@@ -93,24 +133,24 @@ impl EmbeddedDirectory {
                 ));
                 continue;
             }
-            if let Some(hash) = &entry.password_hash {
-                match PasswordHash::new(hash) {
-                    Ok(parsed) if parsed.algorithm.as_str() == "argon2id" => {}
-                    Ok(parsed) => issues.push(ConfigIssue::new(
-                        format!("{path}.password_hash"),
-                        format!(
-                            "algorithm '{}' is not argon2id; create hashes with `authgate hash-password`",
-                            parsed.algorithm
-                        ),
-                    )),
-                    Err(e) => issues.push(ConfigIssue::new(
-                        format!("{path}.password_hash"),
-                        format!("not a PHC password hash ({e}); create one with `authgate hash-password`"),
-                    )),
+            let hash = match entry.password_hash.as_deref().map(StoredHash::parse) {
+                None => None,
+                Some(Ok(hash)) => Some(hash),
+                Some(Err(message)) => {
+                    issues.push(ConfigIssue::new(format!("{path}.password_hash"), message));
+                    None
                 }
-            }
+            };
+            let version = {
+                let mut hasher = std::hash::DefaultHasher::new();
+                entry.hash(&mut hasher);
+                hasher.finish() & !(1 << 63)
+            };
             let user_manager = UserManager::from_label(&entry.user_manager);
             let slot = accounts.len();
+            let key = AccountKey::account(&entry.name);
+            // Names are unique case-insensitively (the login index below reports a clash).
+            by_key.insert(key.clone(), slot);
             let mut keys = vec![entry.name.to_lowercase()];
             if let Some(domain) = &entry.domain {
                 keys.push(format!("{}\\{}", domain, entry.name).to_lowercase());
@@ -118,12 +158,12 @@ impl EmbeddedDirectory {
             if let Some(email) = &entry.email {
                 keys.push(email.to_lowercase());
             }
-            for key in keys {
-                if let Some(previous) = index.insert(key.clone(), slot) {
+            for login in keys {
+                if let Some(previous) = index.insert(login.clone(), slot) {
                     if previous != slot {
                         issues.push(ConfigIssue::new(
                             format!("{path}.name"),
-                            format!("login '{key}' is already used by users[{previous}]"),
+                            format!("login '{login}' is already used by users[{previous}]"),
                         ));
                     }
                 }
@@ -140,8 +180,10 @@ impl EmbeddedDirectory {
                     manager: entry.manager,
                     tenant: None,
                 },
-                hash: entry.password_hash,
+                hash,
                 disabled: entry.disabled,
+                key,
+                version,
             }));
         }
         if !issues.is_empty() {
@@ -150,8 +192,16 @@ impl EmbeddedDirectory {
         Ok(Self {
             accounts,
             index,
-            dummy_hash: dummy_hash(),
+            by_key,
+            dummy: dummy_hash(),
+            hashing: Arc::new(HashingLimiter::standalone()),
         })
+    }
+
+    /// Checks passwords within `hashing`'s bounds (the process's limiter).
+    pub fn with_hashing(mut self, hashing: Arc<HashingLimiter>) -> Self {
+        self.hashing = hashing;
+        self
     }
 
     /// The user known by `login` (name, `DOMAIN\name` or e-mail), without checking a password.
@@ -162,6 +212,14 @@ impl EmbeddedDirectory {
     /// Every user.
     pub fn users(&self) -> impl Iterator<Item = &DirectoryUser> {
         self.accounts.iter().map(|a| &a.user)
+    }
+
+    /// Users whose password hash costs more memory than `budget_kib` (their checks run alone), with the cost.
+    pub fn costlier_than(&self, budget_kib: u32) -> impl Iterator<Item = (&str, u32)> {
+        self.accounts.iter().filter_map(move |a| {
+            let cost = a.hash.as_ref()?.cost_kib;
+            (cost > budget_kib).then_some((a.user.name.as_str(), cost))
+        })
     }
 
     /// Number of users.
@@ -176,14 +234,23 @@ impl EmbeddedDirectory {
 }
 
 /// A hash of a random password with the default parameters, verified against for unknown users so that
-/// "no such user" takes as long as "wrong password".
-fn dummy_hash() -> String {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    let password = salt.as_str().to_string();
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+/// "no such user" takes as long as "wrong password". Made once per process (a reload does not pay for it again).
+fn dummy_hash() -> StoredHash {
+    static DUMMY: OnceLock<StoredHash> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            let password = salt.as_str().to_string();
+            let phc = Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            StoredHash {
+                phc: phc.into(),
+                cost_kib: argon2::Params::DEFAULT_M_COST,
+            }
+        })
+        .clone()
 }
 
 /// Hashes `password` as an argon2id PHC string with the library defaults (m=19456 KiB, t=2, p=1).
@@ -200,17 +267,53 @@ fn verify_hash(hash: &str, password: &str) -> bool {
 
 #[async_trait]
 impl UserDirectory for EmbeddedDirectory {
-    async fn authenticate(&self, user: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
-        let account = self.index.get(&user.to_lowercase()).map(|i| self.accounts[*i].clone());
-        let hash = account
+    async fn resolve<'a>(&'a self, login: &str) -> Result<Box<dyn Login + 'a>, DirectoryError> {
+        let account = self.index.get(&login.to_lowercase()).map(|i| self.accounts[*i].clone());
+        let key = match &account {
+            Some(account) => account.key.clone(),
+            None => AccountKey::unknown(login),
+        };
+        Ok(Box::new(EmbeddedLogin {
+            directory: self,
+            account,
+            key,
+        }))
+    }
+
+    fn version(&self, account: &AccountKey) -> Option<u64> {
+        self.by_key.get(account).map(|i| self.accounts[*i].version)
+    }
+}
+
+/// A login of the embedded directory: the account it names, if any.
+struct EmbeddedLogin<'a> {
+    directory: &'a EmbeddedDirectory,
+    account: Option<Arc<Account>>,
+    key: AccountKey,
+}
+
+#[async_trait]
+impl Login for EmbeddedLogin<'_> {
+    fn account(&self) -> &AccountKey {
+        &self.key
+    }
+
+    async fn verify(self: Box<Self>, password: &str) -> Result<DirectoryUser, DirectoryError> {
+        let hash = self
+            .account
             .as_ref()
             .and_then(|a| a.hash.clone())
-            .unwrap_or_else(|| self.dummy_hash.clone());
-        let password = zeroize::Zeroizing::new(password.to_string());
-        let matched = tokio::task::spawn_blocking(move || verify_hash(&hash, &password))
+            .unwrap_or_else(|| self.directory.dummy.clone());
+        let password = Zeroizing::new(password.to_string());
+        let matched = self
+            .directory
+            .hashing
+            .run(hash.cost_kib, move || verify_hash(&hash.phc, &password))
             .await
-            .map_err(|e| DirectoryError::Unavailable(format!("password check failed: {e}")))?;
-        match account {
+            .map_err(|busy| DirectoryError::Busy {
+                retry_after: busy.retry_after,
+            })?;
+        match self.account {
             Some(account) if matched && account.hash.is_some() => {
                 if account.disabled {
                     Err(DirectoryError::Disabled)
@@ -299,6 +402,66 @@ mod tests {
             .unwrap();
         assert!(issues.iter().any(|i| i.path == "users[1].password_hash"), "{issues:?}");
         assert!(issues.iter().any(|i| i.path == "users[2].name"), "{issues:?}");
+    }
+
+    #[tokio::test]
+    async fn every_login_name_resolves_to_the_account_and_unknown_names_to_themselves_normalised() {
+        let dir = EmbeddedDirectory::from_entries(vec![entry("Bob", "ad", Some("pw"))]).unwrap();
+        for login in ["bob", "BOB", "contoso\\bob", "Bob@Contoso.com"] {
+            assert_eq!(
+                dir.resolve(login).await.unwrap().account(),
+                &AccountKey::account("bob"),
+                "{login}"
+            );
+        }
+        for login in ["nobody", "NOBODY", "CONTOSO\\nobody", "OTHER\\Nobody"] {
+            assert_eq!(
+                dir.resolve(login).await.unwrap().account(),
+                &AccountKey::unknown("nobody"),
+                "{login}"
+            );
+        }
+        assert_eq!(dir.version(&AccountKey::unknown("nobody")), None);
+        assert!(dir.version(&AccountKey::account("bob")).is_some());
+    }
+
+    #[test]
+    fn an_accounts_version_changes_with_its_entry_only() {
+        let alice = entry("alice", "ad", Some("pw"));
+        let bob = entry("bob", "ad", Some("pw"));
+        let version = |entries: Vec<UserEntry>, name: &str| {
+            EmbeddedDirectory::from_entries(entries)
+                .unwrap()
+                .version(&AccountKey::account(name))
+                .unwrap()
+        };
+        let before = (
+            version(vec![alice.clone(), bob.clone()], "alice"),
+            version(vec![alice.clone(), bob.clone()], "bob"),
+        );
+        let mut changed = alice.clone();
+        changed.groups.push("Auditors".into());
+        assert_ne!(version(vec![changed, bob.clone()], "alice"), before.0);
+        let mut disabled = alice.clone();
+        disabled.disabled = true;
+        assert_ne!(version(vec![disabled, bob.clone()], "alice"), before.0);
+        let mut rehashed = alice.clone();
+        rehashed.password_hash = Some(cheap_hash("pw"));
+        assert_ne!(version(vec![rehashed, bob.clone()], "alice"), before.0);
+        assert_eq!(
+            version(vec![bob.clone(), alice.clone()], "bob"),
+            before.1,
+            "order does not matter"
+        );
+    }
+
+    #[test]
+    fn hashes_costlier_than_the_budget_are_listed() {
+        let mut big = entry("big", "ad", None);
+        big.password_hash = Some(crate::testkit::hash_with_cost("pw", 8 * 1024));
+        let dir = EmbeddedDirectory::from_entries(vec![entry("small", "ad", Some("pw")), big]).unwrap();
+        assert_eq!(dir.costlier_than(4 * 1024).collect::<Vec<_>>(), vec![("big", 8 * 1024)]);
+        assert_eq!(dir.costlier_than(8 * 1024).count(), 0);
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //!
 //! A pooled connection bound as the service account searches the user by `sAMAccountName` or
 //! `userPrincipalName` (the login escaped per RFC 4515, so `*`, `(`, `)`, `\` and NUL match literally), then
-//! binds as the DN it found with the supplied password. Group names come from `memberOf`, and
+//! binds as the DN it found with the supplied password. The search is [`UserDirectory::resolve`] (the account
+//! failures are counted against is the entry's `sAMAccountName`, whichever login form found it), the bind is
+//! [`Login::verify`], each on a pooled connection. Group names come from `memberOf`, and
 //! `userAccountControl` bit 2 (ACCOUNTDISABLE) refuses the login after the password was proven. An empty
 //! password is refused before any bind: LDAP treats it as an anonymous ("unauthenticated") bind, which
 //! succeeds. A server that cannot be reached or does not answer in time is [`DirectoryError::Unavailable`]
 //! (503), never a pass.
 
-use super::{DirectoryError, DirectoryUser, UserDirectory};
+use super::{instance_version, AccountKey, DirectoryError, DirectoryUser, Login, UserDirectory};
 use crate::auth::identity::UserManager;
 use crate::config::{ConfigIssue, LdapAttributesConfig, LdapConfig};
 use async_trait::async_trait;
@@ -43,6 +45,7 @@ pub struct LdapDirectory {
     connect_timeout: Duration,
     timeout: Duration,
     pool: Pool,
+    version: u64,
 }
 
 impl std::fmt::Debug for LdapDirectory {
@@ -146,6 +149,7 @@ impl LdapDirectory {
             connect_timeout: Duration::from_secs(cfg.connect_timeout_seconds),
             timeout: Duration::from_secs(cfg.timeout_seconds),
             pool: Pool::new(cfg.pool_size),
+            version: instance_version(),
         })
     }
 
@@ -253,8 +257,9 @@ impl LdapDirectory {
         }
     }
 
-    /// One attempt on a leased connection.
-    async fn attempt(&self, conn: &mut Conn, filter: &str, password: &str) -> Result<DirectoryUser, Failure> {
+    /// Searches the user `filter` selects on a service-bound connection: `None` when no entry, or more than
+    /// one, matches.
+    async fn search(&self, conn: &mut Conn, filter: &str) -> Result<Option<Found>, Failure> {
         if !conn.service_bound {
             self.bind_service(conn).await?;
         }
@@ -293,66 +298,63 @@ impl LdapDirectory {
                     "more than one LDAP entry matches one login; refusing it (tighten basic.backend.ldap.user_filter)"
                 );
             }
-            return Err(Failure::Directory(DirectoryError::InvalidCredentials));
+            return Ok(None);
         }
         let Some(entry) = found.pop().and_then(construct) else {
             return Err(Failure::Refused(
                 "the LDAP server sent an entry that cannot be decoded".into(),
             ));
         };
+        let first = |name: &str| attribute(&entry, name).and_then(|v| v.first().cloned());
+        let flags = first(&a.account_control)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let groups = attribute(&entry, &a.groups)
+            .map(|dns| dns.iter().filter_map(|dn| first_rdn_value(dn)).collect())
+            .unwrap_or_default();
+        let name = first(&a.login);
+        Ok(Some(Found {
+            key: AccountKey::account(name.as_deref().unwrap_or(&entry.dn)),
+            disabled: (flags as u64) & ACCOUNT_DISABLE != 0,
+            user: DirectoryUser {
+                name: name.unwrap_or_else(|| entry.dn.clone()),
+                user_manager: UserManager::Ad,
+                domain: self.domain.clone(),
+                email: first(&a.email),
+                display_name: first(&a.display_name),
+                groups,
+                mfa: false,
+                manager: None,
+                tenant: None,
+            },
+            dn: entry.dn,
+        }))
+    }
+
+    /// Binds as `dn` with `password`: the password check.
+    async fn bind_user(&self, conn: &mut Conn, dn: &str, password: &str) -> Result<(), Failure> {
         // From here on the connection is bound as the user (or anonymous after a failed bind).
         conn.service_bound = false;
         let bind = conn
             .ldap
             .with_timeout(self.timeout)
-            .simple_bind(&entry.dn, password)
+            .simple_bind(dn, password)
             .await
             .map_err(|e| self.transport("user bind", e))?;
         match bind.rc {
-            0 => {}
-            INVALID_CREDENTIALS if ad_refused_account(&bind.text) => {
-                return Err(Failure::Directory(DirectoryError::Disabled))
-            }
-            INVALID_CREDENTIALS => return Err(Failure::Directory(DirectoryError::InvalidCredentials)),
+            0 => Ok(()),
+            INVALID_CREDENTIALS if ad_refused_account(&bind.text) => Err(Failure::Directory(DirectoryError::Disabled)),
+            INVALID_CREDENTIALS => Err(Failure::Directory(DirectoryError::InvalidCredentials)),
             rc => {
                 tracing::info!(rc, "LDAP user bind refused");
-                return Err(Failure::Directory(DirectoryError::InvalidCredentials));
+                Err(Failure::Directory(DirectoryError::InvalidCredentials))
             }
         }
-        let first = |name: &str| attribute(&entry, name).and_then(|v| v.first().cloned());
-        let flags = first(&a.account_control)
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0);
-        if (flags as u64) & ACCOUNT_DISABLE != 0 {
-            return Err(Failure::Directory(DirectoryError::Disabled));
-        }
-        let groups = attribute(&entry, &a.groups)
-            .map(|dns| dns.iter().filter_map(|dn| first_rdn_value(dn)).collect())
-            .unwrap_or_default();
-        Ok(DirectoryUser {
-            name: first(&a.login).unwrap_or_else(|| entry.dn.clone()),
-            user_manager: UserManager::Ad,
-            domain: self.domain.clone(),
-            email: first(&a.email),
-            display_name: first(&a.display_name),
-            groups,
-            mfa: false,
-            manager: None,
-            tenant: None,
-        })
     }
-}
 
-#[async_trait]
-impl UserDirectory for LdapDirectory {
-    async fn authenticate(&self, user: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
-        if password.is_empty() {
-            return Err(DirectoryError::InvalidCredentials);
-        }
-        let Some(filter) = self.filter_for(user) else {
-            return Err(DirectoryError::InvalidCredentials);
-        };
-        // A pooled connection the server has closed meanwhile fails on first use: one retry on a new one.
+    /// Runs `step` on a pooled connection. A pooled connection the server has closed meanwhile fails on first
+    /// use: one retry on a new one.
+    async fn run(&self, step: Step<'_>) -> Result<Done, DirectoryError> {
         let mut outcome = Err(Failure::Transport("no LDAP connection".into()));
         for retry in [true, false] {
             let mut lease = match self.lease().await {
@@ -362,7 +364,13 @@ impl UserDirectory for LdapDirectory {
                     break;
                 }
             };
-            outcome = self.attempt(lease.conn(), &filter, password).await;
+            outcome = match step {
+                Step::Search(filter) => self
+                    .search(lease.conn(), filter)
+                    .await
+                    .map(|found| Done::Searched(found.map(Box::new))),
+                Step::Bind { dn, password } => self.bind_user(lease.conn(), dn, password).await.map(|()| Done::Bound),
+            };
             if matches!(outcome, Err(Failure::Transport(_) | Failure::Refused(_))) {
                 lease.discard();
             }
@@ -377,6 +385,83 @@ impl UserDirectory for LdapDirectory {
                 DirectoryError::Unavailable(reason)
             }
         })
+    }
+}
+
+#[async_trait]
+impl UserDirectory for LdapDirectory {
+    async fn resolve<'a>(&'a self, login: &str) -> Result<Box<dyn Login + 'a>, DirectoryError> {
+        let found = match self.filter_for(login) {
+            None => None,
+            Some(filter) => match self.run(Step::Search(&filter)).await? {
+                Done::Searched(found) => found.map(|found| *found),
+                Done::Bound => None,
+            },
+        };
+        Ok(Box::new(LdapLogin {
+            directory: self,
+            key: found
+                .as_ref()
+                .map_or_else(|| AccountKey::unknown(login), |f| f.key.clone()),
+            found,
+        }))
+    }
+
+    fn version(&self, _account: &AccountKey) -> Option<u64> {
+        Some(self.version)
+    }
+}
+
+/// A user entry found by the search, before its password is checked.
+struct Found {
+    dn: String,
+    key: AccountKey,
+    user: DirectoryUser,
+    /// `userAccountControl` ACCOUNTDISABLE, reported only once the password is proven.
+    disabled: bool,
+}
+
+/// What [`LdapDirectory::run`] does on a connection.
+#[derive(Clone, Copy)]
+enum Step<'s> {
+    Search(&'s str),
+    Bind { dn: &'s str, password: &'s str },
+}
+
+/// What a step produced.
+enum Done {
+    Searched(Option<Box<Found>>),
+    Bound,
+}
+
+/// A login resolved by the search: the entry found, if exactly one was.
+struct LdapLogin<'a> {
+    directory: &'a LdapDirectory,
+    key: AccountKey,
+    found: Option<Found>,
+}
+
+#[async_trait]
+impl Login for LdapLogin<'_> {
+    fn account(&self) -> &AccountKey {
+        &self.key
+    }
+
+    async fn verify(self: Box<Self>, password: &str) -> Result<DirectoryUser, DirectoryError> {
+        // An empty password is an anonymous bind to LDAP, which succeeds: never send one.
+        let (Some(found), false) = (self.found, password.is_empty()) else {
+            return Err(DirectoryError::InvalidCredentials);
+        };
+        self.directory
+            .run(Step::Bind {
+                dn: &found.dn,
+                password,
+            })
+            .await?;
+        if found.disabled {
+            return Err(DirectoryError::Disabled);
+        }
+        Ok(found.user)
     }
 }
 
@@ -572,12 +657,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn empty_password_is_refused_before_connecting() {
+    async fn empty_password_is_refused_without_a_bind() {
         // The URL points at a closed port: reaching the network would be Unavailable, not InvalidCredentials.
-        assert_eq!(
-            directory().authenticate("alice", "").await,
-            Err(DirectoryError::InvalidCredentials)
-        );
+        let dir = directory();
+        let login = Box::new(LdapLogin {
+            directory: &dir,
+            key: AccountKey::account("alice"),
+            found: Some(Found {
+                dn: "cn=Alice,dc=contoso,dc=com".into(),
+                key: AccountKey::account("alice"),
+                user: DirectoryUser {
+                    name: "alice".into(),
+                    user_manager: UserManager::Ad,
+                    domain: None,
+                    email: None,
+                    display_name: None,
+                    groups: vec![],
+                    mfa: false,
+                    manager: None,
+                    tenant: None,
+                },
+                disabled: false,
+            }),
+        });
+        assert_eq!(login.verify("").await, Err(DirectoryError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn a_login_for_another_domain_resolves_without_a_search_and_fails() {
+        let dir = directory();
+        let login = dir.resolve("EVIL\\Alice").await.unwrap();
+        assert_eq!(login.account(), &AccountKey::unknown("alice"));
+        assert_eq!(login.verify("pw").await, Err(DirectoryError::InvalidCredentials));
     }
 
     #[tokio::test]
