@@ -53,6 +53,7 @@ fn check_reports_every_invalid_field_with_its_path() {
     let config = write_config(
         dir.path(),
         r#"
+server: {request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml}
 providers:
@@ -72,6 +73,8 @@ routes:
         "routes[0].prefix: 'api' must start with '/'",
         "routes[1].name: duplicate route name",
         "routes[1].disabled.status: must be 404 or 503",
+        "server.request_header_timeout_seconds: must be between 1 and 3600",
+        "server.keepalive_timeout_seconds: must be between 1 and 3600",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

@@ -4,6 +4,7 @@
 //! [`Authenticator`]: crate::auth::Authenticator
 
 pub mod admin;
+pub mod downstream;
 pub mod ratelimit;
 pub mod reload;
 pub mod routes;

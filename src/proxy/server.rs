@@ -3,6 +3,7 @@
 //! period, exit; SIGINT: exit now).
 
 use super::admin::{AdminApp, Health};
+use super::downstream::{Downstream, Limits};
 use super::reload::{Control, ReloadHook};
 use super::AuthProxy;
 use crate::gateway::Gateway;
@@ -37,11 +38,15 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let health = Arc::new(Health::new(gateway.key_stores().len()));
     let current = Arc::new(ArcSwap::new(gateway.clone()));
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        AuthProxy::new(current.clone()),
-        "authgate proxy",
+    let downstream = Downstream::new(
+        pingora::proxy::http_proxy(&server.configuration, AuthProxy::new(current.clone())),
+        {
+            let current = current.clone();
+            move || Limits::from_config(&current.load().server)
+        },
+        gateway.metrics.clone(),
     );
+    let mut proxy = Service::new("authgate proxy".to_string(), downstream);
     let mut certs = Vec::new();
     let mut on_reload: Vec<ReloadHook> = Vec::new();
     for listener in &gateway.listeners {
