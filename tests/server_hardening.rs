@@ -1,13 +1,16 @@
 //! Server-level hardening through the real binary (issue 13): request-head deadline, keep-alive idle timeout
-//! and per-address cap (slowloris).
+//! and per-address cap (slowloris); a second `serve` on
+//! the same configuration.
 
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{base_config, echo_upstream, Gateway};
+use support::{base_config, echo_upstream, free_port, Gateway};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -221,4 +224,74 @@ async fn clients_over_the_per_address_cap_are_refused_while_others_are_served() 
             .await,
         1.0
     );
+}
+
+/// Runs `authgate serve` on `config` and returns its exit code and standard error, failing if it is still
+/// running after 15 s.
+async fn second_serve(config: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the second gateway is still running after 15 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_configuration_exits_and_the_first_keeps_serving() {
+    let yaml = config(
+        "threads: 1",
+        "  - {name: whoami, prefix: /api/whoami, upstream: builtin}\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let whoami = || async { gw.get_basic("/api/whoami", "alice", "alice-pw").await.status() };
+    assert_eq!(whoami().await, 200);
+
+    let (code, stderr) = second_serve(&gw.config_path()).await;
+    assert!(code.is_some_and(|c| c != 0), "exit code {code:?}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}: the address is already in use", gw.port)),
+        "{stderr}"
+    );
+    assert_eq!(whoami().await, 200);
+
+    // Other ports, the same built-in API socket: the socket is refused, not replaced.
+    let other = gw.dir.path().join("other.yaml");
+    let socket = gw.dir.path().join("api.sock");
+    std::fs::write(
+        &other,
+        yaml.replace("{PORT}", &free_port().to_string())
+            .replace("{ADMIN}", &free_port().to_string())
+            .replace("{DIR}", &gw.dir.path().display().to_string()),
+    )
+    .unwrap();
+    let (code, stderr) = second_serve(&other).await;
+    assert!(code.is_some_and(|c| c != 0), "exit code {code:?}");
+    assert!(
+        stderr.contains(&format!(
+            "built-in API socket {}: another process is serving it",
+            socket.display()
+        )),
+        "{stderr}"
+    );
+    assert!(socket.exists());
+    assert_eq!(whoami().await, 200);
 }

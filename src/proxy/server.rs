@@ -32,6 +32,25 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
+    // Everything that can fail to bind is bound or probed before pingora starts its threads, where a failure
+    // would leave this process running half-started instead of stopping it with a message.
+    for listener in &gateway.listeners {
+        probe_tcp("listener", &listener.address)?;
+    }
+    if let Some(address) = &gateway.admin {
+        probe_tcp("admin listener", address)?;
+    }
+    let serves_builtin = gateway
+        .routes
+        .routes()
+        .iter()
+        .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)));
+    let api_socket = if serves_builtin {
+        Some(crate::apis::server::ApiSocket::claim(&gateway.builtin_socket)?)
+    } else {
+        None
+    };
+
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
@@ -62,12 +81,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     }
     server.add_service(proxy);
 
-    if gateway
-        .routes
-        .routes()
-        .iter()
-        .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)))
-    {
+    if let Some(api_socket) = api_socket {
         health.expect_builtin();
         let db = Arc::new(crate::store::Database::open(
             &gateway.builtin_database,
@@ -110,7 +124,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         }));
         let mut apis = background_service(
             "authgate built-in apis",
-            crate::apis::server::ApiServer::new(gateway.builtin_socket.clone(), crate::apis::router(state), {
+            crate::apis::server::ApiServer::new(api_socket, crate::apis::router(state), {
                 let health = health.clone();
                 move || health.builtin_listening()
             }),
@@ -149,6 +163,24 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         }),
     });
     Ok(())
+}
+
+/// Fails with a clear message when `address` cannot be bound now (typically: another process, such as a second
+/// `authgate serve` with the same configuration, listens on it). The probe socket is closed at once and pingora
+/// binds the address right after.
+fn probe_tcp(what: &str, address: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(address)
+        .with_context(|| format!("{what} {address}: not an address"))?
+        .next()
+        .with_context(|| format!("{what} {address}: no address"))?;
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{what} {address}: the address is already in use (is another authgate serving this configuration?)"
+        ),
+        Err(e) => Err(e).with_context(|| format!("{what} {address}: cannot listen")),
+    }
 }
 
 /// SIGTERM: mark not-ready, wait `drain_delay` so load balancers notice, then let pingora close listeners
