@@ -109,7 +109,8 @@ pub struct ServerConfig {
     /// PEM bundle of CAs trusted for upstream TLS (`routes[].upstream_tls`). Default: the system roots.
     pub upstream_ca_file: Option<PathBuf>,
     /// Log filter (`info`, `debug`, or directives such as `info,authgate::access=off`). Default `info`;
-    /// `RUST_LOG`, when set, wins. Changes apply on reload.
+    /// `RUST_LOG`, when set, wins. Changes apply on reload. Whatever it says, the proxy framework (pingora) and
+    /// other libraries never log below `info`: their debug output holds request headers and raw requests.
     pub log_level: Option<String>,
     /// How long a client has to send a whole request head (request line and headers): counted from the
     /// connection's start for its first request, from the first byte of each later request on a keep-alive

@@ -293,6 +293,13 @@ impl ProxyHttp for AuthProxy {
         }
     }
 
+    /// How pingora's own error lines name a request: method and path (its default adds the query string,
+    /// which may carry a secret such as `access_token=`).
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        format!("{} {}, request id {}", req.method, req.uri.path(), ctx.request_id)
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
