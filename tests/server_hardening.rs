@@ -1,5 +1,5 @@
 //! Server-level hardening through the real binary (issue 13): request-head deadline, keep-alive idle timeout
-//! and per-address cap (slowloris); a second `serve` on
+//! and per-address cap (slowloris); an answer after which the connection closes says so; a second `serve` on
 //! the same configuration; no secret in the log at any level.
 
 mod support;
@@ -227,6 +227,31 @@ async fn clients_over_the_per_address_cap_are_refused_while_others_are_served() 
         gw.metric("authgate_connections_closed_total", &["reason=\"per_ip_limit\""])
             .await,
         1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_after_which_the_connection_closes_says_so() {
+    let nothing_there = free_port();
+    let gw = Gateway::start(&config(
+        "threads: 1",
+        &format!("  - {{name: down, prefix: /down, upstream: \"127.0.0.1:{nothing_there}\", auth: {{mode: off}}}}\n"),
+    ))
+    .await;
+    let mut stream = connect(gw.port, HERE).await;
+    stream
+        .write_all(b"GET /down/x HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, head) = read_response_head(&mut stream).await;
+    assert_eq!(status, 502);
+    // Without `Connection: close` a client would reuse the connection and race its close.
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(
+        closed_within(&mut stream, Instant::now(), Duration::from_secs(5))
+            .await
+            .is_some(),
+        "the connection stays open"
     );
 }
 

@@ -282,6 +282,9 @@ impl ProxyHttp for AuthProxy {
             },
         };
         if status > 0 && session.response_written().is_none() {
+            // The connection closes after this answer (`can_reuse_downstream: false`): say so
+            // (`Connection: close`), or a client reusing it races the close and sees a reset.
+            session.set_keepalive(None);
             let error = ErrorResponse::plain(status, code, description);
             if let Err(write_error) = send_error(session, &error, &ctx.request_id).await {
                 tracing::debug!(error = %write_error, "could not send error response");
