@@ -169,6 +169,17 @@ impl Gateway {
                 format!("'{}' is not an ip:port address", cfg.admin.address),
             );
         }
+        for (path, seconds) in [
+            (
+                "server.request_header_timeout_seconds",
+                cfg.server.request_header_timeout_seconds,
+            ),
+            ("server.keepalive_timeout_seconds", cfg.server.keepalive_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&seconds) {
+                issues.add(path, "must be between 1 and 3600");
+            }
+        }
         if cfg.limits.max_token_bytes < 256 || cfg.limits.max_token_bytes > 1024 * 1024 {
             issues.add("limits.max_token_bytes", "must be between 256 and 1048576");
         }

@@ -1,11 +1,46 @@
 //! The log filter: `RUST_LOG` when set, otherwise `server.log_level` from the configuration, which a reload
 //! can change while running. The binary installs the subscriber and hands over a way to swap its filter.
+//!
+//! Whatever the filter says, libraries never log below `info` ([`library_cap`], [`forward_log_records`]):
+//! at debug and trace, pingora logs request and upstream request headers (a forwarded `Authorization`), raw
+//! buffers of malformed requests and request targets with their query strings (`access_token=...`), and the
+//! HTTP and LDAP client libraries log what they send. Secrets must not reach the log at any level, so no
+//! directive can turn these on; authgate's own targets (`authgate::*`) log no secrets and keep every level.
 
 use std::sync::OnceLock;
+use tracing::Level;
+use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::EnvFilter;
 
 /// Quiet defaults for the proxy framework, added unless the directives mention it.
 const FRAMEWORK: &str = "pingora=warn,pingora_core=warn,pingora_proxy=warn";
+
+/// The most verbose level a library (any target outside authgate) may log at.
+pub const LIBRARY_MAX_LEVEL: Level = Level::INFO;
+
+/// Whether an event or span of `target` at `level` may be logged at all: authgate's own at any level,
+/// libraries' up to [`LIBRARY_MAX_LEVEL`].
+pub fn allowed(target: &str, level: &Level) -> bool {
+    *level <= LIBRARY_MAX_LEVEL || target == "authgate" || target.starts_with("authgate::")
+}
+
+/// A filter layer applying [`allowed`], beside the reloadable filter (so no directive lifts it).
+pub fn library_cap() -> FilterFn {
+    fn cap(meta: &tracing::Metadata<'_>) -> bool {
+        allowed(meta.target(), meta.level())
+    }
+    FilterFn::new(cap as fn(&tracing::Metadata<'_>) -> bool)
+}
+
+/// Forwards records of libraries that log through the `log` facade (pingora, rustls, ldap3) as tracing
+/// events, none more verbose than [`LIBRARY_MAX_LEVEL`] (which also keeps their disabled debug calls cheap).
+/// Call once, after the subscriber is installed.
+pub fn forward_log_records() -> Result<(), String> {
+    tracing_log::LogTracer::builder()
+        .with_max_level(tracing_log::log::LevelFilter::Info)
+        .init()
+        .map_err(|e| e.to_string())
+}
 
 /// The level used when neither `RUST_LOG` nor `server.log_level` says otherwise.
 pub const DEFAULT_LEVEL: &str = "info";
@@ -88,6 +123,26 @@ mod tests {
         assert!(LogLevel::parse("warn,authgate::access=off").is_ok());
         let err = LogLevel::parse("info,authgate=loud").unwrap_err();
         assert!(err.contains("info,authgate=loud"), "{err}");
+    }
+
+    #[test]
+    fn libraries_never_log_below_info_and_authgate_keeps_every_level() {
+        for target in [
+            "pingora_proxy",
+            "pingora_core::protocols::http::v1::server",
+            "h2",
+            "hyper",
+            "ldap3",
+            "log",
+        ] {
+            assert!(!allowed(target, &Level::DEBUG), "{target}");
+            assert!(!allowed(target, &Level::TRACE), "{target}");
+            assert!(allowed(target, &Level::INFO), "{target}");
+            assert!(allowed(target, &Level::ERROR), "{target}");
+        }
+        assert!(allowed("authgate", &Level::TRACE));
+        assert!(allowed("authgate::access", &Level::DEBUG));
+        assert!(!allowed("authgatex", &Level::DEBUG));
     }
 
     #[test]

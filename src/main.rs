@@ -123,24 +123,27 @@ enum TokenCommand {
 }
 
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
     let json = std::env::var("AUTHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(authgate::logging::initial_filter())
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(authgate::logging::initial_filter());
+    let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    // The two formats are different types; each hands over its own filter swap.
-    if json {
-        let builder = builder.json().with_filter_reloading();
-        let handle = builder.reload_handle();
-        builder.init();
-        authgate::logging::install(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
-    } else {
-        let builder = builder.with_filter_reloading();
-        let handle = builder.reload_handle();
-        builder.init();
-        authgate::logging::install(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
+    let format = if json { format.json().boxed() } else { format.boxed() };
+    // The library cap sits beside the reloadable filter: `RUST_LOG` and `server.log_level` cannot lift it.
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(authgate::logging::library_cap())
+        .with(format);
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        return;
     }
+    if let Err(reason) = authgate::logging::forward_log_records() {
+        tracing::warn!(%reason, "library log records are not forwarded");
+    }
+    authgate::logging::install(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
 }
 
 fn load(config: &std::path::Path) -> anyhow::Result<(ConfigFile, Gateway)> {

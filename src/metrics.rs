@@ -44,6 +44,9 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// `authgate_tls_reloads_total{result}`.
     pub tls_reloads: IntCounterVec,
+    /// `authgate_connections_closed_total{reason}`: client connections the gateway closed before a request
+    /// (`header_timeout`, `per_ip_limit`).
+    pub connections_closed: IntCounterVec,
 }
 
 impl Metrics {
@@ -155,6 +158,11 @@ impl Metrics {
                 "authgate_tls_reloads_total",
                 "Listener certificate reloads by result (ok, error)",
                 &["result"],
+            ),
+            connections_closed: counter_vec(
+                "authgate_connections_closed_total",
+                "Client connections closed before a request was read, by reason (header_timeout, per_ip_limit)",
+                &["reason"],
             ),
             registry,
         }

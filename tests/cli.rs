@@ -62,7 +62,7 @@ fn check_reports_every_invalid_field_with_its_path() {
     let config = write_config(
         dir.path(),
         r#"
-server: {trusted_proxies: [10.0.0.0/8, "lb.internal"]}
+server: {trusted_proxies: [10.0.0.0/8, "lb.internal"], request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml, hashing: {max_memory_mib: 0}}
 providers:
@@ -88,6 +88,8 @@ routes:
         "server.trusted_proxies[1]: 'lb.internal' is not an IP address or CIDR network",
         "routes[2].prefix: '/public/../api' must be a plain path",
         "routes[3].prefix: '/api%2f' must be a plain path",
+        "server.request_header_timeout_seconds: must be between 1 and 3600",
+        "server.keepalive_timeout_seconds: must be between 1 and 3600",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

@@ -109,7 +109,8 @@ pub struct ServerConfig {
     /// PEM bundle of CAs trusted for upstream TLS (`routes[].upstream_tls`). Default: the system roots.
     pub upstream_ca_file: Option<PathBuf>,
     /// Log filter (`info`, `debug`, or directives such as `info,authgate::access=off`). Default `info`;
-    /// `RUST_LOG`, when set, wins. Changes apply on reload.
+    /// `RUST_LOG`, when set, wins. Changes apply on reload. Whatever it says, the proxy framework (pingora) and
+    /// other libraries never log below `info`: their debug output holds request headers and raw requests.
     pub log_level: Option<String>,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed: CIDR networks or addresses, e.g.
     /// `[10.0.0.0/8, "2001:db8::/32"]`. When the TCP peer is one of them, the client address (for rate limits,
@@ -117,6 +118,20 @@ pub struct ServerConfig {
     /// forwarded header; otherwise the client's own `X-Forwarded-For`, `X-Forwarded-Proto`,
     /// `X-Forwarded-Host`, `X-Real-IP` and `Forwarded` are replaced or removed. Default: none.
     pub trusted_proxies: Vec<String>,
+    /// How long a client has to send a whole request head (request line and headers): counted from the
+    /// connection's start for its first request, from the first byte of each later request on a keep-alive
+    /// connection. A slower client is disconnected (slowloris). Default 10; 1 to 3600. Changes apply on reload
+    /// to new connections.
+    pub request_header_timeout_seconds: u64,
+    /// How long a keep-alive connection may stay idle between requests before the gateway closes it. Default
+    /// 60; 1 to 3600. Changes apply on reload to new connections.
+    pub keepalive_timeout_seconds: u64,
+    /// How many connections from one client address (IPv6: one /64 network) may be waiting for a request head
+    /// at once: connected and not yet sent their first request, or still sending a head. A connection over the
+    /// cap is closed at once. Idle keep-alive connections and requests being served do not count, so clients
+    /// behind one NAT or a front proxy are not bothered. Counted per TCP peer address. Default 256; 0 turns the
+    /// cap off. Changes apply on reload.
+    pub max_pending_requests_per_ip: u32,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +146,9 @@ impl Default for ServerConfig {
             upstream_ca_file: None,
             log_level: None,
             trusted_proxies: Vec::new(),
+            request_header_timeout_seconds: 10,
+            keepalive_timeout_seconds: 60,
+            max_pending_requests_per_ip: 256,
         }
     }
 }

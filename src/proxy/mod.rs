@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod forwarded;
 pub mod path;
+pub mod downstream;
 pub mod ratelimit;
 pub mod reload;
 pub mod routes;
@@ -352,6 +353,9 @@ impl ProxyHttp for AuthProxy {
             },
         };
         if status > 0 && session.response_written().is_none() {
+            // The connection closes after this answer (`can_reuse_downstream: false`): say so
+            // (`Connection: close`), or a client reusing it races the close and sees a reset.
+            session.set_keepalive(None);
             let error = ErrorResponse::plain(status, code, description);
             if let Err(write_error) = send_error(session, &error, &ctx.request_id).await {
                 tracing::debug!(error = %write_error, "could not send error response");
@@ -361,6 +365,13 @@ impl ProxyHttp for AuthProxy {
             error_code: status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// How pingora's own error lines name a request: method and path (its default adds the query string,
+    /// which may carry a secret such as `access_token=`).
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        format!("{} {}, request id {}", req.method, req.uri.path(), ctx.request_id)
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {

@@ -3,6 +3,7 @@
 //! period, exit; SIGINT: exit now).
 
 use super::admin::{AdminApp, Health};
+use super::downstream::{Downstream, Limits};
 use super::reload::{Control, ReloadHook};
 use super::AuthProxy;
 use crate::gateway::Gateway;
@@ -31,17 +32,40 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
+    // Everything that can fail to bind is bound or probed before pingora starts its threads, where a failure
+    // would leave this process running half-started instead of stopping it with a message.
+    for listener in &gateway.listeners {
+        probe_tcp("listener", &listener.address)?;
+    }
+    if let Some(address) = &gateway.admin {
+        probe_tcp("admin listener", address)?;
+    }
+    let serves_builtin = gateway
+        .routes
+        .routes()
+        .iter()
+        .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)));
+    let api_socket = if serves_builtin {
+        Some(crate::apis::server::ApiSocket::claim(&gateway.builtin_socket)?)
+    } else {
+        None
+    };
+
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
     let health = Arc::new(Health::new(gateway.key_stores().len()));
     let current = Arc::new(ArcSwap::new(gateway.clone()));
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        AuthProxy::new(current.clone()),
-        "authgate proxy",
+    let downstream = Downstream::new(
+        pingora::proxy::http_proxy(&server.configuration, AuthProxy::new(current.clone())),
+        {
+            let current = current.clone();
+            move || Limits::from_config(&current.load().server)
+        },
+        gateway.metrics.clone(),
     );
+    let mut proxy = Service::new("authgate proxy".to_string(), downstream);
     let mut certs = Vec::new();
     let mut on_reload: Vec<ReloadHook> = Vec::new();
     for listener in &gateway.listeners {
@@ -57,12 +81,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     }
     server.add_service(proxy);
 
-    if gateway
-        .routes
-        .routes()
-        .iter()
-        .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)))
-    {
+    if let Some(api_socket) = api_socket {
         health.expect_builtin();
         let db = Arc::new(crate::store::Database::open(
             &gateway.builtin_database,
@@ -107,7 +126,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         }));
         let mut apis = background_service(
             "authgate built-in apis",
-            crate::apis::server::ApiServer::new(gateway.builtin_socket.clone(), crate::apis::router(state), {
+            crate::apis::server::ApiServer::new(api_socket, crate::apis::router(state), {
                 let health = health.clone();
                 move || health.builtin_listening()
             }),
@@ -146,6 +165,24 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         }),
     });
     Ok(())
+}
+
+/// Fails with a clear message when `address` cannot be bound now (typically: another process, such as a second
+/// `authgate serve` with the same configuration, listens on it). The probe socket is closed at once and pingora
+/// binds the address right after.
+fn probe_tcp(what: &str, address: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(address)
+        .with_context(|| format!("{what} {address}: not an address"))?
+        .next()
+        .with_context(|| format!("{what} {address}: no address"))?;
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{what} {address}: the address is already in use (is another authgate serving this configuration?)"
+        ),
+        Err(e) => Err(e).with_context(|| format!("{what} {address}: cannot listen")),
+    }
 }
 
 /// SIGTERM: mark not-ready, wait `drain_delay` so load balancers notice, then let pingora close listeners

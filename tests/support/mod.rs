@@ -187,6 +187,11 @@ impl Gateway {
         Self::spawn(yaml, users, files, Some("warn,authgate=info"), true).await
     }
 
+    /// Like [`Gateway::start`] with `RUST_LOG` set to `filter`.
+    pub async fn start_with_rust_log(yaml: &str, filter: &str) -> Self {
+        Self::spawn(yaml, &users_yaml(), &[], Some(filter)).await
+    }
+
     /// Like [`Gateway::start`] without `RUST_LOG`, so `server.log_level` decides.
     pub async fn start_with_config_log_level(yaml: &str) -> Self {
         Self::spawn(yaml, &users_yaml(), &[], None, true).await

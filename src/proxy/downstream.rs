@@ -1,0 +1,472 @@
+//! Client connections before pingora reads a request: every request head must arrive within a deadline, an
+//! idle keep-alive connection is closed after a timeout, and one client address may hold only so many
+//! connections that are still waiting for a head (slowloris, issue 13).
+//!
+//! pingora 0.9 times each read of a request head, not the head as a whole, so a client sending a byte every few
+//! seconds is never timed out; and it lets an HTTP/1.1 keep-alive connection idle forever between requests. So
+//! [`Downstream`] runs pingora's HTTP/1 connection loop itself: it reads each request head up to its empty line
+//! under these limits, then hands pingora a session with the head already buffered
+//! (`ServerSession::set_pipelined_prefix`), which pingora parses and serves as if it had read it. Until a head
+//! is complete a connection costs this small future and its buffer, not a proxy session.
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Stream, ALPN};
+use pingora::server::ShutdownWatch;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+/// The largest head read here; a longer one goes to pingora as is, which refuses it (its own limit).
+const MAX_HEAD: usize = 1024 * 1024;
+/// Initial buffer of a head (pingora's own initial size, so it rarely has to grow it).
+const HEAD_CAPACITY: usize = 4096;
+/// Room made in the buffer before a read when less is left.
+const READ_ROOM: usize = 1024;
+/// At most one warning per this interval about connections closed for being slow or over the cap.
+const NOTICE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The limits a new connection is served with (the configuration's, when it starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The time a whole request head may take: from the connection's start for its first request, from the
+    /// first byte of each later one.
+    pub header_timeout: Duration,
+    /// The time a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections per client address waiting for a head at once; `None`: no cap.
+    pub max_pending_per_ip: Option<NonZeroU32>,
+}
+
+impl Limits {
+    /// The limits of `server.*`.
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        Self {
+            header_timeout: Duration::from_secs(server.request_header_timeout_seconds),
+            idle_timeout: Duration::from_secs(server.keepalive_timeout_seconds),
+            max_pending_per_ip: NonZeroU32::new(server.max_pending_requests_per_ip),
+        }
+    }
+}
+
+/// What the per-address cap counts by: an IPv4 address, or the /64 network of an IPv6 one (one host usually
+/// holds a whole /64). IPv4-mapped IPv6 addresses count as their IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl ClientKey {
+    /// The key of a peer address.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Self(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => Self(IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128)))),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
+/// Connections waiting for a request head, per client.
+#[derive(Debug, Default)]
+pub struct PendingHeads {
+    counts: Mutex<HashMap<ClientKey, u32>>,
+}
+
+/// One connection counted in [`PendingHeads`] until dropped.
+#[derive(Debug)]
+pub struct Pending<'a> {
+    heads: &'a PendingHeads,
+    key: ClientKey,
+}
+
+impl PendingHeads {
+    /// Counts one more connection of `key`, unless it already has `max`.
+    pub fn try_acquire(&self, key: ClientKey, max: NonZeroU32) -> Option<Pending<'_>> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(key).or_insert(0);
+        if *count >= max.get() {
+            return None;
+        }
+        *count += 1;
+        Some(Pending { heads: self, key })
+    }
+
+    /// Connections of `key` counted now.
+    pub fn count(&self, key: ClientKey) -> u32 {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.get(&key).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.heads.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Finds the end of a request head (its empty line) in a buffer that grows, without rescanning what it saw.
+#[derive(Debug, Default)]
+struct HeadScanner {
+    /// Empty lines before the request line are skipped (HTTP parsers ignore them): whether it started.
+    started: bool,
+    /// Everything before this offset is judged.
+    resume: usize,
+}
+
+impl HeadScanner {
+    /// Whether `buf` holds a whole head: a line feed followed by an empty line (`\n\n` or `\n\r\n`) after the
+    /// first byte that is not CR or LF.
+    fn complete(&mut self, buf: &[u8]) -> bool {
+        if !self.started {
+            match buf[self.resume..].iter().position(|b| !matches!(b, b'\r' | b'\n')) {
+                Some(offset) => {
+                    self.started = true;
+                    self.resume += offset;
+                }
+                None => {
+                    self.resume = buf.len();
+                    return false;
+                }
+            }
+        }
+        let mut at = self.resume;
+        while let Some(offset) = buf[at..].iter().position(|&b| b == b'\n') {
+            let lf = at + offset;
+            match (buf.get(lf + 1), buf.get(lf + 2)) {
+                (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+                // The terminator may be split across reads: look at this line feed again next time.
+                (None, _) | (Some(b'\r'), None) => {
+                    self.resume = lf;
+                    return false;
+                }
+                _ => at = lf + 1,
+            }
+        }
+        self.resume = buf.len();
+        false
+    }
+}
+
+/// Why a connection ended before a request.
+#[derive(Debug)]
+enum End {
+    /// The client closed it (or never sent anything before closing).
+    ClientClosed,
+    /// No next request within the keep-alive timeout.
+    Idle,
+    /// The head did not arrive in time.
+    HeaderTimeout,
+    /// Its client already has as many connections waiting for a head as allowed.
+    OverLimit,
+    /// The gateway is shutting down.
+    ShuttingDown,
+    /// A read failed.
+    Io(std::io::Error),
+}
+
+/// A warning at most once per [`NOTICE_INTERVAL`] about connections closed for being slow or over the cap, so
+/// an attack leaves a trace in the log without a line per connection.
+#[derive(Debug)]
+struct Notice {
+    last: Mutex<Option<std::time::Instant>>,
+    header_timeouts: AtomicU64,
+    over_limit: AtomicU64,
+}
+
+impl Notice {
+    fn record(&self, end: &End) {
+        match end {
+            End::HeaderTimeout => self.header_timeouts.fetch_add(1, Ordering::Relaxed),
+            End::OverLimit => self.over_limit.fetch_add(1, Ordering::Relaxed),
+            _ => return,
+        };
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < NOTICE_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        tracing::warn!(
+            header_timeout = self.header_timeouts.swap(0, Ordering::Relaxed),
+            per_ip_limit = self.over_limit.swap(0, Ordering::Relaxed),
+            "closed client connections that sent no request head in time or were over the per-address cap \
+             (at most one such line a minute; see authgate_connections_closed_total)"
+        );
+    }
+}
+
+/// The public listeners' application: these limits, then pingora's HTTP handling (`A`).
+pub struct Downstream<A> {
+    proxy: Arc<A>,
+    limits: Box<dyn Fn() -> Limits + Send + Sync>,
+    pending: PendingHeads,
+    metrics: Arc<crate::metrics::Metrics>,
+    notice: Notice,
+}
+
+impl<A> Downstream<A> {
+    /// Serves `proxy` under the limits `limits` returns when a connection starts.
+    pub fn new(
+        proxy: A,
+        limits: impl Fn() -> Limits + Send + Sync + 'static,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self {
+            proxy: Arc::new(proxy),
+            limits: Box::new(limits),
+            pending: PendingHeads::default(),
+            metrics,
+            notice: Notice {
+                last: Mutex::new(None),
+                header_timeouts: AtomicU64::new(0),
+                over_limit: AtomicU64::new(0),
+            },
+        }
+    }
+}
+
+impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
+    /// pingora's HTTP/1 connection loop (`impl ServerApp for HttpServerApp`), with every head read here first.
+    async fn serve_http1(&self, mut stream: Stream, shutdown: &ShutdownWatch) {
+        let limits = (self.limits)();
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| ClientKey::of(a.ip())));
+        tracing::trace!(client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()), "connection opened");
+        let mut down = shutdown.clone();
+        // `None` before the first request; then what pingora keeps between requests.
+        let mut reused: Option<Option<HttpPersistentSettings>> = None;
+        loop {
+            let head = match self
+                .read_head(&mut stream, reused.is_none(), &limits, client, &mut down)
+                .await
+            {
+                Ok(head) => head,
+                Err(end) => return self.closed(&end, client),
+            };
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(Some(settings)) = reused.take() {
+                settings.apply_to_session(&mut session);
+            }
+            // pingora takes the keep-alive decision again from the request; until then this only bounds its
+            // reads, should it want more of a head (it should not: the head is whole).
+            session.set_keepalive(if *shutdown.borrow() {
+                None
+            } else {
+                Some(limits.header_timeout.as_secs())
+            });
+            session.set_pipelined_prefix(head);
+            match self.proxy.process_new_http(session, shutdown).await {
+                Some(next) => {
+                    let (next, settings) = ReusedHttpStream::consume(next);
+                    stream = next;
+                    reused = Some(settings);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Reads the next request head and whatever arrived with it.
+    async fn read_head(
+        &self,
+        stream: &mut Stream,
+        first: bool,
+        limits: &Limits,
+        client: Option<ClientKey>,
+        down: &mut ShutdownWatch,
+    ) -> Result<BytesMut, End> {
+        let mut buf = BytesMut::with_capacity(HEAD_CAPACITY);
+        let mut scanner = HeadScanner::default();
+        // The first head is timed from the connection's start; a later one from its first byte, after the
+        // connection idled under the keep-alive timeout. Only connections waiting for a head count against
+        // their client's cap, and a later head that arrives whole is never counted.
+        if !first {
+            let idle_until = Instant::now() + limits.idle_timeout;
+            read_more(stream, &mut buf, idle_until, down)
+                .await
+                .map_err(|end| match end {
+                    End::HeaderTimeout => End::Idle,
+                    other => other,
+                })?;
+            if scanner.complete(&buf) {
+                return Ok(buf);
+            }
+        }
+        let _pending = match (client, limits.max_pending_per_ip) {
+            (Some(key), Some(max)) => Some(self.pending.try_acquire(key, max).ok_or(End::OverLimit)?),
+            _ => None,
+        };
+        let deadline = Instant::now() + limits.header_timeout;
+        while !scanner.complete(&buf) && buf.len() <= MAX_HEAD {
+            read_more(stream, &mut buf, deadline, down).await?;
+        }
+        Ok(buf)
+    }
+
+    fn closed(&self, end: &End, client: Option<ClientKey>) {
+        let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
+        match end {
+            End::HeaderTimeout => {
+                self.metrics
+                    .connections_closed
+                    .with_label_values(&["header_timeout"])
+                    .inc();
+                tracing::debug!(%client, "closed a connection: no whole request head in time");
+            }
+            End::OverLimit => {
+                self.metrics
+                    .connections_closed
+                    .with_label_values(&["per_ip_limit"])
+                    .inc();
+                tracing::debug!(%client, "closed a connection: its address has too many connections waiting for a request head");
+            }
+            End::Io(e) => tracing::debug!(%client, error = %e, "connection failed before a request"),
+            End::ClientClosed | End::Idle | End::ShuttingDown => {
+                tracing::trace!(%client, reason = ?end, "connection ended between requests")
+            }
+        }
+        self.notice.record(end);
+    }
+}
+
+/// Reads what the client sent next into `buf`, by `deadline` (a timeout is [`End::HeaderTimeout`]).
+async fn read_more(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    down: &mut ShutdownWatch,
+) -> Result<(), End> {
+    if buf.capacity() - buf.len() < READ_ROOM {
+        buf.reserve(HEAD_CAPACITY);
+    }
+    tokio::select! {
+        // Bytes already sent are read before a shutdown is noticed, as pingora does.
+        biased;
+        read = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => match read {
+            Err(_) => Err(End::HeaderTimeout),
+            Ok(Ok(0)) => Err(End::ClientClosed),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(End::Io(e)),
+        },
+        _ = down.wait_for(|shutting_down| *shutting_down) => Err(End::ShuttingDown),
+    }
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Downstream<A> {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        if matches!(stream.selected_alpn_proto(), None | Some(ALPN::H1)) {
+            self.serve_http1(stream, shutdown).await;
+            None
+        } else {
+            // HTTP/2 (not offered by the listeners today): pingora's own handling.
+            ServerApp::process_new(&self.proxy, stream, shutdown).await
+        }
+    }
+
+    async fn cleanup(&self) {
+        ServerApp::cleanup(self.proxy.as_ref()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete_after(chunks: &[&[u8]]) -> Vec<bool> {
+        let mut scanner = HeadScanner::default();
+        let mut buf = Vec::new();
+        chunks
+            .iter()
+            .map(|chunk| {
+                buf.extend_from_slice(chunk);
+                scanner.complete(&buf)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_head_ends_at_its_empty_line_with_crlf_or_lf() {
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]), [true]);
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\nHost: a\n\n"]), [true]);
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\r\nHost: a\n\r\n"]), [true]);
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\r\n\r\n"]), [true]);
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]), [false]);
+        assert_eq!(complete_after(&[b"GET / HTTP/1.1\r\nHost: a\r\r\n"]), [false]);
+    }
+
+    #[test]
+    fn a_terminator_split_across_reads_is_found() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for split in 1..head.len() {
+            let found = complete_after(&[&head[..split], &head[split..]]);
+            assert_eq!(found, [false, true], "split at {split}");
+        }
+        let one_byte_at_a_time: Vec<&[u8]> = head.chunks(1).collect();
+        let found = complete_after(&one_byte_at_a_time);
+        assert_eq!(found.iter().filter(|&&c| c).count(), 1);
+        assert!(found[found.len() - 1]);
+    }
+
+    #[test]
+    fn empty_lines_before_the_request_line_do_not_end_a_head() {
+        assert_eq!(complete_after(&[b"\r\n\r\n", b"\n\n"]), [false, false]);
+        assert_eq!(
+            complete_after(&[b"\r\n\r\n", b"GET / HTTP/1.1\r\n", b"\r\n"]),
+            [false, false, true]
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ClientKey::of(a), ClientKey::of(b));
+        assert_ne!(ClientKey::of(a), ClientKey::of(other));
+        assert_eq!(ClientKey::of(a).to_string(), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(ClientKey::of(mapped), ClientKey::of("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_cap_counts_per_client_and_frees_on_drop() {
+        let heads = PendingHeads::default();
+        let max = NonZeroU32::new(2).unwrap();
+        let a = ClientKey::of("192.0.2.1".parse().unwrap());
+        let b = ClientKey::of("192.0.2.2".parse().unwrap());
+        let first = heads.try_acquire(a, max).unwrap();
+        let _second = heads.try_acquire(a, max).unwrap();
+        assert!(heads.try_acquire(a, max).is_none());
+        assert!(heads.try_acquire(b, max).is_some(), "another client is not affected");
+        drop(first);
+        assert_eq!(heads.count(a), 1);
+        assert!(heads.try_acquire(a, max).is_some());
+        assert_eq!(heads.count(b), 0, "a client with none is forgotten");
+    }
+}
