@@ -189,7 +189,7 @@ impl Gateway {
 
     /// Like [`Gateway::start`] with `RUST_LOG` set to `filter`.
     pub async fn start_with_rust_log(yaml: &str, filter: &str) -> Self {
-        Self::spawn(yaml, &users_yaml(), &[], Some(filter)).await
+        Self::spawn(yaml, &users_yaml(), &[], Some(filter), true).await
     }
 
     /// Like [`Gateway::start`] without `RUST_LOG`, so `server.log_level` decides.
