@@ -19,6 +19,7 @@ pub struct Health {
     draining: AtomicBool,
     pending_key_loads: AtomicUsize,
     builtin_pending: AtomicBool,
+    listeners_pending: AtomicBool,
 }
 
 impl Health {
@@ -28,7 +29,18 @@ impl Health {
             draining: AtomicBool::new(false),
             pending_key_loads: AtomicUsize::new(pending_key_loads),
             builtin_pending: AtomicBool::new(false),
+            listeners_pending: AtomicBool::new(false),
         }
+    }
+
+    /// Readiness waits until the public listeners accept connections.
+    pub fn expect_listeners(&self) {
+        self.listeners_pending.store(true, Ordering::Release);
+    }
+
+    /// Every public listener accepts connections.
+    pub fn listeners_accepting(&self) {
+        self.listeners_pending.store(false, Ordering::Release);
     }
 
     /// Readiness waits for the built-in API socket too.
@@ -66,6 +78,8 @@ impl Health {
             Some("loading signing keys")
         } else if self.builtin_pending.load(Ordering::Acquire) {
             Some("starting the built-in APIs")
+        } else if self.listeners_pending.load(Ordering::Acquire) {
+            Some("opening the listeners")
         } else {
             None
         }
@@ -178,7 +192,10 @@ mod tests {
         let get = |p: &str| app.respond(&http::Method::GET, p).status().as_u16();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/readyz"), 503);
+        health.expect_listeners();
         health.key_load_attempted();
+        assert_eq!(get("/readyz"), 503, "listeners not yet accepting");
+        health.listeners_accepting();
         assert_eq!(get("/readyz"), 200);
         health.start_draining();
         assert_eq!(get("/readyz"), 503);

@@ -4,9 +4,9 @@
 //! [`Authenticator`]: crate::auth::Authenticator
 
 pub mod admin;
+pub mod downstream;
 pub mod forwarded;
 pub mod path;
-pub mod downstream;
 pub mod ratelimit;
 pub mod reload;
 pub mod routes;

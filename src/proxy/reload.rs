@@ -134,6 +134,29 @@ fn fingerprint(gateway: &Gateway) -> Fingerprint {
         .collect()
 }
 
+/// Marks the listeners as accepting once a connection to each succeeds: pingora binds them in its own service
+/// threads, possibly after the admin listener already answers `/readyz`.
+async fn await_listeners(addresses: Vec<String>, health: Arc<Health>) {
+    for address in addresses {
+        let Ok(mut target) = address.parse::<std::net::SocketAddr>() else {
+            continue;
+        };
+        // A wildcard address accepts on loopback too.
+        if target.ip().is_unspecified() {
+            target.set_ip(match target {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let mut wait = Duration::from_millis(5);
+        while tokio::net::TcpStream::connect(target).await.is_err() {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(200));
+        }
+    }
+    health.listeners_accepting();
+}
+
 /// Loads a store's keys for the first time, marks the attempt for readiness, then keeps them fresh.
 async fn load_keys(store: Arc<KeyStore>, health: Arc<Health>) {
     let _ = store.refresh().await;
@@ -150,6 +173,8 @@ impl BackgroundService for Control {
         for store in gateway.key_stores() {
             tasks.spawn(load_keys(store, self.health.clone()));
         }
+        let addresses: Vec<String> = gateway.listeners.iter().map(|l| l.address.clone()).collect();
+        tasks.spawn(await_listeners(addresses, self.health.clone()));
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {

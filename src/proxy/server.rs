@@ -55,6 +55,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     server.bootstrap();
 
     let health = Arc::new(Health::new(gateway.key_stores().len()));
+    health.expect_listeners();
     let current = Arc::new(ArcSwap::new(gateway.clone()));
 
     let downstream = Downstream::new(
