@@ -1,4 +1,4 @@
-// A real OpenID Connect provider (oidc-provider) for tests/oidc_provider.rs, on loopback only.
+// A real OpenID Connect provider (oidc-provider) for tests/it/oidc_provider.rs, on loopback only.
 //   node oidc-server.mjs <port>
 // Client credentials grant with resource indicators: a token requested with resource=X is a JWT access
 // token (typ at+jwt) whose audience is exactly X. POST /__rotate starts signing with a new RSA key (the

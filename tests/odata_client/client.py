@@ -1,6 +1,6 @@
 """Drives authgate's SmartObject OData API with a third-party OData v4 client (python-odata), the way a report
 or script would: it reads $metadata, follows @odata.nextLink, and creates, updates and deletes through the
-entity classes it reflected. Run by tests/odata_client.rs against a gateway seeded with 2,500 customers
+entity classes it reflected. Run by tests/it/odata_client.rs against a gateway seeded with 2,500 customers
 (Name 'Customer 0000'..'Customer 2499', Region North/South/East/West by i % 4, CreditLimit i, Active i even).
 
 usage: client.py <service root> <user> <password>

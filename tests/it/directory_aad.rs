@@ -1,8 +1,8 @@
 //! Basic authentication through Azure AD's resource-owner password grant, against a mock token endpoint
 //! that answers with Azure AD's error codes, through the real gateway.
 
-mod servers;
-mod support;
+use crate::servers;
+use crate::support;
 
 use serde_json::Value;
 use servers::aad::{AadMock, CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};

@@ -1,7 +1,7 @@
 //! The Workflow REST API through the real gateway on loopback: Basic and bearer callers, the whole approval
 //! flow, group tasks, redirect, sleep and wake, visibility, concurrency and the route switch.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::api::Auth;

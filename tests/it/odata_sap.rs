@@ -4,7 +4,7 @@
 //! (Edm.Int64 keys, which the SDK writes `Customer(1107L)`), creates and filters, sending its CSRF-token `HEAD`
 //! before every write. The script is `tests/odata_sap/client.js`; the rows it changed are checked here.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

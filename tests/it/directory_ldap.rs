@@ -1,8 +1,8 @@
 //! Basic authentication through Active Directory over LDAP, against a real OpenLDAP `slapd` with an AD-like
 //! directory (`tests/ldap/`), through the real gateway.
 
-mod servers;
-mod support;
+use crate::servers;
+use crate::support;
 
 use serde_json::Value;
 use servers::slapd::{Slapd, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};

@@ -1,6 +1,6 @@
 //! TLS termination on the public listener, and certificate rotation without a restart.
 
-mod support;
+use crate::support;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use std::time::Duration;

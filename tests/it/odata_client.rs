@@ -2,7 +2,7 @@
 //! the gateway: it reflects `$metadata`, pages through 2,500 rows by `@odata.nextLink`, filters, selects,
 //! orders, counts, and creates, updates and deletes. The script is `tests/odata_client/client.py`.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! names sharing its counter, the bound on password hashing (503 + Retry-After), and the credential cache
 //! across reloads, through the real gateway.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! OAuth 2.0 bearer authentication through the real gateway, with keys served by a JWKS server in the test.
 
-mod support;
+use crate::support;
 
 use authgate::testkit::{jwks, now, SigningKey, TestAlg};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,7 +1,7 @@
 //! What the gateway tells the upstream about the request (issue 13, items 5, 8 and 9): the Host requirement,
 //! the client address (`X-Forwarded-For`, trusted proxies), and which credentials pass on every route.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::raw;

@@ -3,7 +3,7 @@
 //! user, and checks every response against the document (status codes, content types, response schemas,
 //! no server errors, invalid data refused). Settings: `tests/schemathesis/workflow.toml`.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Operations through the real gateway: admin endpoints, SIGTERM drain, hot reload under load, rate limits
 //! and the signed identity assertion.
 
-mod support;
+use crate::support;
 
 use authgate::auth::keys::KeySet;
 use serde_json::Value;

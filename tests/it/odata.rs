@@ -2,7 +2,7 @@
 //! paging, CRUD mapped to SmartObject methods, exposure, who sees what, the workflow statistics, K2's
 //! `/api/odatav4/v4` endpoint, `HEAD`, and links that never follow the client's `Host`.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::api::{Auth, Reply};

@@ -2,7 +2,7 @@
 //! REST API sends (as its documentation's samples and a .NET client's serializers write them) go through the
 //! real gateway, and the answers have K2's shapes.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::api::Auth;

@@ -3,8 +3,8 @@
 //! receives. nginx answers `/api/x`, `/internal/x` and `/public/x` with bodies naming them and the request
 //! target it saw; nothing but an authenticated request may ever get the `/api/x` or `/internal/x` body.
 
-mod servers;
-mod support;
+use crate::servers;
+use crate::support;
 
 use servers::nginx::Nginx;
 use support::raw::{self, RawResponse};

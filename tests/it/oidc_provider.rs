@@ -2,8 +2,8 @@
 //! credentials with resource indicators, JWT access tokens), keys found by OIDC discovery, through the real
 //! gateway.
 
-mod servers;
-mod support;
+use crate::servers;
+use crate::support;
 
 use serde_json::Value;
 use servers::oidc::{header, OidcProvider};

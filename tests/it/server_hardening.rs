@@ -2,7 +2,7 @@
 //! and per-address cap (slowloris); an answer after which the connection closes says so; a second `serve` on
 //! the same configuration; no secret in the log at any level.
 
-mod support;
+use crate::support;
 
 use authgate::testkit::{jwks, now, SigningKey, TestAlg};
 use base64::engine::general_purpose::STANDARD;

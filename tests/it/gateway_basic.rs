@@ -1,6 +1,6 @@
 //! Basic authentication, the platform rules and identity forwarding, through the real gateway.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{base_config, client, echo_route, echo_upstream, Gateway};
