@@ -13,17 +13,17 @@
 //! - `identity_headers`: rendering the identity headers set upstream.
 //! - `basic_cached` / `basic_uncached`: Basic through the credential cache / through argon2id.
 
-use authgate::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
-use authgate::auth::bearer::{self, BearerAuthenticator};
-use authgate::auth::credentials::BasicCredentials;
-use authgate::auth::keys::KeySet;
-use authgate::auth::lockout::Lockout;
-use authgate::auth::token_cache::TokenCache;
-use authgate::auth::HeaderSet;
-use authgate::config::{HeaderNamesConfig, LockoutConfig};
-use authgate::directory::embedded::{hash_password, EmbeddedDirectory, UserEntry};
-use authgate::metrics::Metrics;
-use authgate::testkit::{jwks, now, test_claims, test_provider, SigningKey, TestAlg};
+use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
+use authgate_core::auth::bearer::{self, BearerAuthenticator};
+use authgate_core::auth::credentials::BasicCredentials;
+use authgate_core::auth::keys::KeySet;
+use authgate_core::auth::lockout::Lockout;
+use authgate_core::auth::token_cache::TokenCache;
+use authgate_core::auth::HeaderSet;
+use authgate_core::config::{HeaderNamesConfig, LockoutConfig};
+use authgate_core::directory::embedded::{hash_password, EmbeddedDirectory, UserEntry};
+use authgate_core::metrics::Metrics;
+use authgate_testkit::{jwks, now, test_claims, test_provider, SigningKey, TestAlg};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -108,8 +108,8 @@ fn bench_bearer(c: &mut Criterion) {
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk()).unwrap();
     let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[authgate::testkit::TEST_AUDIENCE]);
-    validation.set_issuer(&[authgate::testkit::TEST_ISSUER]);
+    validation.set_audience(&[authgate_testkit::TEST_AUDIENCE]);
+    validation.set_issuer(&[authgate_testkit::TEST_ISSUER]);
     let mut group = c.benchmark_group("bearer");
     group.throughput(Throughput::Elements(1));
     group.bench_function("jsonwebtoken_decode/RS256", |b| {

@@ -16,11 +16,11 @@
 #[path = "support/load.rs"]
 mod load;
 
-use authgate::apis::odata::catalog::Catalog;
-use authgate::apis::odata::smartobject::load_dir;
-use authgate::apis::odata::store::{SmartObjectStore, SqliteSmartObjectStore};
-use authgate::config::OdataConfig;
-use authgate::store::Database;
+use authgate_apis::odata::catalog::Catalog;
+use authgate_apis::odata::smartobject::load_dir;
+use authgate_apis::odata::store::{SmartObjectStore, SqliteSmartObjectStore};
+use authgate_apis::store::Database;
+use authgate_core::config::OdataConfig;
 use load::{answered, env_or, hash, run_for, runtime, selected, Gateway};
 use std::path::Path;
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! Per-request costs of the path and header checks every proxied request goes through (criterion). Run:
 //! `cargo bench --bench request_path`. Every benchmark is one operation (`Throughput::Elements(1)`).
-//! - `path/normalize/*`: [`authgate::proxy::path::normalize`] on an already-normal path (the common case:
+//! - `path/normalize/*`: [`authgate_core::http::path::normalize`] on an already-normal path (the common case:
 //!   borrowed, no allocation), a normal path with escapes in normal form, and a path that must be rewritten.
 //! - `path/routing_view/semicolon`: the routing view of a path with `;` parameters (rare, allocates).
 //! - `headers/strip_scan`: the identity-header check over the 12 headers of a typical browser request.
 
-use authgate::auth::HeaderSet;
-use authgate::config::HeaderNamesConfig;
-use authgate::proxy::path::{normalize, routing_view};
+use authgate_core::auth::HeaderSet;
+use authgate_core::config::HeaderNamesConfig;
+use authgate_core::http::path::{normalize, routing_view};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http::HeaderName;
 use std::hint::black_box;

@@ -1,10 +1,10 @@
 //! `authgate check --diagnostics`: warnings about configurations that are valid but almost certainly not
 //! what the operator meant. Each warning names the field and says what to do.
 
-use crate::auth::identity::UserManager;
-use crate::config::{ConfigFile, JwksSourceConfig, ProviderKind};
-use crate::directory::embedded::UsersFile;
 use argon2::password_hash::PasswordHash;
+use authgate_core::auth::identity::UserManager;
+use authgate_core::config::{ConfigFile, JwksSourceConfig, ProviderKind};
+use authgate_core::directory::embedded::UsersFile;
 use std::fmt;
 
 /// One warning.
@@ -78,7 +78,7 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
     let users: Option<UsersFile> = cfg
         .basic
         .enabled
-        .then(|| crate::config::load_yaml(&file.resolve(&cfg.basic.directory)).ok())
+        .then(|| authgate_core::config::load_yaml(&file.resolve(&cfg.basic.directory)).ok())
         .flatten();
     if let Some(users) = &users {
         for (i, u) in users.users.iter().enumerate() {
@@ -98,7 +98,7 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
         }
     }
 
-    if let Some(crate::config::DirectoryBackendConfig::Ldap(ldap)) = &cfg.basic.backend {
+    if let Some(authgate_core::config::DirectoryBackendConfig::Ldap(ldap)) = &cfg.basic.backend {
         if ldap.url.starts_with("ldap://") && !ldap.starttls {
             warn(
                 "basic.backend.ldap.url".into(),
@@ -109,8 +109,8 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
 
     // Who can reach each route: Basic users of the directory, and identities of the providers it accepts.
     let backend_manager = cfg.basic.backend.as_ref().map(|b| match b {
-        crate::config::DirectoryBackendConfig::Ldap(_) => UserManager::Ad,
-        crate::config::DirectoryBackendConfig::Aad(_) => UserManager::Aad,
+        authgate_core::config::DirectoryBackendConfig::Ldap(_) => UserManager::Ad,
+        authgate_core::config::DirectoryBackendConfig::Aad(_) => UserManager::Aad,
     });
     let users = if backend_manager.is_some() { None } else { users };
     let basic_managers: Vec<UserManager> = users
@@ -133,7 +133,7 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
         })
         .unwrap_or_default();
     for (i, r) in cfg.routes.iter().enumerate() {
-        if !r.enabled || r.auth.mode == crate::config::AuthMode::Off {
+        if !r.enabled || r.auth.mode == authgate_core::config::AuthMode::Off {
             continue;
         }
         let allowed: Vec<UserManager> = r

@@ -2,36 +2,36 @@
 //! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
 //! is ever served.
 
-use crate::apis::odata::catalog::Catalog;
-use crate::apis::workflow::definitions::Definitions;
-use crate::apis::workflow::links::Links;
-use crate::assertion::AssertionSigner;
-use crate::auth::audience::AudiencePolicy;
-use crate::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
-use crate::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
-use crate::auth::identity::{FqnFormat, UserManager};
-use crate::auth::issuer::IssuerPolicy;
-use crate::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
-use crate::auth::jwt::{AlgorithmSet, JwsAlgorithm};
-use crate::auth::lockout::Lockout;
-use crate::auth::token_cache::TokenCache;
-use crate::auth::{Authenticator, HeaderSet, RoutePolicy};
-use crate::config::yaml_files;
-use crate::config::{
-    AssertionConfig, AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig,
-    ServerConfig,
-};
-use crate::directory::embedded::EmbeddedDirectory;
-use crate::directory::hashing::HashingLimiter;
-use crate::directory::people::PeopleIndex;
-use crate::directory::UserDirectory;
-use crate::metrics::Metrics;
-use crate::proxy::forwarded::TrustedProxies;
-use crate::proxy::path::is_plain_prefix;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
 use crate::proxy::routes::{normalize_prefix, Disabled, PathPolicy, Route, RouteTable, Upstream};
 use crate::proxy::tls::ReloadingCert;
-use crate::signing::SigningAlg;
+use authgate_apis::odata::catalog::Catalog;
+use authgate_apis::workflow::definitions::Definitions;
+use authgate_apis::workflow::links::Links;
+use authgate_core::assertion::AssertionSigner;
+use authgate_core::auth::audience::AudiencePolicy;
+use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
+use authgate_core::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
+use authgate_core::auth::identity::{FqnFormat, UserManager};
+use authgate_core::auth::issuer::IssuerPolicy;
+use authgate_core::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
+use authgate_core::auth::jwt::{AlgorithmSet, JwsAlgorithm};
+use authgate_core::auth::lockout::Lockout;
+use authgate_core::auth::token_cache::TokenCache;
+use authgate_core::auth::{Authenticator, HeaderSet, RoutePolicy};
+use authgate_core::config::yaml_files;
+use authgate_core::config::{
+    AssertionConfig, AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig,
+    ServerConfig,
+};
+use authgate_core::directory::embedded::EmbeddedDirectory;
+use authgate_core::directory::hashing::HashingLimiter;
+use authgate_core::directory::people::PeopleIndex;
+use authgate_core::directory::UserDirectory;
+use authgate_core::http::forwarded::TrustedProxies;
+use authgate_core::http::path::is_plain_prefix;
+use authgate_core::metrics::Metrics;
+use authgate_core::signing::SigningAlg;
 use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -73,7 +73,7 @@ pub struct Gateway {
     /// Assertion key rotation interval.
     pub assertion_rotation: Duration,
     /// The configuration this was built from.
-    pub config: crate::config::GatewayConfig,
+    pub config: authgate_core::config::GatewayConfig,
     /// Files whose change triggers a reload (the configuration and the embedded directory).
     pub watched: Vec<PathBuf>,
     /// CA bundle for upstream TLS.
@@ -283,7 +283,7 @@ impl Gateway {
                     Some(same) => Some(same),
                     None => {
                         let ad_domain = fqn.get(&UserManager::Ad).domain;
-                        crate::directory::backend::build(backend, ad_domain.as_deref(), |p| file.resolve(p))
+                        authgate_core::directory::backend::build(backend, ad_domain.as_deref(), |p| file.resolve(p))
                             .map_err(|list| issues.0.extend(list))
                             .ok()
                     }
@@ -346,7 +346,7 @@ impl Gateway {
         };
 
         let smartobjects_dir = file.resolve(&cfg.odata.smartobjects);
-        let odata_catalog = match crate::apis::odata::smartobject::load_dir(&smartobjects_dir) {
+        let odata_catalog = match authgate_apis::odata::smartobject::load_dir(&smartobjects_dir) {
             Ok(defined) => Catalog::build(defined, &cfg.odata).unwrap_or_else(|found| {
                 issues.0.extend(found);
                 Catalog::default()
@@ -359,7 +359,7 @@ impl Gateway {
         if cfg.odata.page_size == 0 {
             issues.add("odata.page_size", "must be at least 1");
         }
-        issues.0.extend(crate::apis::odata::check_config(&cfg.odata));
+        issues.0.extend(authgate_apis::odata::check_config(&cfg.odata));
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
         let mut routes = Vec::new();
@@ -451,7 +451,10 @@ impl Gateway {
     }
 
     /// This gateway's `basic.backend` directory, when `backend` configures the same one.
-    fn reusable_backend(&self, backend: &crate::config::DirectoryBackendConfig) -> Option<Arc<dyn UserDirectory>> {
+    fn reusable_backend(
+        &self,
+        backend: &authgate_core::config::DirectoryBackendConfig,
+    ) -> Option<Arc<dyn UserDirectory>> {
         let same = self.config.basic.enabled && self.config.basic.backend.as_ref() == Some(backend);
         same.then(|| self.basic_backend.clone()).flatten()
     }
@@ -483,7 +486,7 @@ impl Gateway {
 
     /// Settings that cannot change while running, which differ between `self` and `new`: a reload that
     /// changes them is refused (restart to apply).
-    pub fn restart_required(&self, new: &crate::config::GatewayConfig) -> Vec<&'static str> {
+    pub fn restart_required(&self, new: &authgate_core::config::GatewayConfig) -> Vec<&'static str> {
         let old = &self.config;
         let mut out = Vec::new();
         if old.listeners != new.listeners {
@@ -629,7 +632,7 @@ fn build_provider(ctx: &ProviderContext<'_>, p: &ProviderConfig, i: usize, issue
             .collect(),
     };
     match &p.jwks {
-        crate::config::JwksSourceConfig::Url(u) | crate::config::JwksSourceConfig::Discovery(u)
+        authgate_core::config::JwksSourceConfig::Url(u) | authgate_core::config::JwksSourceConfig::Discovery(u)
             if !(u.starts_with("https://") || u.starts_with("http://")) =>
         {
             issues.add(path("jwks"), format!("'{u}' is not an http(s) URL"));

@@ -1,15 +1,15 @@
 //! Operator diagnostics: `authgate check` (what the configuration means) and `authgate token inspect`
 //! (would this gateway accept this token, check by check, and why not).
 //!
-//! Inspect runs the same step functions as the request path ([`crate::auth::bearer`]), but keeps going after
+//! Inspect runs the same step functions as the request path ([`authgate_core::auth::bearer`]), but keeps going after
 //! a failure so every problem shows at once: an audience off by a slash and an expired token are both named.
 
-use crate::auth::bearer::{self, Provider};
-use crate::auth::errors::TokenError;
-use crate::auth::identity::UserManager;
-use crate::auth::jwt;
-use crate::config::ConfigFile;
 use crate::gateway::Gateway;
+use authgate_core::auth::bearer::{self, Provider};
+use authgate_core::auth::errors::TokenError;
+use authgate_core::auth::identity::UserManager;
+use authgate_core::auth::jwt;
+use authgate_core::config::ConfigFile;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::fmt::Write;
@@ -201,7 +201,7 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
             format!("typ {}", parsed.header.typ.as_deref().unwrap_or("(absent, accepted)"))
         }),
     );
-    let now = crate::clock::unix_now();
+    let now = authgate_core::clock::unix_now();
     report.push(
         "lifetime",
         bearer::check_times(&parsed.claims, provider.leeway, now)
@@ -248,7 +248,7 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
     match bearer::map_identity(provider, &parsed.claims, &found) {
         Ok(identity) => {
             let allowed = [UserManager::Ad, UserManager::Aad];
-            let rule = crate::auth::rules::check(&identity, &allowed);
+            let rule = authgate_core::auth::rules::check(&identity, &allowed);
             report.push(
                 "identity",
                 rule.map(|()| format!("{} (user manager {})", identity.fqn, identity.user_manager))
@@ -303,7 +303,7 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
                 Some(backend) => format!(
                     "enabled, realm '{}', verified by {}",
                     cfg.basic.realm,
-                    crate::directory::backend::describe(backend)
+                    authgate_core::directory::backend::describe(backend)
                 ),
             }
         } else {
@@ -369,9 +369,11 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
             }
         };
         let forwards = match r.forward {
-            crate::config::ForwardCredentials::None => "",
-            crate::config::ForwardCredentials::Bearer => "; forwards bearer tokens",
-            crate::config::ForwardCredentials::All => "; forwards Authorization as received (Basic passwords too)",
+            authgate_core::config::ForwardCredentials::None => "",
+            authgate_core::config::ForwardCredentials::Bearer => "; forwards bearer tokens",
+            authgate_core::config::ForwardCredentials::All => {
+                "; forwards Authorization as received (Basic passwords too)"
+            }
         };
         let mut accepts = Vec::new();
         if r.path.allow_encoded_slash {

@@ -2,22 +2,13 @@
 //!
 //! It terminates Basic and OAuth 2.0 bearer authentication, applies the platform rules (AD/AAD user
 //! managers only, no Basic for AAD accounts with MFA, exact audiences), and forwards the identity to
-//! upstreams as headers. See `docs/architecture.md` for the module map.
+//! upstreams as headers. This crate is the binary's: the pingora proxy, the composition root ([`gateway`])
+//! and the command-line tools; what it decides lives in `authgate-core`, the built-in APIs in `authgate-apis`.
+//! See `docs/architecture.md` for the crate and module map.
 
-pub mod apis;
-pub mod assertion;
-pub mod auth;
-pub mod calendar;
-pub mod clock;
-pub mod config;
 pub mod diagnostics;
-pub mod directory;
 pub mod gateway;
 pub mod inspect;
 pub mod logging;
-pub mod metrics;
 pub mod proxy;
-pub mod signing;
-pub mod store;
-pub mod testkit;
 pub mod tokenbench;

@@ -1,8 +1,8 @@
 //! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, bench-tokens, version.
 
 use anyhow::{bail, Context};
-use authgate::config::ConfigFile;
 use authgate::gateway::Gateway;
+use authgate_core::config::ConfigFile;
 use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
@@ -61,10 +61,10 @@ enum Command {
         #[arg(long)]
         redirect_uri: String,
         /// The API resource consented to.
-        #[arg(long, default_value = authgate::directory::consent::DEFAULT_RESOURCE)]
+        #[arg(long, default_value = authgate_core::directory::consent::DEFAULT_RESOURCE)]
         resource: String,
         /// The Azure AD authority (national clouds have their own).
-        #[arg(long, default_value = authgate::directory::consent::DEFAULT_AUTHORITY)]
+        #[arg(long, default_value = authgate_core::directory::consent::DEFAULT_AUTHORITY)]
         authority: String,
     },
     /// Mint tokens in-process and measure how fast the bearer path validates them, on all cores (no load
@@ -76,7 +76,7 @@ enum Command {
 struct BenchTokensArgs {
     /// Signing algorithm: RS256, PS256 (RSA-2048), ES256, ES384, EdDSA (Ed25519).
     #[arg(long, default_value = "RS256")]
-    alg: authgate::signing::SigningAlg,
+    alg: authgate_core::signing::SigningAlg,
     /// Validations to run in total (0: only mint and write).
     #[arg(long, default_value_t = 200_000)]
     count: u64,
@@ -205,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if password.is_empty() {
                 bail!("empty password on standard input");
             }
-            let hash = authgate::directory::embedded::hash_password(&password)
+            let hash = authgate_core::directory::embedded::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             println!("{hash}");
             Ok(std::process::ExitCode::SUCCESS)
@@ -217,13 +217,15 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             resource,
             authority,
         } => {
-            let url = authgate::directory::consent::admin_consent_url(&authgate::directory::consent::ConsentRequest {
-                tenant: &tenant,
-                client_id: &client_id,
-                redirect_uri: &redirect_uri,
-                resource: Some(&resource),
-                authority: &authority,
-            })?;
+            let url = authgate_core::directory::consent::admin_consent_url(
+                &authgate_core::directory::consent::ConsentRequest {
+                    tenant: &tenant,
+                    client_id: &client_id,
+                    redirect_uri: &redirect_uri,
+                    resource: Some(&resource),
+                    authority: &authority,
+                },
+            )?;
             println!("{url}");
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -7,15 +7,15 @@
 //! signature; with it on, each distinct token is verified once and then served from the cache.
 //! Latencies are taken around each call with [`Instant`] (two clock reads, tens of nanoseconds, included).
 
-use crate::auth::bearer::{BearerAuthenticator, Provider};
-use crate::auth::errors::TokenError;
-use crate::auth::issuer::IssuerConfigError;
-use crate::auth::token_cache::TokenCache;
-use crate::auth::HeaderSet;
-use crate::config::HeaderNamesConfig;
-use crate::metrics::Metrics;
-use crate::signing::{jwks, SigningAlg, SigningKey};
-use crate::testkit::{provider_for, test_claims};
+use authgate_core::auth::bearer::{BearerAuthenticator, Provider};
+use authgate_core::auth::errors::TokenError;
+use authgate_core::auth::issuer::IssuerConfigError;
+use authgate_core::auth::token_cache::TokenCache;
+use authgate_core::auth::HeaderSet;
+use authgate_core::config::HeaderNamesConfig;
+use authgate_core::metrics::Metrics;
+use authgate_core::minting::{claims as test_claims, provider_for};
+use authgate_core::signing::{jwks, SigningAlg, SigningKey};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt;

@@ -2,11 +2,11 @@
 //! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining) and
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
-use crate::assertion::AssertionSigner;
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_core::assertion::AssertionSigner;
+use authgate_core::metrics::Metrics;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -214,7 +214,7 @@ mod tests {
         waiting.store(false, Ordering::Release);
         assert_eq!(keys.respond(&http::Method::GET, "/readyz").status().as_u16(), 200);
         let signer = Arc::new(AssertionSigner::new(
-            crate::signing::SigningAlg::ES256,
+            authgate_core::signing::SigningAlg::ES256,
             "authgate",
             std::time::Duration::from_secs(60),
         ));

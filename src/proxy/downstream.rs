@@ -47,7 +47,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits of `server.*`.
-    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+    pub fn from_config(server: &authgate_core::config::ServerConfig) -> Self {
         Self {
             header_timeout: Duration::from_secs(server.request_header_timeout_seconds),
             idle_timeout: Duration::from_secs(server.keepalive_timeout_seconds),
@@ -224,7 +224,7 @@ pub struct Downstream<A> {
     proxy: Arc<A>,
     limits: Box<dyn Fn() -> Limits + Send + Sync>,
     pending: PendingHeads,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<authgate_core::metrics::Metrics>,
     notice: Notice,
 }
 
@@ -233,7 +233,7 @@ impl<A> Downstream<A> {
     pub fn new(
         proxy: A,
         limits: impl Fn() -> Limits + Send + Sync + 'static,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<authgate_core::metrics::Metrics>,
     ) -> Self {
         Self {
             proxy: Arc::new(proxy),

@@ -1,12 +1,10 @@
 //! The pingora `ProxyHttp` implementation: glue only. It finds the route, asks the [`Authenticator`] for a
 //! decision, writes refusals, rewrites headers for the upstream and records metrics. No auth logic here.
 //!
-//! [`Authenticator`]: crate::auth::Authenticator
+//! [`Authenticator`]: authgate_core::auth::Authenticator
 
 pub mod admin;
 pub mod downstream;
-pub mod forwarded;
-pub mod path;
 pub mod ratelimit;
 pub mod reload;
 pub mod routes;
@@ -14,14 +12,14 @@ pub mod server;
 pub mod target;
 pub mod tls;
 
-use crate::auth::errors::{respond, ErrorResponse};
-use crate::auth::Authenticated;
-use crate::config::ForwardCredentials;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_core::auth::errors::{respond, ErrorResponse};
+use authgate_core::auth::Authenticated;
+use authgate_core::config::ForwardCredentials;
+use authgate_core::http::forwarded::TrustedProxies;
 use bytes::Bytes;
-use forwarded::TrustedProxies;
 use http::header::AUTHORIZATION;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;

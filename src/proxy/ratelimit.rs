@@ -2,7 +2,7 @@
 //! flood costs no signature checks) and one per user (checked after). Buckets live in a bounded moka cache
 //! and disappear when idle.
 
-use crate::config::RateConfig;
+use authgate_core::config::RateConfig;
 use moka::sync::Cache;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

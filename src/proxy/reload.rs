@@ -9,11 +9,11 @@
 
 use super::admin::Health;
 use super::tls::ReloadingCert;
-use crate::auth::jwks::{refresh_loop, KeyStore};
-use crate::config::ConfigFile;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_core::auth::jwks::{refresh_loop, KeyStore};
+use authgate_core::config::ConfigFile;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! `/api/workflow/v10`). Paths are matched after normalisation ([`super::target`]).
 
 use super::ratelimit::RouteLimits;
-use crate::auth::RoutePolicy;
-use crate::config::ForwardCredentials;
+use authgate_core::auth::RoutePolicy;
+use authgate_core::config::ForwardCredentials;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ pub struct Disabled {
     pub message: String,
 }
 
-/// Which request paths out of the ordinary a route accepts (see [`super::path`]).
+/// Which request paths out of the ordinary a route accepts (see [`authgate_core::http::path`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PathPolicy {
     /// `%2F` and `%5C` in the path.

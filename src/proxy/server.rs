@@ -17,6 +17,16 @@ use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The built-in API server as a pingora background service (its own runtime, `builtin.threads`).
+struct BuiltinApis(authgate_apis::server::ApiServer);
+
+#[async_trait]
+impl pingora::services::background::BackgroundService for BuiltinApis {
+    async fn start(&self, shutdown: pingora::server::ShutdownWatch) {
+        self.0.serve(shutdown).await
+    }
+}
+
 /// Runs the gateway until it is told to stop. Blocks.
 pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let settings = gateway.server.clone();
@@ -46,7 +56,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .iter()
         .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)));
     let api_socket = if serves_builtin {
-        Some(crate::apis::server::ApiSocket::claim(&gateway.builtin_socket)?)
+        Some(authgate_apis::server::ApiSocket::claim(&gateway.builtin_socket)?)
     } else {
         None
     };
@@ -84,29 +94,29 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
 
     if let Some(api_socket) = api_socket {
         health.expect_builtin();
-        let db = Arc::new(crate::store::Database::open(
+        let db = Arc::new(authgate_apis::store::Database::open(
             &gateway.builtin_database,
             gateway.builtin_threads.max(2),
         )?);
-        let workflow_store: Arc<dyn crate::apis::workflow::store::WorkflowStore> =
-            Arc::new(crate::apis::workflow::store::SqliteWorkflowStore::new(db.clone())?);
-        let workflow_api = move |g: &Gateway| crate::apis::workflow::WorkflowApi {
+        let workflow_store: Arc<dyn authgate_apis::workflow::store::WorkflowStore> =
+            Arc::new(authgate_apis::workflow::store::SqliteWorkflowStore::new(db.clone())?);
+        let workflow_api = move |g: &Gateway| authgate_apis::workflow::WorkflowApi {
             definitions: g.workflow_definitions.clone(),
             store: workflow_store.clone(),
             people: g.people.clone(),
             links: g.workflow_links.clone(),
         };
-        let smartobject_store: Arc<dyn crate::apis::odata::store::SmartObjectStore> =
-            Arc::new(crate::apis::odata::store::SqliteSmartObjectStore::new(db.clone())?);
+        let smartobject_store: Arc<dyn authgate_apis::odata::store::SmartObjectStore> =
+            Arc::new(authgate_apis::odata::store::SqliteSmartObjectStore::new(db.clone())?);
         smartobject_store.sync_schema(&gateway.odata_catalog)?;
-        let odata_api = move |g: &Gateway| crate::apis::odata::ODataApi {
+        let odata_api = move |g: &Gateway| authgate_apis::odata::ODataApi {
             catalog: g.odata_catalog.clone(),
             store: smartobject_store.clone(),
             page_size: u64::from(g.config.odata.page_size),
             base_paths: g.config.odata.base_paths.clone().into(),
             public_url: g.config.odata.public_url.clone(),
         };
-        let state = Arc::new(crate::apis::ApiState {
+        let state = Arc::new(authgate_apis::ApiState {
             headers: gateway.headers.clone(),
             db,
             workflow: ArcSwap::from_pointee(workflow_api(&gateway)),
@@ -127,10 +137,14 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         }));
         let mut apis = background_service(
             "authgate built-in apis",
-            crate::apis::server::ApiServer::new(api_socket, crate::apis::router(state), {
-                let health = health.clone();
-                move || health.builtin_listening()
-            }),
+            BuiltinApis(authgate_apis::server::ApiServer::new(
+                api_socket,
+                authgate_apis::router(state),
+                {
+                    let health = health.clone();
+                    move || health.builtin_listening()
+                },
+            )),
         );
         apis.threads = Some(gateway.builtin_threads.max(1));
         server.add_service(apis);
@@ -190,7 +204,7 @@ fn probe_tcp(what: &str, address: &str) -> anyhow::Result<()> {
 /// and give in-flight requests the grace period. SIGINT: fast exit. SIGQUIT: pingora's graceful upgrade.
 struct DrainingShutdown {
     health: Arc<Health>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<authgate_core::metrics::Metrics>,
     drain_delay: Duration,
 }
 

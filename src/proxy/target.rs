@@ -1,10 +1,10 @@
 //! From the request target to a route: checks `Host`, accepts origin-form and `http(s)` absolute-form
-//! targets, normalises the path ([`super::path`]), picks the route by it and says what the upstream request
+//! targets, normalises the path ([`authgate_core::http::path`]), picks the route by it and says what the upstream request
 //! target becomes, so the route decision and the upstream see the same path.
 
-use super::path::{self, Features, PathError};
 use super::routes::{Route, RouteTable};
-use crate::auth::errors::ErrorResponse;
+use authgate_core::auth::errors::ErrorResponse;
+use authgate_core::http::path::{self, Features, PathError};
 use http::{header::HOST, Version};
 use pingora::http::RequestHeader;
 use std::borrow::Cow;
@@ -148,7 +148,7 @@ mod tests {
             upstream: Upstream::Builtin("x.sock".into()),
             disabled: None,
             auth: None,
-            forward: crate::config::ForwardCredentials::None,
+            forward: authgate_core::config::ForwardCredentials::None,
             path,
             limits: RouteLimits::default(),
             index: 0,

@@ -1,6 +1,6 @@
 //! The operator commands, run as the real binary: `check`, `hash-password`, `token inspect`, `bench-tokens`.
 
-use authgate::testkit::{jwks, now, SigningKey, TestAlg};
+use authgate_testkit::{jwks, now, SigningKey, TestAlg};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;

@@ -119,7 +119,7 @@ fn the_configmap_configuration_passes_authgate_check() {
     std::fs::create_dir(&secrets).unwrap();
     let users = of_kind(&docs, "Secret")["stringData"]["users.yaml"].as_str().unwrap();
     // The shipped hash is a placeholder; the directory must still parse, so give it a real one.
-    let hash = authgate::directory::embedded::hash_password("svc-password").unwrap();
+    let hash = authgate_core::directory::embedded::hash_password("svc-password").unwrap();
     std::fs::write(
         secrets.join("users.yaml"),
         users.replace("$argon2id$v=19$m=19456,t=2,p=1$REPLACE$REPLACE", &hash),

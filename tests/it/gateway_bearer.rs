@@ -2,7 +2,7 @@
 
 use crate::support;
 
-use authgate::testkit::{jwks, now, SigningKey, TestAlg};
+use authgate_testkit::{jwks, now, SigningKey, TestAlg};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use authgate::auth::keys::KeySet;
+use authgate_core::auth::keys::KeySet;
 use serde_json::Value;
 use std::time::Duration;
 use support::{base_config, client, echo_route, echo_upstream, Gateway};
@@ -210,7 +210,7 @@ async fn signed_assertion_verifies_against_the_admin_jwks() {
         .await
         .unwrap();
     let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap().keys;
-    let jwt = authgate::auth::jwt::parse(token).unwrap();
+    let jwt = authgate_core::auth::jwt::parse(token).unwrap();
     let key = keys.get(jwt.header.kid.as_deref().unwrap()).expect("kid published");
     key.verify("ES256".parse().unwrap(), jwt.signing_input, &jwt.signature)
         .unwrap();

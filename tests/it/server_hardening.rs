@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use authgate::testkit::{jwks, now, SigningKey, TestAlg};
+use authgate_testkit::{jwks, now, SigningKey, TestAlg};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;

@@ -144,7 +144,7 @@ async fn system_actions_at_k2_paths_with_k2_bodies() {
     let path = |action: &str| format!("/tasks/{sn}/actions/{action}");
 
     // K2's documented sleep body carries both members; a .NET date for SleepUntil.
-    let until_ms = (authgate::testkit::now() + 7200) * 1000;
+    let until_ms = (authgate_testkit::now() + 7200) * 1000;
     let sleep = format!(r#"{{"SleepFor": 0,"SleepUntil": "\/Date({until_ms}+0000)\/"}}"#);
     let slept = gw.call_raw(&bob, "POST", &path("sleep"), &sleep, &[]).await;
     assert_eq!(slept.status, 200, "{}", slept.text);

@@ -2,7 +2,7 @@
 //! headers and JSON.
 
 use super::{client, Gateway};
-use authgate::testkit::{jwks, now, SigningKey, TestAlg, TEST_AUDIENCE, TEST_ISSUER};
+use authgate_testkit::{jwks, now, SigningKey, TestAlg, TEST_AUDIENCE, TEST_ISSUER};
 use serde_json::{json, Value};
 
 /// How a request authenticates.

@@ -1,0 +1,92 @@
+//! The built-in APIs, served in this process by axum on a unix socket that only the proxy connects to
+//! (file mode 0600), so nothing outside the process can reach them with forged identity headers.
+//!
+//! - [`identity`]: the [`Caller`] extractor (the identity the proxy forwarded; refused when absent).
+//! - [`error`]: the JSON error type handlers return.
+//! - [`server`]: the background service that serves the router on the socket.
+//!
+//! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
+//! the SmartObject OData API ([`odata`], at its configured base paths, by default `/api/odata/v4` and
+//! `/api/odatav4/v4`) are merged here.
+
+pub mod error;
+pub mod identity;
+pub mod odata;
+pub mod server;
+pub mod store;
+pub mod workflow;
+
+pub use error::ApiError;
+pub use identity::Caller;
+
+use crate::store::Database;
+use authgate_core::auth::HeaderSet;
+use axum::http::Uri;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// Fixed base paths of the built-in APIs; matched case-insensitively (the rest of the path is left as sent).
+/// The OData API's base paths are configuration (`odata.base_paths`) and matched by its handler.
+pub const BASE_PATHS: [&str; 2] = ["/api/workflow/v1", "/api/whoami"];
+
+/// What every built-in handler can reach.
+pub struct ApiState {
+    /// Identity header names (to read the caller).
+    pub headers: Arc<HeaderSet>,
+    /// The APIs' database.
+    pub db: Arc<Database>,
+    /// The Workflow REST API's definitions, store and directory; swapped whole when the configuration reloads.
+    pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
+    /// The OData API's catalog and store; swapped whole when the configuration reloads.
+    pub odata: arc_swap::ArcSwap<odata::ODataApi>,
+}
+
+/// The router of every built-in API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/whoami", get(whoami))
+        .nest(workflow::BASE, workflow::router())
+        // OData paths are not router patterns and its base paths reload with the configuration: its handler
+        // takes whatever is left and answers 404 for paths under none of them.
+        .fallback(odata::handlers::handle)
+        .with_state(state)
+}
+
+async fn whoami(caller: Caller) -> Json<Caller> {
+    Json(caller)
+}
+
+/// Lower-cases a known base path at the start of `uri`'s path (`/API/Workflow/V1/tasks` ->
+/// `/api/workflow/v1/tasks`), leaving the rest untouched.
+pub fn normalize_base_path(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let base = BASE_PATHS.iter().find(|base| {
+        path.len() >= base.len()
+            && path.as_bytes()[..base.len()].eq_ignore_ascii_case(base.as_bytes())
+            && (path.len() == base.len() || path.as_bytes()[base.len()] == b'/')
+            && &path[..base.len()] != **base
+    })?;
+    let mut rewritten = format!("{}{}", base, &path[base.len()..]);
+    if let Some(query) = uri.query() {
+        rewritten.push('?');
+        rewritten.push_str(query);
+    }
+    rewritten.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths_are_normalised_case_insensitively() {
+        let uri: Uri = "/API/Workflow/V1/Tasks?state=Open".parse().unwrap();
+        assert_eq!(
+            normalize_base_path(&uri).unwrap().to_string(),
+            "/api/workflow/v1/Tasks?state=Open"
+        );
+        assert!(normalize_base_path(&"/api/workflow/v1/tasks".parse().unwrap()).is_none());
+        assert!(normalize_base_path(&"/API/workflow/v10".parse().unwrap()).is_none());
+    }
+}
