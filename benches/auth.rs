@@ -13,7 +13,7 @@
 //! - `identity_headers`: rendering the identity headers set upstream.
 //! - `basic_cached` / `basic_uncached`: Basic through the credential cache / through argon2id.
 
-use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache, FqnFormats};
+use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache};
 use authgate_core::auth::bearer::{self, BearerAuthenticator};
 use authgate_core::auth::credentials::BasicCredentials;
 use authgate_core::auth::keys::KeySet;
@@ -22,6 +22,7 @@ use authgate_core::auth::token_cache::TokenCache;
 use authgate_core::auth::HeaderSet;
 use authgate_core::config::{HeaderNamesConfig, LockoutConfig};
 use authgate_core::directory::embedded::{hash_password, EmbeddedDirectory, UserEntry};
+use authgate_core::identity::FqnFormats;
 use authgate_core::metrics::Metrics;
 use authgate_testkit::{jwks, now, test_claims, test_provider, SigningKey, TestAlg};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};

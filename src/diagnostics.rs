@@ -2,9 +2,9 @@
 //! what the operator meant. Each warning names the field and says what to do.
 
 use argon2::password_hash::PasswordHash;
-use authgate_core::auth::identity::UserManager;
 use authgate_core::config::{ConfigFile, JwksSourceConfig, ProviderKind};
 use authgate_core::directory::embedded::UsersFile;
+use authgate_core::identity::UserManager;
 use std::fmt;
 
 /// One warning.

@@ -7,9 +7,9 @@
 use crate::gateway::Gateway;
 use authgate_core::auth::bearer::{self, Provider};
 use authgate_core::auth::errors::TokenError;
-use authgate_core::auth::identity::UserManager;
 use authgate_core::auth::jwt;
 use authgate_core::config::ConfigFile;
+use authgate_core::identity::UserManager;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::fmt::Write;

@@ -132,8 +132,8 @@ impl AssertionSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::identity::{AuthMethod, Identity, UserManager};
     use crate::auth::keys::KeySet;
+    use crate::identity::{AuthMethod, Identity, UserManager};
 
     fn auth() -> Arc<Authenticated> {
         Arc::new(Authenticated::new(

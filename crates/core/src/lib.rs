@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod identity;
 pub mod metrics;
 pub mod minting;
 pub mod signing;

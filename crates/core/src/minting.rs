@@ -3,12 +3,12 @@
 
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::bearer::{Provider, UserClaim};
-use crate::auth::identity::{FqnFormat, UserManager};
 use crate::auth::issuer::{IssuerConfigError, IssuerPolicy};
 use crate::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
 use crate::auth::jwt::AlgorithmSet;
 use crate::auth::keys::KeySet;
 use crate::config::{AudienceMatch, ProviderKind};
+use crate::identity::{FqnFormat, UserManager};
 use crate::metrics::Metrics;
 use crate::signing::{jwks, SigningKey};
 use serde_json::{json, Value};

@@ -6,7 +6,8 @@
 //! (and `POST tasks/{sn}/{action}`, the aliases kept from before). Their names are reserved: a definition cannot
 //! give an activity action one of them, so `actions/{name}` runs the system action whatever the case of `name`.
 
-use super::engine::{self, no_server_event, no_task, SystemAction, Update, WorkflowError};
+use super::engine::{self, no_server_event, no_task, SystemAction, Update};
+use super::error::WorkflowError;
 use super::item_refs::ItemReferences;
 use super::json::{self as body, JsonBody, OptionalJsonBody, QueryParams};
 use super::model::{

@@ -19,6 +19,7 @@
 pub mod dates;
 pub mod definitions;
 pub mod engine;
+pub mod error;
 pub mod handlers;
 pub mod item_refs;
 pub mod json;

@@ -6,7 +6,7 @@
 //! The tables `wf_instances` and `wf_tasks` are also read by the OData workflow-statistics SmartObjects:
 //! their column names and meanings are a contract (see `docs/architecture.md`).
 
-use super::engine::WorkflowError;
+use super::error::WorkflowError;
 use super::item_refs::ItemReferences;
 use crate::store::{Database, StoreError};
 use async_trait::async_trait;

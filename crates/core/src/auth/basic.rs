@@ -8,37 +8,17 @@
 
 use super::credentials::BasicCredentials;
 use super::errors::{AuthError, LockScope};
-use super::identity::{AuthMethod, FqnFormat, Identity, UserManager};
 use super::lockout::{Lockout, Verdict};
 use super::single_flight::{Role, SingleFlight};
 use super::{Authenticated, HeaderSet};
 use crate::directory::{AccountKey, DirectoryError, DirectoryUser, UserDirectory};
+use crate::identity::{AuthMethod, FqnFormats, Identity};
 use crate::metrics::Metrics;
 use aws_lc_rs::hmac;
 use moka::sync::Cache;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// FQN formats by user manager, with defaults for managers not configured.
-#[derive(Debug, Clone, Default)]
-pub struct FqnFormats(HashMap<UserManager, FqnFormat>);
-
-impl FqnFormats {
-    /// From configured formats.
-    pub fn new(formats: HashMap<UserManager, FqnFormat>) -> Self {
-        Self(formats)
-    }
-
-    /// The format of `manager`.
-    pub fn get(&self, manager: &UserManager) -> FqnFormat {
-        self.0
-            .get(manager)
-            .cloned()
-            .unwrap_or_else(|| FqnFormat::default_for(manager))
-    }
-}
 
 /// Verified logins, remembered under a keyed HMAC of user name and password (the key generated at start-up,
 /// never stored), and the checks in flight under the same key. Kept across reloads that change neither
@@ -282,7 +262,9 @@ mod tests {
     use crate::directory::embedded::{EmbeddedDirectory, UserEntry};
     use crate::directory::hashing::HashingLimiter;
     use crate::directory::Login;
+    use crate::identity::UserManager;
     use async_trait::async_trait;
+    use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
     use tokio::sync::Semaphore;

@@ -7,13 +7,13 @@
 
 use super::audience::AudiencePolicy;
 use super::errors::TokenError;
-use super::identity::{AuthMethod, FqnFormat, Identity, UserManager};
 use super::issuer::{IssuerMatch, IssuerPolicy};
 use super::jwks::{Candidates, KeyStore};
-use super::jwt::{self, AlgorithmSet, Claims, JoseHeader, JwsAlgorithm, UnverifiedJwt};
 use super::token_cache::{digest_of, TokenCache};
 use super::{Authenticated, HeaderSet};
+use crate::auth::jwt::{self, AlgorithmSet, Claims, JoseHeader, JwsAlgorithm, UnverifiedJwt};
 use crate::config::ProviderKind;
+use crate::identity::{AuthMethod, FqnFormat, Identity, UserManager};
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;

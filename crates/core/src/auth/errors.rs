@@ -4,7 +4,7 @@
 
 use super::audience::AudienceMismatch;
 use super::credentials::CredentialError;
-use super::identity::UserManager;
+use crate::identity::UserManager;
 use std::time::Duration;
 use thiserror::Error;
 

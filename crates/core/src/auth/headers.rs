@@ -1,8 +1,8 @@
 //! The identity headers forwarded upstream: their names, how an identity renders into them, and which
 //! inbound headers count as identity headers (and are therefore always stripped).
 
-use super::identity::Identity;
 use crate::config::{ConfigIssue, HeaderNamesConfig};
+use crate::identity::Identity;
 use http::{HeaderName, HeaderValue};
 
 /// Every inbound header starting with this is stripped, whatever the configured names.
@@ -158,7 +158,7 @@ fn header_value(value: &str) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::identity::{AuthMethod, UserManager};
+    use crate::identity::{AuthMethod, UserManager};
 
     fn identity() -> Identity {
         Identity {

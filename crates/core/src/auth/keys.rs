@@ -6,7 +6,7 @@
 //! The key's type decides which algorithms it can verify: a token cannot make an RSA key act as an HMAC secret.
 
 use super::errors::TokenError;
-use super::jwt::JwsAlgorithm;
+use crate::auth::jwt::JwsAlgorithm;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents, VerificationAlgorithm};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -8,7 +8,6 @@ pub mod bearer;
 pub mod credentials;
 pub mod errors;
 pub mod headers;
-pub mod identity;
 pub mod issuer;
 pub mod jwks;
 pub mod jwt;
@@ -20,13 +19,13 @@ pub mod token_cache;
 
 pub use headers::HeaderSet;
 
+use crate::identity::{Identity, UserManager};
 use crate::metrics::Metrics;
 use basic::BasicAuthenticator;
 use bearer::BearerAuthenticator;
 use credentials::{parse_authorization, Credentials};
 use errors::{AuthError, Challenges};
 use http::{HeaderName, HeaderValue};
-use identity::{Identity, UserManager};
 use std::net::IpAddr;
 use std::sync::Arc;
 

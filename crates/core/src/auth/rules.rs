@@ -3,7 +3,7 @@
 //! authentication of an AAD account with MFA enabled is refused with a pointer to OAuth.
 
 use super::errors::AuthError;
-use super::identity::{AuthMethod, Identity, UserManager};
+use crate::identity::{AuthMethod, Identity, UserManager};
 
 /// Applies the rules to `identity` on a route allowing `allowed` user managers.
 pub fn check(identity: &Identity, allowed: &[UserManager]) -> Result<(), AuthError> {

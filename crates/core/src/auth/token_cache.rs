@@ -92,7 +92,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::identity::{AuthMethod, Identity, UserManager};
+    use crate::identity::{AuthMethod, Identity, UserManager};
 
     fn value() -> Arc<Authenticated> {
         Arc::new(Authenticated::new(

@@ -1,6 +1,6 @@
 //! `basic.backend`: the user manager that verifies Basic credentials when it is not the embedded directory.
 //! Active Directory over LDAP (`ldap`) or Azure AD through the resource-owner password grant (`aad`).
-//! Runtime forms are built (and checked, with field paths) by [`crate::directory`].
+//! Runtime forms are built (and checked, with field paths) by the `directory` module.
 
 use super::secret::Secret;
 use serde::Deserialize;

@@ -7,8 +7,8 @@
 
 use super::hashing::HashingLimiter;
 use super::{AccountKey, DirectoryError, DirectoryUser, Login, UserDirectory};
-use crate::auth::identity::UserManager;
 use crate::config::{ConfigError, ConfigIssue};
+use crate::identity::UserManager;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;

@@ -11,8 +11,8 @@
 //! (503), never a pass.
 
 use super::{instance_version, AccountKey, DirectoryError, DirectoryUser, Login, UserDirectory};
-use crate::auth::identity::UserManager;
 use crate::config::{ConfigIssue, LdapAttributesConfig, LdapConfig};
+use crate::identity::UserManager;
 use async_trait::async_trait;
 use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions};
 use std::path::{Path, PathBuf};

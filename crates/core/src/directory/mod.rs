@@ -10,7 +10,7 @@ pub mod hashing;
 pub mod ldap;
 pub mod people;
 
-use crate::auth::identity::UserManager;
+use crate::identity::UserManager;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

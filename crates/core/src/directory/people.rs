@@ -2,7 +2,7 @@
 //! such as "the originator's manager", and originator details on tasks).
 
 use super::embedded::EmbeddedDirectory;
-use crate::auth::basic::FqnFormats;
+use crate::identity::FqnFormats;
 use std::collections::HashMap;
 
 /// A person as the built-in APIs show them.
@@ -150,8 +150,8 @@ pub fn username_of(fqn: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::identity::{FqnFormat, UserManager};
     use crate::directory::embedded::UserEntry;
+    use crate::identity::{FqnFormat, UserManager};
 
     fn entry(name: &str, um: &str, manager: Option<&str>) -> UserEntry {
         UserEntry {

@@ -1,5 +1,6 @@
 //! The authenticated identity that the gateway forwards upstream.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -127,6 +128,25 @@ impl FqnFormat {
             }
             _ => format!("{}{}", self.prefix, name),
         }
+    }
+}
+
+/// FQN formats by user manager, with defaults for managers not configured.
+#[derive(Debug, Clone, Default)]
+pub struct FqnFormats(HashMap<UserManager, FqnFormat>);
+
+impl FqnFormats {
+    /// From configured formats.
+    pub fn new(formats: HashMap<UserManager, FqnFormat>) -> Self {
+        Self(formats)
+    }
+
+    /// The format of `manager`.
+    pub fn get(&self, manager: &UserManager) -> FqnFormat {
+        self.0
+            .get(manager)
+            .cloned()
+            .unwrap_or_else(|| FqnFormat::default_for(manager))
     }
 }
 
