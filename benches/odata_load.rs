@@ -18,12 +18,9 @@ mod load;
 
 use authgate_apis::odata::catalog::Catalog;
 use authgate_apis::odata::smartobject::load_dir;
-use authgate_apis::odata::store::{SmartObjectStore, SqliteSmartObjectStore};
-use authgate_apis::store::Database;
 use authgate_core::config::OdataConfig;
 use load::{answered, env_or, hash, run_for, runtime, selected, Gateway};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 const USERS: usize = 50;
@@ -47,11 +44,20 @@ properties:
 fn seed(dir: &Path, rows: usize) {
     let defined = load_dir(&dir.join("smartobjects")).expect("the bench SmartObject loads");
     let catalog = Catalog::build(defined, &OdataConfig::default()).expect("a catalog");
-    let db = Arc::new(Database::open(&dir.join("odata.db"), 1).expect("the database opens"));
-    SqliteSmartObjectStore::new(db)
-        .expect("the store opens")
-        .sync_schema(&catalog)
-        .expect("the table is created");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let stores = authgate_apis::store::sqlite::open(&dir.join("odata.db"), 1)
+            .await
+            .expect("the database opens");
+        stores
+            .smartobjects
+            .sync_schema(&catalog)
+            .await
+            .expect("the table is created");
+    });
     let mut conn = rusqlite::Connection::open(dir.join("odata.db")).expect("the database opens");
     let tx = conn.transaction().expect("a transaction");
     {

@@ -475,6 +475,19 @@ impl Gateway {
             .map(|store| store.name().to_string())
     }
 
+    /// What the built-in APIs serve from this configuration (their stores stay across reloads).
+    pub fn api_parts(&self) -> authgate_apis::ApiParts {
+        authgate_apis::ApiParts {
+            definitions: self.workflow_definitions.clone(),
+            people: self.people.clone(),
+            links: self.workflow_links.clone(),
+            catalog: self.odata_catalog.clone(),
+            page_size: u64::from(self.config.odata.page_size),
+            base_paths: self.config.odata.base_paths.clone().into(),
+            public_url: self.config.odata.public_url.clone(),
+        }
+    }
+
     /// The key stores of every provider.
     pub fn key_stores(&self) -> Vec<Arc<KeyStore>> {
         self.authenticator

@@ -31,7 +31,8 @@ pub struct Control {
 }
 
 /// Called with each newly swapped-in gateway, for state built from it outside the proxy (the built-in APIs).
-pub type ReloadHook = Box<dyn Fn(&Gateway) + Send + Sync>;
+pub type ReloadHook =
+    Box<dyn Fn(Arc<Gateway>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 impl Control {
     /// Controls the gateway held by `current`, loaded from `config_path`, and the listeners' `certs`.
@@ -99,7 +100,7 @@ impl Control {
             crate::logging::apply(&new.log_level);
         }
         for hook in &self.hooks {
-            hook(&new);
+            hook(new.clone()).await;
         }
         self.current.store(new);
         Ok(())

@@ -94,60 +94,36 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
 
     if let Some(api_socket) = api_socket {
         health.expect_builtin();
-        let db = Arc::new(authgate_apis::store::Database::open(
-            &gateway.builtin_database,
-            gateway.builtin_threads.max(2),
-        )?);
-        let workflow_store: Arc<dyn authgate_apis::workflow::store::WorkflowStore> =
-            Arc::new(authgate_apis::workflow::store::SqliteWorkflowStore::new(db.clone())?);
-        let workflow_api = move |g: &Gateway| authgate_apis::workflow::WorkflowApi {
-            definitions: g.workflow_definitions.clone(),
-            store: workflow_store.clone(),
-            people: g.people.clone(),
-            links: g.workflow_links.clone(),
-        };
-        let smartobject_store: Arc<dyn authgate_apis::odata::store::SmartObjectStore> =
-            Arc::new(authgate_apis::odata::store::SqliteSmartObjectStore::new(db.clone())?);
-        smartobject_store.sync_schema(&gateway.odata_catalog)?;
-        let odata_api = move |g: &Gateway| authgate_apis::odata::ODataApi {
-            catalog: g.odata_catalog.clone(),
-            store: smartobject_store.clone(),
-            page_size: u64::from(g.config.odata.page_size),
-            base_paths: g.config.odata.base_paths.clone().into(),
-            public_url: g.config.odata.public_url.clone(),
-        };
-        let state = Arc::new(authgate_apis::ApiState {
-            headers: gateway.headers.clone(),
-            db,
-            workflow: ArcSwap::from_pointee(workflow_api(&gateway)),
-            odata: ArcSwap::from_pointee(odata_api(&gateway)),
-        });
-        let reloaded = state.clone();
-        on_reload.push(Box::new(move |g: &Gateway| {
-            reloaded.workflow.store(Arc::new(workflow_api(g)));
-            let odata = odata_api(g);
-            // New SmartObjects and properties need their tables and columns before they are served; if the
-            // database refuses, the previous catalog keeps serving.
-            match odata.store.sync_schema(&odata.catalog) {
-                Ok(()) => reloaded.odata.store(Arc::new(odata)),
-                Err(e) => {
+        // The stores are opened (and migrated) before pingora starts, on a runtime of their own: a database
+        // that cannot be opened stops the process with its message.
+        let apis = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let stores =
+                    authgate_apis::store::sqlite::open(&gateway.builtin_database, gateway.builtin_threads.max(2))
+                        .await?;
+                authgate_apis::BuiltinApis::open(stores, gateway.headers.clone(), gateway.api_parts()).await
+            })?;
+        let apis = Arc::new(apis);
+        let reloaded = apis.clone();
+        on_reload.push(Box::new(move |g: Arc<Gateway>| {
+            let apis = reloaded.clone();
+            Box::pin(async move {
+                if let Err(e) = apis.reload(g.api_parts()).await {
                     tracing::error!(error = %e, "SmartObject schema change failed; keeping the previous SmartObjects")
                 }
-            }
+            })
         }));
-        let mut apis = background_service(
+        let mut service = background_service(
             "authgate built-in apis",
-            BuiltinApis(authgate_apis::server::ApiServer::new(
-                api_socket,
-                authgate_apis::router(state),
-                {
-                    let health = health.clone();
-                    move || health.builtin_listening()
-                },
-            )),
+            BuiltinApis(authgate_apis::server::ApiServer::new(api_socket, apis.router(), {
+                let health = health.clone();
+                move || health.builtin_listening()
+            })),
         );
-        apis.threads = Some(gateway.builtin_threads.max(1));
-        server.add_service(apis);
+        service.threads = Some(gateway.builtin_threads.max(1));
+        server.add_service(service);
     }
 
     if let Some(address) = &gateway.admin {

@@ -21,6 +21,7 @@ mod odata_client;
 mod odata_sap;
 mod oidc_provider;
 mod server_hardening;
+mod store_conformance;
 mod workflow;
 mod workflow_k2;
 mod workflow_openapi;

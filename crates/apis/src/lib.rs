@@ -3,12 +3,15 @@
 //!
 //! - [`identity`]: the [`Caller`] extractor (the identity the proxy forwarded; refused when absent).
 //! - [`error`]: the JSON error type handlers return.
-//! - [`server`]: the background service that serves the router on the socket.
+//! - [`server`]: serves the router on the socket.
+//! - [`builtin`]: [`BuiltinApis`], what the composition root opens on a backend's stores and reloads.
+//! - [`store`]: the storage seam (errors, the backends, the conformance suite).
 //!
 //! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
 //! the SmartObject OData API ([`odata`], at its configured base paths, by default `/api/odata/v4` and
 //! `/api/odatav4/v4`) are merged here.
 
+pub mod builtin;
 pub mod error;
 pub mod identity;
 pub mod odata;
@@ -16,10 +19,10 @@ pub mod server;
 pub mod store;
 pub mod workflow;
 
+pub use builtin::{ApiParts, BuiltinApis};
 pub use error::ApiError;
 pub use identity::Caller;
 
-use crate::store::Database;
 use authgate_core::auth::HeaderSet;
 use axum::http::Uri;
 use axum::routing::get;
@@ -34,8 +37,6 @@ pub const BASE_PATHS: [&str; 2] = ["/api/workflow/v1", "/api/whoami"];
 pub struct ApiState {
     /// Identity header names (to read the caller).
     pub headers: Arc<HeaderSet>,
-    /// The APIs' database.
-    pub db: Arc<Database>,
     /// The Workflow REST API's definitions, store and directory; swapped whole when the configuration reloads.
     pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
     /// The OData API's catalog and store; swapped whole when the configuration reloads.

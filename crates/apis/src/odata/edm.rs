@@ -99,20 +99,6 @@ impl Value {
             Self::Guid(_) => EdmType::Guid,
         })
     }
-
-    /// The SQLite value.
-    pub fn to_sql(&self) -> rusqlite::types::Value {
-        use rusqlite::types::Value as V;
-        match self {
-            Self::Null => V::Null,
-            Self::Int(i) => V::Integer(*i),
-            Self::Decimal(d) => V::Real(*d),
-            Self::Bool(b) => V::Integer(i64::from(*b)),
-            Self::String(s) | Self::DateTimeOffset(s) | Self::Date(s) | Self::TimeOfDay(s) | Self::Guid(s) => {
-                V::Text(s.clone())
-            }
-        }
-    }
 }
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS[.f+]](Z|±HH:MM)` into normalised UTC text `YYYY-MM-DDTHH:MM:SS.fffffffZ`

@@ -25,7 +25,6 @@ pub mod json;
 pub mod metadata;
 pub mod query;
 pub mod smartobject;
-pub mod sql;
 pub mod statistics;
 pub mod store;
 

@@ -18,42 +18,6 @@ pub const TASKS: &str = "WorkflowTasks";
 const INSTANCES_VIEW: &str = "odata_workflow_instances";
 const TASKS_VIEW: &str = "odata_workflow_tasks";
 
-/// The views; applied as migration `odata_statistics_001`, after the workflow store's own migration.
-pub const MIGRATION_001: &str = r#"
-CREATE VIEW odata_workflow_instances AS SELECT
-  i.id AS Id,
-  i.workflow_name AS Workflow,
-  i.folio AS Folio,
-  i.status AS Status,
-  i.priority AS Priority,
-  i.originator AS Originator,
-  i.originator_display_name AS OriginatorName,
-  i.current_activity AS CurrentActivity,
-  strftime('%Y-%m-%dT%H:%M:%S.0000000Z', i.started_at, 'unixepoch') AS StartDate,
-  CASE WHEN i.finished_at IS NULL THEN NULL
-       ELSE strftime('%Y-%m-%dT%H:%M:%S.0000000Z', i.finished_at, 'unixepoch') END AS FinishDate,
-  i.finished_at - i.started_at AS DurationSeconds,
-  CASE WHEN i.expected_duration > 0 THEN i.expected_duration * 60 END AS ExpectedDurationSeconds
-FROM wf_instances i;
-CREATE VIEW odata_workflow_tasks AS SELECT
-  t.serial_number AS SerialNumber,
-  t.instance_id AS InstanceId,
-  i.workflow_name AS Workflow,
-  i.folio AS Folio,
-  t.activity AS Activity,
-  t.destination_kind AS DestinationType,
-  t.destination AS Destination,
-  t.allocated_to AS AllocatedTo,
-  t.status AS Status,
-  t.action AS Action,
-  t.actioned_by AS ActionedBy,
-  strftime('%Y-%m-%dT%H:%M:%S.0000000Z', t.created_at, 'unixepoch') AS StartDate,
-  CASE WHEN t.completed_at IS NULL THEN NULL
-       ELSE strftime('%Y-%m-%dT%H:%M:%S.0000000Z', t.completed_at, 'unixepoch') END AS FinishDate,
-  t.completed_at - t.created_at AS DurationSeconds
-FROM wf_tasks t JOIN wf_instances i ON i.id = t.instance_id;
-"#;
-
 const INSTANCES_YAML: &str = r#"
 system_name: WorkflowInstances
 display_name: Workflow Instances

@@ -1,30 +1,44 @@
-//! Storage of the built-in APIs. Each API defines the small store trait it needs (`WorkflowStore`,
-//! `SmartObjectStore`, ...) next to its handlers; [`Database`] is the SQLite implementation's shared
-//! plumbing: WAL mode, durable commits, one writer and a pool of readers, blocking work kept off the async
-//! threads. A PostgreSQL backend would implement the same traits.
+//! Storage of the built-in APIs, behind one trait per API whose records, values and errors name no backend:
+//! [`WorkflowStore`] (beside the Workflow handlers) and [`SmartObjectStore`] (beside the OData handlers).
+//! A backend opens both on one database ([`Stores`]): the OData workflow-statistics views read the workflow
+//! tables, so the two share one versioned schema. [`sqlite`] is the backend today (its dialect, DDL, functions
+//! and migrations live there); a second one (PostgreSQL) implements the same traits beside it and runs the
+//! same [`conformance`] suite.
+//!
+//! [`WorkflowStore`]: crate::workflow::store::WorkflowStore
+//! [`SmartObjectStore`]: crate::odata::store::SmartObjectStore
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod sqlite;
 
-pub use sqlite::Database;
-
+use crate::odata::store::SmartObjectStore;
+use crate::workflow::store::WorkflowStore;
+use std::sync::Arc;
 use thiserror::Error;
 
-/// Why a storage operation failed.
+/// Why a storage operation failed, whatever the backend.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The operation lost a race or violates a state rule (maps to 409).
-    #[error("{0}")]
-    Conflict(String),
-    /// The thing does not exist (or is not visible to the caller).
+    /// The thing does not exist (or is not visible to the caller); maps to 404.
     #[error("{0}")]
     NotFound(String),
-    /// The database could not be opened or migrated.
-    #[error("cannot open the database {path}: {reason}")]
-    Open { path: String, reason: String },
-    /// The blocking task running the operation failed.
-    #[error("storage task failed: {0}")]
-    Task(String),
+    /// The operation lost a race or violates a state rule (a duplicate key...); maps to 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be opened, reached or migrated.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend reported an error (its own message, for the log only).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Both APIs' stores, opened by a backend on one database.
+#[derive(Clone)]
+pub struct Stores {
+    /// Workflow instances, tasks and history.
+    pub workflow: Arc<dyn WorkflowStore>,
+    /// SmartObject rows and the workflow-statistics views.
+    pub smartobjects: Arc<dyn SmartObjectStore>,
 }

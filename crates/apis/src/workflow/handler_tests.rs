@@ -3,9 +3,8 @@
 
 use super::definitions::Definitions;
 use super::links::Links;
-use super::store::SqliteWorkflowStore;
 use super::WorkflowApi;
-use crate::store::Database;
+use crate::store::sqlite::{Database, SqliteSmartObjectStore, SqliteWorkflowStore};
 use crate::{router, ApiState};
 use authgate_core::auth::HeaderSet;
 use authgate_core::config::HeaderNamesConfig;
@@ -77,16 +76,15 @@ fn api() -> Api {
     .unwrap();
     let state = Arc::new(ApiState {
         headers: Arc::new(HeaderSet::from_config(&HeaderNamesConfig::default()).unwrap()),
-        db: db.clone(),
         workflow: arc_swap::ArcSwap::from_pointee(WorkflowApi {
             definitions: Arc::new(definitions),
-            store: Arc::new(SqliteWorkflowStore::new(db.clone()).unwrap()),
+            store: Arc::new(SqliteWorkflowStore::new(db.clone())),
             people: Arc::new(people),
             links: Arc::new(links),
         }),
         odata: arc_swap::ArcSwap::from_pointee(crate::odata::ODataApi {
             catalog: Arc::default(),
-            store: Arc::new(crate::odata::store::SqliteSmartObjectStore::new(db).unwrap()),
+            store: Arc::new(SqliteSmartObjectStore::new(db)),
             page_size: 1000,
             base_paths: authgate_core::config::OdataConfig::default().base_paths.into(),
             public_url: None,

@@ -7,13 +7,29 @@
 //! monotone), so the plain comparison is emitted and SQLite can use an index for it; under an odd number of
 //! `not`s the comparison is wrapped (`COALESCE(..., 0)`) so that `not` never meets unknown.
 
-use super::filter::{CmpOp, Filter, Operand, OrderKey, Property, StrPredicate, ValueFn};
+use crate::odata::edm::Value;
+use crate::odata::filter::{CmpOp, Filter, Operand, OrderKey, Property, StrPredicate, ValueFn};
 
 /// A SQL fragment and its parameters, in placeholder order.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sql {
     pub text: String,
     pub params: Vec<rusqlite::types::Value>,
+}
+
+/// The SQLite value of an EDM value: integers and booleans as INTEGER, decimals as REAL, the rest as TEXT in
+/// their normal form (which sorts as the values do).
+pub fn sql_value(value: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match value {
+        Value::Null => V::Null,
+        Value::Int(i) => V::Integer(*i),
+        Value::Decimal(d) => V::Real(*d),
+        Value::Bool(b) => V::Integer(i64::from(*b)),
+        Value::String(s) | Value::DateTimeOffset(s) | Value::Date(s) | Value::TimeOfDay(s) | Value::Guid(s) => {
+            V::Text(s.clone())
+        }
+    }
 }
 
 /// Quotes an identifier (`"` doubled).
@@ -141,7 +157,7 @@ fn operand(op: &Operand, props: &[Property], sql: &mut Sql) {
         Operand::Property(i) => sql.text.push_str(&quote(&props[*i].column)),
         Operand::Literal(value) => {
             sql.text.push('?');
-            sql.params.push(value.to_sql());
+            sql.params.push(sql_value(value));
         }
         Operand::Call(function, arg) => {
             let (open, close) = match function {
@@ -162,9 +178,10 @@ fn operand(op: &Operand, props: &[Property], sql: &mut Sql) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::filter::parse_filter;
-    use super::super::filter::tests::props;
     use super::*;
+    use crate::odata::eval::matches;
+    use crate::odata::filter::parse_filter;
+    use crate::odata::filter::tests::props;
 
     #[test]
     fn literals_are_bound_never_pasted() {
@@ -186,9 +203,61 @@ mod tests {
     #[test]
     fn order_ends_with_the_key_for_stable_pages() {
         let props = props();
-        let keys = super::super::filter::parse_orderby("Amount desc", props.as_slice()).unwrap();
+        let keys = crate::odata::filter::parse_orderby("Amount desc", props.as_slice()).unwrap();
         assert_eq!(order_sql(&keys, &props, "ref"), "\"amount\" DESC, \"ref\" DESC");
         assert_eq!(order_sql(&[], &props, "ref"), "\"ref\" ASC");
         assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    fn table(rows: &[Vec<Value>]) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::register_functions(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (name TEXT, amount REAL, count INTEGER, active INTEGER, created TEXT, due TEXT, \
+             at TEXT, ref TEXT)",
+        )
+        .unwrap();
+        for row in rows {
+            let params: Vec<rusqlite::types::Value> = row.iter().map(sql_value).collect();
+            conn.execute(
+                "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rusqlite::params_from_iter(params),
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn in_sql(conn: &rusqlite::Connection, filter: &Filter) -> Vec<usize> {
+        let sql = filter_sql(filter, &props());
+        let mut stmt = conn
+            .prepare(&format!("SELECT rowid - 1 FROM t WHERE {} ORDER BY rowid", sql.text))
+            .unwrap();
+        stmt.query_map(rusqlite::params_from_iter(sql.params), |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(|r| r.unwrap() as usize)
+            .collect()
+    }
+
+    /// SQLite's own `lower`/`upper` map ASCII only: the registered functions map Unicode, as Rust does.
+    #[test]
+    fn case_mapping_is_unicode_aware_in_sql_and_rust() {
+        let named = |n: &str| {
+            let mut row = vec![Value::Null; 8];
+            row[0] = Value::String(n.into());
+            row
+        };
+        let rows = vec![named("ÉCLAIR"), named("Straße"), named("eclair")];
+        let conn = table(&rows);
+        for (text, expected) in [
+            ("tolower(Name) eq 'éclair'", vec![0]),
+            ("toupper(Name) eq 'STRASSE'", vec![1]),
+            ("startswith(tolower(Name), 'éc')", vec![0]),
+        ] {
+            let filter = parse_filter(text, props().as_slice()).unwrap();
+            assert_eq!(in_sql(&conn, &filter), expected, "{text} in SQL");
+            let in_rust: Vec<usize> = (0..rows.len()).filter(|&i| matches(&filter, &rows[i])).collect();
+            assert_eq!(in_rust, expected, "{text} in Rust");
+        }
     }
 }

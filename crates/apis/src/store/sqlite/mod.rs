@@ -1,7 +1,17 @@
-//! SQLite plumbing: opening with durable settings, named migrations, and running closures on the blocking
-//! pool against the writer (inside an immediate transaction) or one of the readers.
+//! The SQLite backend: [`Database`] (opening with durable settings and the versioned [`migrations`], running
+//! closures on the blocking pool against the writer inside an immediate transaction or one of the readers),
+//! the stores of both APIs on it ([`workflow`], [`smartobjects`]) and the OData query dialect ([`query`]).
+//! rusqlite is named nowhere else.
 
-use super::StoreError;
+pub mod migrations;
+pub mod query;
+pub mod smartobjects;
+pub mod workflow;
+
+pub use smartobjects::SqliteSmartObjectStore;
+pub use workflow::SqliteWorkflowStore;
+
+use crate::store::{StoreError, Stores};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,23 +57,38 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+/// Opens (creating and migrating if needed) the database at `path` with `readers` read connections, on the
+/// blocking pool, and both APIs' stores on it.
+pub async fn open(path: &Path, readers: usize) -> Result<Stores, StoreError> {
+    let path = path.to_path_buf();
+    let db = tokio::task::spawn_blocking(move || Database::open(&path, readers))
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))??;
+    let db = Arc::new(db);
+    Ok(Stores {
+        workflow: Arc::new(SqliteWorkflowStore::new(db.clone())),
+        smartobjects: Arc::new(SqliteSmartObjectStore::new(db)),
+    })
+}
+
 impl Database {
-    /// Opens (creating if needed) the database at `path` with `readers` read connections.
+    /// Opens (creating if needed) the database at `path` with `readers` read connections, and applies the
+    /// migrations it lacks ([`migrations::apply`]). Blocks.
     pub fn open(path: &Path, readers: usize) -> Result<Self, StoreError> {
-        let open_error = |reason: String| StoreError::Open {
-            path: path.display().to_string(),
-            reason,
-        };
+        let open_error =
+            |reason: String| StoreError::Unavailable(format!("cannot open the database {}: {reason}", path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
         }
-        let writer = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        let mut writer = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         configure(&writer).map_err(|e| open_error(e.to_string()))?;
-        writer
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
-            )
-            .map_err(|e| open_error(e.to_string()))?;
+        migrations::apply(&mut writer).map_err(|e| open_error(e.to_string()))?;
         let mut pool = Vec::new();
         for _ in 0..readers.max(1) {
             let reader = Connection::open_with_flags(
@@ -90,29 +115,6 @@ impl Database {
         &self.path
     }
 
-    /// Applies migration `name` (a batch of SQL) once; later calls with the same name do nothing.
-    pub fn migrate(&self, name: &str, sql: &str) -> Result<(), StoreError> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let applied: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE name = ?1)",
-            [name],
-            |row| row.get(0),
-        )?;
-        if !applied {
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, strftime('%s','now'))",
-                [name],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Runs `f` on a reader connection, on the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -124,11 +126,11 @@ impl Database {
         tokio::task::spawn_blocking(move || {
             let conn = reader
                 .lock()
-                .map_err(|_| StoreError::Task("reader lock poisoned".into()))?;
+                .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?;
             f(&conn)
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
     }
 
     /// Runs `f` inside an immediate (write-locking) transaction on the writer, on the blocking pool; commits
@@ -142,7 +144,7 @@ impl Database {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || write_on(&writer, f))
             .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
     }
 
     /// [`Database::write`] on the calling thread, for start-up and reload work (schema changes) that must be
@@ -161,7 +163,7 @@ where
 {
     let mut conn = writer
         .lock()
-        .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+        .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let value = f(&tx)?;
     tx.commit()?;
@@ -175,17 +177,15 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_once_and_writes_are_visible_to_readers() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("sub/test.db"), 2).unwrap();
-        db.migrate(
-            "001_items",
-            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
-        )
-        .unwrap();
-        db.migrate(
-            "001_items",
-            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
-        )
-        .unwrap();
+        let path = dir.path().join("sub/test.db");
+        drop(Database::open(&path, 2).unwrap());
+        let db = Database::open(&path, 2).unwrap();
+        let versions = db.read(migrations::applied).await.unwrap();
+        let all: Vec<i64> = migrations::MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, all, "each migration applied once");
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")?))
+            .await
+            .unwrap();
         db.write(|tx| Ok(tx.execute("INSERT INTO items (name) VALUES ('a')", [])?))
             .await
             .unwrap();
