@@ -221,3 +221,74 @@ CREATE VIEW odata_workflow_tasks AS SELECT
   t.completed_at - t.created_at AS DurationSeconds
 FROM wf_tasks t JOIN wf_instances i ON i.id = t.instance_id;
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn legacy(names: &[&str]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .unwrap();
+        for name in names {
+            let migration = MIGRATIONS.iter().find(|m| m.name == *name).unwrap();
+            conn.execute_batch(migration.sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 1700000000)", [name])
+                .unwrap();
+        }
+        apply(&mut conn).unwrap_or_else(|e| panic!("{names:?}: {e}"));
+        conn
+    }
+
+    #[test]
+    fn a_new_database_gets_every_version_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).expect("applying again is a no-op");
+        assert_eq!(applied(&conn).unwrap(), [1, 2, 3]);
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM schema_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, ["workflow_001", "workflow_002", "odata_statistics_001"]);
+    }
+
+    /// Every layout the code before versions could leave is adopted without re-applying what it has (the
+    /// `ALTER TABLE` of version 2 or the views of version 3 would fail if run twice), and what it lacks is
+    /// applied.
+    #[test]
+    fn databases_from_before_versions_are_adopted() {
+        for names in [
+            &["workflow_001"][..],
+            &["workflow_001", "odata_statistics_001"],
+            &["workflow_001", "workflow_002"],
+            &["workflow_001", "workflow_002", "odata_statistics_001"],
+        ] {
+            let conn = legacy(names);
+            assert_eq!(applied(&conn).unwrap(), [1, 2, 3], "{names:?}");
+            let kept: i64 = conn
+                .query_row("SELECT applied_at FROM schema_migrations WHERE version = 1", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(kept, 1_700_000_000, "the original record is kept");
+            conn.execute_batch("SELECT item_references FROM wf_instances; SELECT * FROM odata_workflow_tasks;")
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_database_naming_an_unknown_migration_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES ('workflow_009', 1);",
+        )
+        .unwrap();
+        let err = apply(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("'workflow_009'"), "{err}");
+    }
+}

@@ -1,40 +1,39 @@
-//! Turns a parsed `gateway.yaml` into the runtime the proxy serves: routes, authenticators, providers with
-//! their key stores, header names. Every invalid value is reported with its field path; nothing half-built
-//! is ever served.
+//! The composition root: turns a parsed `gateway.yaml` into the runtime the proxy serves (routes,
+//! authenticators, providers with their key stores, header names) and the parts the built-in APIs serve.
+//! Every invalid value is reported with its field path; nothing half-built is ever served. Subsystems build
+//! themselves with a `from_config` that returns every issue it found ([`routes`], [`providers`],
+//! [`assertion`]), each with unit tests of its rules.
 
-use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
-use crate::proxy::routes::{normalize_prefix, Disabled, PathPolicy, Route, RouteTable, Upstream};
+pub mod assertion;
+pub mod providers;
+pub mod routes;
+
+use providers::ProviderContext;
+use routes::RouteContext;
+
+use crate::proxy::routes::RouteTable;
 use crate::proxy::tls::ReloadingCert;
 use authgate_apis::odata::catalog::Catalog;
 use authgate_apis::workflow::definitions::Definitions;
 use authgate_apis::workflow::links::Links;
 use authgate_core::assertion::AssertionSigner;
-use authgate_core::auth::audience::AudiencePolicy;
 use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache};
-use authgate_core::auth::bearer::{BearerAuthenticator, Provider, UserClaim};
-use authgate_core::auth::issuer::IssuerPolicy;
-use authgate_core::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
-use authgate_core::auth::jwt::{AlgorithmSet, JwsAlgorithm};
+use authgate_core::auth::bearer::BearerAuthenticator;
+use authgate_core::auth::jwks::KeyStore;
 use authgate_core::auth::lockout::Lockout;
 use authgate_core::auth::token_cache::TokenCache;
-use authgate_core::auth::{Authenticator, HeaderSet, RoutePolicy};
+use authgate_core::auth::{Authenticator, HeaderSet};
 use authgate_core::config::yaml_files;
-use authgate_core::config::{
-    AssertionConfig, AuthMode, ConfigError, ConfigFile, ConfigIssue, ProviderConfig, ProviderKind, RouteConfig,
-    ServerConfig,
-};
+use authgate_core::config::{ConfigError, ConfigFile, ConfigIssue, ServerConfig};
 use authgate_core::directory::embedded::EmbeddedDirectory;
 use authgate_core::directory::hashing::HashingLimiter;
 use authgate_core::directory::people::PeopleIndex;
 use authgate_core::directory::UserDirectory;
 use authgate_core::http::forwarded::TrustedProxies;
-use authgate_core::http::path::is_plain_prefix;
 use authgate_core::identity::FqnFormats;
 use authgate_core::identity::{FqnFormat, UserManager};
 use authgate_core::metrics::Metrics;
-use authgate_core::signing::SigningAlg;
-use std::collections::{HashMap, HashSet};
-use std::net::ToSocketAddrs;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +111,23 @@ struct Issues(Vec<ConfigIssue>);
 impl Issues {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigIssue::new(path, message));
+    }
+
+    /// `built`'s value, or `fallback()` with its issues recorded, so building goes on and reports them all.
+    fn take<T>(&mut self, built: Result<T, Vec<ConfigIssue>>, fallback: impl FnOnce() -> T) -> T {
+        built.unwrap_or_else(|found| {
+            self.0.extend(found);
+            fallback()
+        })
+    }
+
+    /// `value`, or every issue collected.
+    fn into_result<T>(self, value: T) -> Result<T, Vec<ConfigIssue>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
     }
 }
 
@@ -222,26 +238,15 @@ impl Gateway {
                 file: file.path.clone(),
                 issues: vec![ConfigIssue::new("providers", format!("cannot create HTTP client: {e}"))],
             })?;
-        let mut providers = Vec::new();
-        let mut provider_names = HashMap::new();
-        for (i, p) in cfg.providers.iter().enumerate() {
-            if provider_names.insert(p.name.clone(), i).is_some() {
-                issues.add(
-                    format!("providers[{i}].name"),
-                    format!("duplicate provider name '{}'", p.name),
-                );
-            }
-            let context = ProviderContext {
-                file,
-                fqn: &fqn,
-                client: &client,
-                metrics: &metrics,
-                previous_stores: &previous_stores,
-            };
-            if let Some(provider) = build_provider(&context, p, i, &mut issues) {
-                providers.push(Arc::new(provider));
-            }
-        }
+        let provider_names = providers::names(&cfg.providers);
+        let context = ProviderContext {
+            file,
+            fqn: &fqn,
+            client: &client,
+            metrics: &metrics,
+            previous_stores: &previous_stores,
+        };
+        let providers = issues.take(providers::from_config(&cfg.providers, &context), Vec::new);
 
         let mut directory_users = 0;
         let mut people = PeopleIndex::default();
@@ -363,28 +368,14 @@ impl Gateway {
         issues.0.extend(authgate_apis::odata::check_config(&cfg.odata));
 
         let builtin_socket = file.resolve(&cfg.builtin.socket);
-        let mut routes = Vec::new();
-        let mut route_names = HashSet::new();
-        for (i, r) in cfg.routes.iter().enumerate() {
-            if !route_names.insert(r.name.clone()) {
-                issues.add(
-                    format!("routes[{i}].name"),
-                    format!("duplicate route name '{}'", r.name),
-                );
-            }
-            if let Some(route) = build_route(r, i, &provider_names, &builtin_socket, cfg.basic.enabled, &mut issues) {
-                routes.push(route);
-            }
-        }
-        let mut prefixes = HashSet::new();
-        for (i, r) in routes.iter().enumerate() {
-            if !prefixes.insert(r.prefix.clone()) {
-                issues.add(
-                    format!("routes[{i}].prefix"),
-                    format!("prefix '{}' is used by another route", r.prefix),
-                );
-            }
-        }
+        let route_context = RouteContext {
+            providers: &provider_names,
+            builtin_socket: &builtin_socket,
+            basic_enabled: cfg.basic.enabled,
+        };
+        let routes = issues.take(RouteTable::from_config(&cfg.routes, &route_context), || {
+            RouteTable::new(Vec::new())
+        });
 
         let log_level = match cfg.server.log_level.as_deref().map(crate::logging::LogLevel::parse) {
             None => crate::logging::LogLevel::default(),
@@ -397,7 +388,7 @@ impl Gateway {
 
         let assertion = match previous {
             Some(old) if old.config.assertion == cfg.assertion => old.assertion.clone(),
-            _ => build_assertion(&cfg.assertion, &mut issues),
+            _ => issues.take(assertion::from_config(&cfg.assertion), || None),
         };
 
         if !issues.0.is_empty() {
@@ -420,7 +411,7 @@ impl Gateway {
             server: cfg.server.clone(),
             listeners,
             admin: cfg.admin.enabled.then(|| cfg.admin.address.clone()),
-            routes: RouteTable::new(routes),
+            routes,
             trusted_proxies,
             authenticator: Authenticator::new(basic, bearer, cfg.limits.max_token_bytes, metrics.clone()),
             headers,
@@ -520,339 +511,4 @@ impl Gateway {
         }
         out
     }
-}
-
-fn build_assertion(cfg: &AssertionConfig, issues: &mut Issues) -> Option<(Arc<AssertionSigner>, http::HeaderName)> {
-    if !cfg.enabled {
-        return None;
-    }
-    let alg = match cfg.algorithm.as_str() {
-        "ES256" => Some(SigningAlg::ES256),
-        "EdDSA" => Some(SigningAlg::EdDSA),
-        other => {
-            issues.add(
-                "assertion.algorithm",
-                format!("'{other}' is not supported; use ES256 or EdDSA"),
-            );
-            None
-        }
-    };
-    let header = http::HeaderName::from_bytes(cfg.header.as_bytes())
-        .map_err(|_| {
-            issues.add(
-                "assertion.header",
-                format!("'{}' is not a valid header name", cfg.header),
-            )
-        })
-        .ok();
-    if cfg.ttl_seconds == 0 {
-        issues.add("assertion.ttl_seconds", "must be at least 1");
-    }
-    Some((
-        Arc::new(AssertionSigner::new(
-            alg?,
-            &cfg.issuer,
-            Duration::from_secs(cfg.ttl_seconds.max(1)),
-        )),
-        header?,
-    ))
-}
-
-/// What building a provider needs besides its own configuration.
-struct ProviderContext<'a> {
-    file: &'a ConfigFile,
-    fqn: &'a FqnFormats,
-    client: &'a reqwest::Client,
-    metrics: &'a Arc<Metrics>,
-    previous_stores: &'a [Arc<KeyStore>],
-}
-
-fn build_provider(ctx: &ProviderContext<'_>, p: &ProviderConfig, i: usize, issues: &mut Issues) -> Option<Provider> {
-    let (file, fqn) = (ctx.file, ctx.fqn);
-    let path = |field: &str| format!("providers[{i}].{field}");
-    let before = issues.0.len();
-    let issuer = match p.kind {
-        ProviderKind::Oidc => IssuerPolicy::oidc(&p.issuer),
-        ProviderKind::Aad => IssuerPolicy::aad(&p.issuer, &p.tenants),
-    }
-    .map_err(|e| issues.add(path("issuer"), e.to_string()))
-    .ok();
-    if p.kind == ProviderKind::Oidc && !p.tenants.is_empty() {
-        issues.add(
-            path("tenants"),
-            "only providers with kind: aad take a tenant allow-list",
-        );
-    }
-    if p.audiences.is_empty() || p.audiences.iter().any(|a| a.trim().is_empty()) {
-        issues.add(
-            path("audiences"),
-            "list at least one non-empty audience, e.g. 'https://api.k2.com/'",
-        );
-    }
-    let algorithms = match &p.algorithms {
-        None => AlgorithmSet::all(),
-        Some(names) => {
-            let mut parsed = Vec::new();
-            for (j, name) in names.iter().enumerate() {
-                match name.parse::<JwsAlgorithm>() {
-                    Ok(alg) => parsed.push(alg),
-                    Err(()) => issues.add(
-                        format!("providers[{i}].algorithms[{j}]"),
-                        format!(
-                            "'{name}' is not supported; choose from {} (HMAC and 'none' are never accepted)",
-                            AlgorithmSet::all().describe()
-                        ),
-                    ),
-                }
-            }
-            let set: AlgorithmSet = parsed.into_iter().collect();
-            if set.is_empty() {
-                issues.add(path("algorithms"), "allow at least one algorithm");
-            }
-            set
-        }
-    };
-    let user_manager = match (&p.user_manager, p.kind) {
-        (Some(label), _) => UserManager::from_label(label),
-        (None, ProviderKind::Aad) => UserManager::Aad,
-        (None, ProviderKind::Oidc) => {
-            issues.add(
-                path("user_manager"),
-                "say which user manager this issuer's users belong to (ad, aad, ...)",
-            );
-            UserManager::Aad
-        }
-    };
-    let user_claims = match &p.user_claims {
-        None => UserClaim::defaults(p.kind),
-        Some(names) if names.is_empty() => {
-            issues.add(path("user_claims"), "list at least one claim");
-            Vec::new()
-        }
-        Some(names) => names
-            .iter()
-            .enumerate()
-            .filter_map(|(j, n)| {
-                let claim = UserClaim::from_name(n);
-                if claim.is_none() {
-                    let known: Vec<&str> = UserClaim::ALL.iter().map(|(n, _)| *n).collect();
-                    issues.add(
-                        format!("providers[{i}].user_claims[{j}]"),
-                        format!("unknown claim '{n}'; choose from {}", known.join(", ")),
-                    );
-                }
-                claim
-            })
-            .collect(),
-    };
-    match &p.jwks {
-        authgate_core::config::JwksSourceConfig::Url(u) | authgate_core::config::JwksSourceConfig::Discovery(u)
-            if !(u.starts_with("https://") || u.starts_with("http://")) =>
-        {
-            issues.add(path("jwks"), format!("'{u}' is not an http(s) URL"));
-        }
-        _ => {}
-    }
-    if p.refresh_interval_seconds == 0 {
-        issues.add(path("refresh_interval_seconds"), "must be at least 1");
-    }
-    if p.fetch_timeout_seconds == 0 {
-        issues.add(path("fetch_timeout_seconds"), "must be at least 1");
-    }
-    if issues.0.len() > before {
-        return None;
-    }
-    let source = KeySource::from_config(&p.jwks, |rel| file.resolve(rel));
-    let policy = RefreshPolicy {
-        refresh_interval: Duration::from_secs(p.refresh_interval_seconds),
-        min_refetch_interval: Duration::from_secs(p.min_refetch_interval_seconds),
-        fetch_timeout: Duration::from_secs(p.fetch_timeout_seconds),
-    };
-    let reusable = ctx
-        .previous_stores
-        .iter()
-        .find(|s| s.name() == p.name && *s.source() == source && s.policy() == policy);
-    let keys = match reusable {
-        Some(store) => store.clone(),
-        None => Arc::new(KeyStore::new(
-            &p.name,
-            source,
-            policy,
-            ctx.client.clone(),
-            ctx.metrics.clone(),
-        )),
-    };
-    Some(Provider {
-        name: p.name.clone(),
-        kind: p.kind,
-        issuer: issuer?,
-        audience: AudiencePolicy::new(p.audiences.clone(), p.audience_match),
-        algorithms,
-        leeway: p.leeway_seconds,
-        require_typ: p.require_typ,
-        required_scopes: p.required_scopes.clone(),
-        required_roles: p.required_roles.clone(),
-        fqn: fqn.get(&user_manager),
-        user_manager,
-        user_claims,
-        keys,
-    })
-}
-
-fn build_route(
-    r: &RouteConfig,
-    i: usize,
-    providers: &HashMap<String, usize>,
-    builtin_socket: &std::path::Path,
-    basic_enabled: bool,
-    issues: &mut Issues,
-) -> Option<Route> {
-    let path = |field: &str| format!("routes[{i}].{field}");
-    let before = issues.0.len();
-    if !r.prefix.starts_with('/') {
-        issues.add(path("prefix"), format!("'{}' must start with '/'", r.prefix));
-    } else if !is_plain_prefix(&normalize_prefix(&r.prefix)) {
-        issues.add(
-            path("prefix"),
-            format!(
-                "'{}' must be a plain path: no '%', ';', '\\', '//' or '.'/'..' segments (requests are matched \
-                 after normalisation)",
-                r.prefix
-            ),
-        );
-    }
-    let upstream = if r.upstream == "builtin" {
-        if r.upstream_tls.is_some() {
-            issues.add(
-                path("upstream_tls"),
-                "the built-in upstream is a local socket; TLS does not apply",
-            );
-        }
-        Some(Upstream::Builtin(builtin_socket.to_path_buf()))
-    } else {
-        match r.upstream.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(address)) => {
-                let host = r
-                    .upstream
-                    .rsplit_once(':')
-                    .map_or("", |(h, _)| h)
-                    .trim_matches(['[', ']']);
-                Some(Upstream::Http {
-                    address,
-                    display: r.upstream.clone(),
-                    tls: r
-                        .upstream_tls
-                        .as_ref()
-                        .map(|t| t.sni.clone().unwrap_or_else(|| host.to_string())),
-                })
-            }
-            _ => {
-                issues.add(
-                    path("upstream"),
-                    format!("'{}' is neither 'builtin' nor a resolvable host:port", r.upstream),
-                );
-                None
-            }
-        }
-    };
-    let disabled = (!r.enabled).then(|| Disabled {
-        status: r.disabled.status,
-        message: r.disabled.message.clone(),
-    });
-    for (field, rate) in [("per_ip", &r.rate_limit.per_ip), ("per_user", &r.rate_limit.per_user)] {
-        if let Some(rate) = rate {
-            if !(rate.requests_per_second.is_finite() && rate.requests_per_second > 0.0) {
-                issues.add(
-                    format!("routes[{i}].rate_limit.{field}.requests_per_second"),
-                    "must be a positive number",
-                );
-            }
-            if rate.burst == 0 {
-                issues.add(format!("routes[{i}].rate_limit.{field}.burst"), "must be at least 1");
-            }
-        }
-    }
-    if !matches!(r.disabled.status, 404 | 503) {
-        issues.add(path("disabled.status"), "must be 404 or 503");
-    }
-    let auth = match r.auth.mode {
-        AuthMode::Off => None,
-        AuthMode::Required => {
-            let mut basic = false;
-            let mut bearer = false;
-            for (j, m) in r.auth.methods.iter().enumerate() {
-                match m.as_str() {
-                    "basic" => basic = true,
-                    "bearer" | "oauth" => bearer = true,
-                    other => issues.add(
-                        format!("routes[{i}].auth.methods[{j}]"),
-                        format!("unknown method '{other}'; use basic or bearer"),
-                    ),
-                }
-            }
-            if !basic && !bearer {
-                issues.add(
-                    path("auth.methods"),
-                    "list at least one of basic, bearer (or set auth.mode: off)",
-                );
-            }
-            if basic && !basic_enabled {
-                issues.add(path("auth.methods"), "accepts basic, but basic.enabled is false");
-            }
-            let providers = r.auth.providers.as_ref().map(|names| {
-                names
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, n)| {
-                        let index = providers.get(n).copied();
-                        if index.is_none() {
-                            issues.add(
-                                format!("routes[{i}].auth.providers[{j}]"),
-                                format!("no provider named '{n}'"),
-                            );
-                        }
-                        index
-                    })
-                    .collect::<Vec<_>>()
-            });
-            if r.auth.allowed_user_managers.is_empty() {
-                issues.add(
-                    path("auth.allowed_user_managers"),
-                    "list at least one user manager (the platform allows ad, aad)",
-                );
-            }
-            Some(RoutePolicy {
-                basic,
-                bearer,
-                providers,
-                allowed_user_managers: r
-                    .auth
-                    .allowed_user_managers
-                    .iter()
-                    .map(|l| UserManager::from_label(l))
-                    .collect(),
-            })
-        }
-    };
-    if issues.0.len() > before {
-        return None;
-    }
-    Some(Route {
-        name: r.name.clone(),
-        prefix: normalize_prefix(&r.prefix),
-        upstream: upstream?,
-        disabled,
-        auth,
-        forward: r.auth.forward_credentials,
-        path: PathPolicy {
-            allow_encoded_slash: r.path.allow_encoded_slash,
-            allow_semicolon: r.path.allow_semicolon,
-        },
-        limits: RouteLimits {
-            per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
-            per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),
-        },
-        index: i,
-        assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
-    })
 }

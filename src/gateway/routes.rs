@@ -1,0 +1,348 @@
+//! `routes`: the route table, every rule reported with its field path.
+
+use super::Issues;
+use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
+use crate::proxy::routes::{normalize_prefix, Disabled, PathPolicy, Route, RouteTable, Upstream};
+use authgate_core::auth::RoutePolicy;
+use authgate_core::config::{AuthMode, ConfigIssue, RouteConfig};
+use authgate_core::http::path::is_plain_prefix;
+use authgate_core::identity::UserManager;
+use std::collections::{HashMap, HashSet};
+use std::net::ToSocketAddrs;
+
+/// What building routes needs besides their own configuration.
+pub struct RouteContext<'a> {
+    /// Provider index by name (`auth.providers`).
+    pub providers: &'a HashMap<String, usize>,
+    /// The built-in API socket (`upstream: builtin`).
+    pub builtin_socket: &'a std::path::Path,
+    /// `basic.enabled` (a route accepting Basic needs it).
+    pub basic_enabled: bool,
+}
+
+impl RouteTable {
+    /// The table of `routes`, or every issue found in them: names and prefixes are unique, and each route's
+    /// own rules hold.
+    pub fn from_config(routes: &[RouteConfig], ctx: &RouteContext<'_>) -> Result<Self, Vec<ConfigIssue>> {
+        let mut issues = Issues::default();
+        let mut built = Vec::new();
+        let mut names = HashSet::new();
+        for (i, r) in routes.iter().enumerate() {
+            if !names.insert(r.name.clone()) {
+                issues.add(
+                    format!("routes[{i}].name"),
+                    format!("duplicate route name '{}'", r.name),
+                );
+            }
+            if let Some(route) = build(r, i, ctx.providers, ctx.builtin_socket, ctx.basic_enabled, &mut issues) {
+                built.push(route);
+            }
+        }
+        let mut prefixes = HashSet::new();
+        for r in &built {
+            if !prefixes.insert(r.prefix.clone()) {
+                issues.add(
+                    format!("routes[{}].prefix", r.index),
+                    format!("prefix '{}' is used by another route", r.prefix),
+                );
+            }
+        }
+        issues.into_result(RouteTable::new(built))
+    }
+}
+
+fn build(
+    r: &RouteConfig,
+    i: usize,
+    providers: &HashMap<String, usize>,
+    builtin_socket: &std::path::Path,
+    basic_enabled: bool,
+    issues: &mut Issues,
+) -> Option<Route> {
+    let path = |field: &str| format!("routes[{i}].{field}");
+    let before = issues.0.len();
+    if !r.prefix.starts_with('/') {
+        issues.add(path("prefix"), format!("'{}' must start with '/'", r.prefix));
+    } else if !is_plain_prefix(&normalize_prefix(&r.prefix)) {
+        issues.add(
+            path("prefix"),
+            format!(
+                "'{}' must be a plain path: no '%', ';', '\\', '//' or '.'/'..' segments (requests are matched \
+                 after normalisation)",
+                r.prefix
+            ),
+        );
+    }
+    let upstream = if r.upstream == "builtin" {
+        if r.upstream_tls.is_some() {
+            issues.add(
+                path("upstream_tls"),
+                "the built-in upstream is a local socket; TLS does not apply",
+            );
+        }
+        Some(Upstream::Builtin(builtin_socket.to_path_buf()))
+    } else {
+        match r.upstream.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(address)) => {
+                let host = r
+                    .upstream
+                    .rsplit_once(':')
+                    .map_or("", |(h, _)| h)
+                    .trim_matches(['[', ']']);
+                Some(Upstream::Http {
+                    address,
+                    display: r.upstream.clone(),
+                    tls: r
+                        .upstream_tls
+                        .as_ref()
+                        .map(|t| t.sni.clone().unwrap_or_else(|| host.to_string())),
+                })
+            }
+            _ => {
+                issues.add(
+                    path("upstream"),
+                    format!("'{}' is neither 'builtin' nor a resolvable host:port", r.upstream),
+                );
+                None
+            }
+        }
+    };
+    let disabled = (!r.enabled).then(|| Disabled {
+        status: r.disabled.status,
+        message: r.disabled.message.clone(),
+    });
+    for (field, rate) in [("per_ip", &r.rate_limit.per_ip), ("per_user", &r.rate_limit.per_user)] {
+        if let Some(rate) = rate {
+            if !(rate.requests_per_second.is_finite() && rate.requests_per_second > 0.0) {
+                issues.add(
+                    format!("routes[{i}].rate_limit.{field}.requests_per_second"),
+                    "must be a positive number",
+                );
+            }
+            if rate.burst == 0 {
+                issues.add(format!("routes[{i}].rate_limit.{field}.burst"), "must be at least 1");
+            }
+        }
+    }
+    if !matches!(r.disabled.status, 404 | 503) {
+        issues.add(path("disabled.status"), "must be 404 or 503");
+    }
+    let auth = match r.auth.mode {
+        AuthMode::Off => None,
+        AuthMode::Required => {
+            let mut basic = false;
+            let mut bearer = false;
+            for (j, m) in r.auth.methods.iter().enumerate() {
+                match m.as_str() {
+                    "basic" => basic = true,
+                    "bearer" | "oauth" => bearer = true,
+                    other => issues.add(
+                        format!("routes[{i}].auth.methods[{j}]"),
+                        format!("unknown method '{other}'; use basic or bearer"),
+                    ),
+                }
+            }
+            if !basic && !bearer {
+                issues.add(
+                    path("auth.methods"),
+                    "list at least one of basic, bearer (or set auth.mode: off)",
+                );
+            }
+            if basic && !basic_enabled {
+                issues.add(path("auth.methods"), "accepts basic, but basic.enabled is false");
+            }
+            let providers = r.auth.providers.as_ref().map(|names| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, n)| {
+                        let index = providers.get(n).copied();
+                        if index.is_none() {
+                            issues.add(
+                                format!("routes[{i}].auth.providers[{j}]"),
+                                format!("no provider named '{n}'"),
+                            );
+                        }
+                        index
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if r.auth.allowed_user_managers.is_empty() {
+                issues.add(
+                    path("auth.allowed_user_managers"),
+                    "list at least one user manager (the platform allows ad, aad)",
+                );
+            }
+            Some(RoutePolicy {
+                basic,
+                bearer,
+                providers,
+                allowed_user_managers: r
+                    .auth
+                    .allowed_user_managers
+                    .iter()
+                    .map(|l| UserManager::from_label(l))
+                    .collect(),
+            })
+        }
+    };
+    if issues.0.len() > before {
+        return None;
+    }
+    Some(Route {
+        name: r.name.clone(),
+        prefix: normalize_prefix(&r.prefix),
+        upstream: upstream?,
+        disabled,
+        auth,
+        forward: r.auth.forward_credentials,
+        path: PathPolicy {
+            allow_encoded_slash: r.path.allow_encoded_slash,
+            allow_semicolon: r.path.allow_semicolon,
+        },
+        limits: RouteLimits {
+            per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
+            per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),
+        },
+        index: i,
+        assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn build_table(yaml: &str, basic_enabled: bool) -> Result<RouteTable, Vec<ConfigIssue>> {
+        let routes: Vec<RouteConfig> =
+            authgate_core::config::parse_yaml(Path::new("gateway.yaml"), yaml, |_| None).unwrap();
+        let providers = HashMap::from([("corp".to_string(), 0)]);
+        let ctx = RouteContext {
+            providers: &providers,
+            builtin_socket: Path::new("/run/authgate/api.sock"),
+            basic_enabled,
+        };
+        RouteTable::from_config(&routes, &ctx)
+    }
+
+    fn issues(yaml: &str) -> Vec<String> {
+        build_table(yaml, true)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn valid_routes_build_in_order_with_normalised_prefixes() {
+        let table = build_table(
+            "[{name: api, prefix: /API/, upstream: builtin}, {name: ext, prefix: /ext, upstream: '127.0.0.1:8080', \
+              auth: {providers: [corp]}}]",
+            true,
+        )
+        .unwrap();
+        let names: Vec<&str> = table.routes().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"api") && names.contains(&"ext"));
+    }
+
+    #[test]
+    fn names_and_prefixes_are_unique() {
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: builtin}, {name: a, prefix: /b, upstream: builtin}]"),
+            ["routes[1].name: duplicate route name 'a'"]
+        );
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: builtin}, {name: b, prefix: /a/, upstream: builtin}]"),
+            ["routes[1].prefix: prefix '/a' is used by another route"]
+        );
+    }
+
+    /// The duplicate-prefix issue names the route's own index even when a route before it failed (it named
+    /// its position among the routes that built).
+    #[test]
+    fn a_duplicate_prefix_names_the_configured_route() {
+        let found = issues(
+            "[{name: x, prefix: nope, upstream: builtin}, {name: a, prefix: /a, upstream: builtin}, \
+              {name: b, prefix: /a, upstream: builtin}]",
+        );
+        assert!(
+            found.contains(&"routes[2].prefix: prefix '/a' is used by another route".to_string()),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn prefixes_start_with_a_slash_and_are_plain() {
+        assert_eq!(
+            issues("[{name: a, prefix: api, upstream: builtin}]"),
+            ["routes[0].prefix: 'api' must start with '/'"]
+        );
+        for prefix in ["/public/../api", "/api%2f", "/a;b", "/a//b"] {
+            let found = issues(&format!("[{{name: a, prefix: '{prefix}', upstream: builtin}}]"));
+            assert_eq!(found.len(), 1, "{prefix}: {found:?}");
+            assert!(
+                found[0].starts_with(&format!("routes[0].prefix: '{prefix}' must be a plain path")),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn upstreams_are_builtin_without_tls_or_resolvable() {
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: builtin, upstream_tls: {}}]"),
+            ["routes[0].upstream_tls: the built-in upstream is a local socket; TLS does not apply"]
+        );
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: 'no port'}]"),
+            ["routes[0].upstream: 'no port' is neither 'builtin' nor a resolvable host:port"]
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_disabled_status_are_checked() {
+        assert_eq!(
+            issues(
+                "[{name: a, prefix: /a, upstream: builtin, disabled: {status: 500, message: x}, \
+                  rate_limit: {per_ip: {requests_per_second: 0, burst: 0}, per_user: {requests_per_second: .nan, burst: 1}}}]"
+            ),
+            [
+                "routes[0].rate_limit.per_ip.requests_per_second: must be a positive number",
+                "routes[0].rate_limit.per_ip.burst: must be at least 1",
+                "routes[0].rate_limit.per_user.requests_per_second: must be a positive number",
+                "routes[0].disabled.status: must be 404 or 503",
+            ]
+        );
+    }
+
+    #[test]
+    fn auth_methods_providers_and_user_managers_are_checked() {
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: builtin, auth: {methods: [kerberos], providers: [other], allowed_user_managers: []}}]"),
+            [
+                "routes[0].auth.methods[0]: unknown method 'kerberos'; use basic or bearer",
+                "routes[0].auth.methods: list at least one of basic, bearer (or set auth.mode: off)",
+                "routes[0].auth.providers[0]: no provider named 'other'",
+                "routes[0].auth.allowed_user_managers: list at least one user manager (the platform allows ad, aad)",
+            ]
+        );
+        let without_basic = build_table(
+            "[{name: a, prefix: /a, upstream: builtin, auth: {methods: [basic]}}]",
+            false,
+        );
+        let found: Vec<String> = without_basic
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            ["routes[0].auth.methods: accepts basic, but basic.enabled is false"]
+        );
+        assert!(issues("[{name: a, prefix: /a, upstream: builtin, auth: {mode: off, methods: []}}]").is_empty());
+    }
+}
