@@ -197,6 +197,15 @@ impl Gateway {
                 issues.add(path, "must be between 1 and 3600");
             }
         }
+        if !(1024..=crate::proxy::downstream::PINGORA_MAX_HEAD).contains(&cfg.server.max_request_header_bytes) {
+            issues.add(
+                "server.max_request_header_bytes",
+                format!(
+                    "must be between 1024 and {}",
+                    crate::proxy::downstream::PINGORA_MAX_HEAD
+                ),
+            );
+        }
         if cfg.limits.max_token_bytes < 256 || cfg.limits.max_token_bytes > 1024 * 1024 {
             issues.add("limits.max_token_bytes", "must be between 256 and 1048576");
         }

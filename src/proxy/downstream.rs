@@ -1,6 +1,7 @@
 //! Client connections before pingora reads a request: every request head must arrive within a deadline, an
 //! idle keep-alive connection is closed after a timeout, and one client address may hold only so many
-//! connections that are still waiting for a head (slowloris, issue 13).
+//! connections that are still waiting for a head (slowloris, issue 13). A head longer than
+//! `server.max_request_header_bytes` is answered 431 here and the connection closed.
 //!
 //! pingora 0.9 times each read of a request head, not the head as a whole, so a client sending a byte every few
 //! seconds is never timed out; and it lets an HTTP/1.1 keep-alive connection idle forever between requests. So
@@ -21,11 +22,21 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-/// The largest head read here; a longer one goes to pingora as is, which refuses it (its own limit).
-const MAX_HEAD: usize = 1024 * 1024;
+/// pingora's own limit on a request head (`MAX_HEADER_SIZE` in pingora-core): the largest
+/// `server.max_request_header_bytes` that makes sense.
+pub const PINGORA_MAX_HEAD: usize = 1_048_575;
+/// How long, and how many bytes, a refused oversized head is still read after the answer, so the client sees
+/// the 431 rather than a connection reset (closing a socket with unread input resets it).
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 256 * 1024;
+/// pingora's limit on the number of request headers (`MAX_HEADERS`): a head with more is answered 431 here
+/// (pingora would answer a bare 400).
+const MAX_HEADERS: usize = 256;
+/// How long writing the 431 may take.
+const WRITE_TIME: Duration = Duration::from_secs(5);
 /// Initial buffer of a head (pingora's own initial size, so it rarely has to grow it).
 const HEAD_CAPACITY: usize = 4096;
 /// Room made in the buffer before a read when less is left.
@@ -43,6 +54,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Connections per client address waiting for a head at once; `None`: no cap.
     pub max_pending_per_ip: Option<NonZeroU32>,
+    /// The longest request head (request line and headers, up to and including the empty line) served; a
+    /// longer one is answered 431.
+    pub max_head_bytes: usize,
 }
 
 impl Limits {
@@ -52,6 +66,7 @@ impl Limits {
             header_timeout: Duration::from_secs(server.request_header_timeout_seconds),
             idle_timeout: Duration::from_secs(server.keepalive_timeout_seconds),
             max_pending_per_ip: NonZeroU32::new(server.max_pending_requests_per_ip),
+            max_head_bytes: server.max_request_header_bytes.min(PINGORA_MAX_HEAD),
         }
     }
 }
@@ -134,6 +149,10 @@ struct HeadScanner {
     started: bool,
     /// Everything before this offset is judged.
     resume: usize,
+    /// Once complete: the head's length, up to and including its empty line.
+    end: Option<usize>,
+    /// Header lines seen so far (after the request line).
+    headers: usize,
 }
 
 impl HeadScanner {
@@ -156,13 +175,23 @@ impl HeadScanner {
         while let Some(offset) = buf[at..].iter().position(|&b| b == b'\n') {
             let lf = at + offset;
             match (buf.get(lf + 1), buf.get(lf + 2)) {
-                (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+                (Some(b'\n'), _) => {
+                    self.end = Some(lf + 2);
+                    return true;
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    self.end = Some(lf + 3);
+                    return true;
+                }
                 // The terminator may be split across reads: look at this line feed again next time.
                 (None, _) | (Some(b'\r'), None) => {
                     self.resume = lf;
                     return false;
                 }
-                _ => at = lf + 1,
+                _ => {
+                    self.headers += 1;
+                    at = lf + 1;
+                }
             }
         }
         self.resume = buf.len();
@@ -181,6 +210,8 @@ enum End {
     HeaderTimeout,
     /// Its client already has as many connections waiting for a head as allowed.
     OverLimit,
+    /// The head is longer than allowed (answered 431).
+    HeadTooLarge,
     /// The gateway is shutting down.
     ShuttingDown,
     /// A read failed.
@@ -313,19 +344,26 @@ impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
                     End::HeaderTimeout => End::Idle,
                     other => other,
                 })?;
-            if scanner.complete(&buf) {
-                return Ok(buf);
-            }
         }
         let _pending = match (client, limits.max_pending_per_ip) {
+            _ if !buf.is_empty() && scanner.complete(&buf) => None,
             (Some(key), Some(max)) => Some(self.pending.try_acquire(key, max).ok_or(End::OverLimit)?),
             _ => None,
         };
         let deadline = Instant::now() + limits.header_timeout;
-        while !scanner.complete(&buf) && buf.len() <= MAX_HEAD {
+        while !scanner.complete(&buf) {
+            if buf.len() > limits.max_head_bytes || scanner.headers > MAX_HEADERS {
+                break;
+            }
             read_more(stream, &mut buf, deadline, down).await?;
         }
-        Ok(buf)
+        match scanner.end {
+            Some(end) if end <= limits.max_head_bytes && scanner.headers <= MAX_HEADERS => Ok(buf),
+            _ => {
+                refuse_too_large(stream, limits.max_head_bytes).await;
+                Err(End::HeadTooLarge)
+            }
+        }
     }
 
     fn closed(&self, end: &End, client: Option<ClientKey>) {
@@ -344,6 +382,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
                     .with_label_values(&["per_ip_limit"])
                     .inc();
                 tracing::debug!(%client, "closed a connection: its address has too many connections waiting for a request head");
+            }
+            End::HeadTooLarge => {
+                self.metrics
+                    .connections_closed
+                    .with_label_values(&["header_too_large"])
+                    .inc();
+                tracing::debug!(%client, "refused a request head over server.max_request_header_bytes (431)");
             }
             End::Io(e) => tracing::debug!(%client, error = %e, "connection failed before a request"),
             End::ClientClosed | End::Idle | End::ShuttingDown => {
@@ -374,6 +419,47 @@ async fn read_more(
             Ok(Err(e)) => Err(End::Io(e)),
         },
         _ = down.wait_for(|shutting_down| *shutting_down) => Err(End::ShuttingDown),
+    }
+}
+
+/// The answer to a head over the limit: 431 with a JSON body, `Connection: close`.
+fn too_large_response(max: usize) -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": "request_header_fields_too_large",
+        "error_description": format!(
+            "the request line and headers exceed {max} bytes or {MAX_HEADERS} header fields"
+        ),
+    })
+    .to_string();
+    let mut response = format!(
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(body.as_bytes());
+    response
+}
+
+/// Answers 431, then reads (and drops) what the client still sends for a moment before the connection is
+/// closed, so the answer is not lost to a reset. Failures only end the connection sooner.
+async fn refuse_too_large(stream: &mut Stream, max: usize) {
+    let write = async {
+        stream.write_all(&too_large_response(max)).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    if !matches!(tokio::time::timeout(WRITE_TIME, write).await, Ok(Ok(()))) {
+        return;
+    }
+    let until = Instant::now() + DRAIN_TIME;
+    let mut scratch = vec![0u8; 16 * 1024];
+    let mut drained = 0;
+    while drained < DRAIN_BYTES {
+        match tokio::time::timeout_at(until, stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
     }
 }
 
@@ -431,6 +517,45 @@ mod tests {
         let found = complete_after(&one_byte_at_a_time);
         assert_eq!(found.iter().filter(|&&c| c).count(), 1);
         assert!(found[found.len() - 1]);
+    }
+
+    #[test]
+    fn a_complete_head_knows_its_length() {
+        let mut scanner = HeadScanner::default();
+        assert!(scanner.complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"));
+        assert_eq!(scanner.end, Some(27));
+        let mut scanner = HeadScanner::default();
+        assert!(scanner.complete(b"\r\nGET / HTTP/1.1\n\nx"));
+        assert_eq!(scanner.end, Some(18));
+        let mut scanner = HeadScanner::default();
+        assert!(!scanner.complete(b"GET / HTTP/1.1\r\n"));
+        assert_eq!(scanner.end, None);
+    }
+
+    #[test]
+    fn header_lines_are_counted_once_however_the_head_is_split() {
+        let head = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\nC: 3\r\n\r\n";
+        let mut scanner = HeadScanner::default();
+        assert!(scanner.complete(head));
+        assert_eq!(scanner.headers, 3);
+        let mut scanner = HeadScanner::default();
+        let mut buf = Vec::new();
+        for byte in head {
+            buf.push(*byte);
+            scanner.complete(&buf);
+        }
+        assert_eq!((scanner.end, scanner.headers), (Some(head.len()), 3));
+    }
+
+    #[test]
+    fn the_431_answer_is_a_whole_json_response_that_closes() {
+        let response = String::from_utf8(too_large_response(65536)).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 "));
+        assert!(head.contains("\r\nconnection: close"));
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"], "request_header_fields_too_large");
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn check_reports_every_invalid_field_with_its_path() {
     let config = write_config(
         dir.path(),
         r#"
-server: {trusted_proxies: [10.0.0.0/8, "lb.internal"], request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200}
+server: {trusted_proxies: [10.0.0.0/8, "lb.internal"], request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200, max_request_header_bytes: 100}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml, hashing: {max_memory_mib: 0}}
 providers:
@@ -90,6 +90,7 @@ routes:
         "routes[3].prefix: '/api%2f' must be a plain path",
         "server.request_header_timeout_seconds: must be between 1 and 3600",
         "server.keepalive_timeout_seconds: must be between 1 and 3600",
+        "server.max_request_header_bytes: must be between 1024 and 1048575",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

@@ -4,6 +4,7 @@
 mod servers;
 mod support;
 
+mod attacks;
 mod cli;
 mod cli_directories;
 mod deploy_manifests;

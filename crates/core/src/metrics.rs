@@ -45,7 +45,7 @@ pub struct Metrics {
     /// `authgate_tls_reloads_total{result}`.
     pub tls_reloads: IntCounterVec,
     /// `authgate_connections_closed_total{reason}`: client connections the gateway closed before a request
-    /// (`header_timeout`, `per_ip_limit`).
+    /// (`header_timeout`, `per_ip_limit`, `header_too_large`).
     pub connections_closed: IntCounterVec,
 }
 
@@ -161,7 +161,7 @@ impl Metrics {
             ),
             connections_closed: counter_vec(
                 "authgate_connections_closed_total",
-                "Client connections closed before a request was read, by reason (header_timeout, per_ip_limit)",
+                "Client connections closed before a request was read, by reason (header_timeout, per_ip_limit, header_too_large)",
                 &["reason"],
             ),
             registry,

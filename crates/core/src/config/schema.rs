@@ -132,6 +132,11 @@ pub struct ServerConfig {
     /// behind one NAT or a front proxy are not bothered. Counted per TCP peer address. Default 256; 0 turns the
     /// cap off. Changes apply on reload.
     pub max_pending_requests_per_ip: u32,
+    /// The longest request head (request line and headers) a client may send, in bytes; a longer one is
+    /// answered 431 (Request Header Fields Too Large) and the connection closed. Default 65536 (64 KiB); 1024
+    /// to 1048575 (the proxy framework's own limit). Keep it above `limits.max_token_bytes` plus the other
+    /// headers so a large bearer token still fits. Changes apply on reload to new requests.
+    pub max_request_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -149,6 +154,7 @@ impl Default for ServerConfig {
             request_header_timeout_seconds: 10,
             keepalive_timeout_seconds: 60,
             max_pending_requests_per_ip: 256,
+            max_request_header_bytes: 64 * 1024,
         }
     }
 }
