@@ -255,7 +255,14 @@ fn bench_tokens_measures_validation_and_reports_json() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.starts_with("EdDSA (Ed25519)"), "{stdout}");
     assert!(stdout.contains("500 validations of 5 distinct tokens"), "{stdout}");
-    assert!(stdout.contains("token cache on (496 hits)"), "{stdout}");
+    // The first token is validated once before the run; each of the other four misses once per thread that
+    // reaches it before its first validation is cached (two threads may race on the same new token).
+    let hits: u32 = stdout
+        .split_once("token cache on (")
+        .and_then(|(_, rest)| rest.split_once(" hits)"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cache hit count in {stdout}"));
+    assert!((492..=496).contains(&hits), "{hits} hits: {stdout}");
     assert!(stdout.contains("validations/s") && stdout.contains("p99"), "{stdout}");
 }
 
