@@ -11,6 +11,7 @@
 //! the SmartObject OData API ([`odata`], at its configured base paths, by default `/api/odata/v4` and
 //! `/api/odatav4/v4`) are merged here.
 
+pub mod body;
 pub mod builtin;
 pub mod error;
 pub mod identity;

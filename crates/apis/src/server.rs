@@ -159,7 +159,11 @@ impl ApiServer {
                 return;
             }
         };
-        let app = tower::util::MapRequestLayer::new(rewrite).layer(self.router.clone());
+        let router = self
+            .router
+            .clone()
+            .layer(axum::middleware::from_fn(crate::body::read_whole_body));
+        let app = tower::util::MapRequestLayer::new(rewrite).layer(router);
         let service = axum::ServiceExt::<Request>::into_make_service(app);
         tracing::info!(socket = %self.path.display(), "built-in APIs listening");
         (self.on_listening)();
@@ -212,6 +216,40 @@ mod tests {
         let err = ApiSocket::claim(&path).unwrap_err();
         assert!(matches!(err, SocketError::NotASocket(_)), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+    }
+
+    /// A method the path does not take, with a body larger than any socket buffer: the answer must arrive
+    /// whole, after the body was read, not as a reset halfway through the body (the proxy reported 502).
+    #[tokio::test]
+    async fn an_early_answer_waits_for_the_whole_body() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let socket = ApiSocket::claim(&dir.path().join("api.sock")).unwrap();
+        let path = socket.path().to_path_buf();
+        let router = Router::new().route("/only-get", axum::routing::get(|| async { "ok" }));
+        let server = std::sync::Arc::new(ApiServer::new(socket, router, || {}));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let serving = tokio::spawn({
+            let server = server.clone();
+            async move { server.serve(stopped).await }
+        });
+        let body = vec![b'x'; 1024 * 1024];
+        let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let head = format!(
+            "QUERY /only-get HTTP/1.1\r\nHost: builtin\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+            .write_all(&body)
+            .await
+            .expect("the server closed before reading the body");
+        let mut answer = vec![0; 1024];
+        let n = stream.read(&mut answer).await.expect("the answer was lost");
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+        stop.send(true).unwrap();
+        serving.await.unwrap();
     }
 
     #[test]
