@@ -84,8 +84,14 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset * 60)
+    let seconds = days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset * 60;
+    // An offset can carry a time past year 0000 or 9999 in UTC, which RFC 3339 cannot write back.
+    (FIRST_SECOND..=LAST_SECOND).contains(&seconds).then_some(seconds)
 }
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in Unix seconds: the instants RFC 3339 can write.
+const FIRST_SECOND: i64 = -62_167_219_200;
+const LAST_SECOND: i64 = 253_402_300_799;
 
 /// A .NET date: `/Date(ms)/`, `/Date(ms+hhmm)/` or `/Date(ms-hhmm)/` (the JSON text's `\/` is already `/`).
 /// The milliseconds count from 1970-01-01 UTC whatever the offset; the offset is where the sender was.
@@ -255,6 +261,18 @@ mod tests {
         assert_eq!(parse_rfc3339("2024-05-01"), None);
         assert_eq!(parse_rfc3339("2024-05-01T25:00:00Z"), None);
         assert_eq!(parse_rfc3339("2024-05-01T09:30:00é"), None);
+    }
+
+    /// Found by the `dates` fuzz target: an offset carried the instant before year 0000, which was accepted
+    /// and then written as `-001-12-31T23:30:23Z`, not RFC 3339.
+    #[test]
+    fn an_offset_cannot_carry_a_time_out_of_the_years_rfc3339_writes() {
+        assert_eq!(parse_rfc3339("0000-01-01T01:30:23+02:00"), None);
+        assert_eq!(parse_rfc3339("9999-12-31T23:00:00-02:00"), None);
+        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), Some(FIRST_SECOND));
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59Z"), Some(LAST_SECOND));
+        assert_eq!(format_rfc3339(FIRST_SECOND), "0000-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(LAST_SECOND), "9999-12-31T23:59:59Z");
     }
 
     #[test]
