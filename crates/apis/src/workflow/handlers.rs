@@ -110,7 +110,7 @@ pub async fn list_workflows(State(state): State<Arc<ApiState>>, caller: Caller) 
     params(("id" = i64, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "The workflow", body = WorkflowDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such workflow that the caller may start", body = ErrorBody),
     ))]
@@ -127,7 +127,7 @@ pub async fn get_workflow(
     params(("id" = i64, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "JSON schema (2020-12) of the start request body", body = Object),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such workflow that the caller may start", body = ErrorBody),
     ))]
@@ -267,7 +267,7 @@ async fn visible_task(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
     ))]
@@ -287,7 +287,7 @@ pub async fn get_task(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The actions", body = TaskActions),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
     ))]
@@ -478,7 +478,7 @@ fn sleep_until(request: SleepRequest, now: i64) -> Result<i64, ApiError> {
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, now allocated to the caller", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Completed, sleeping, or held by someone else", body = ErrorBody),
@@ -496,7 +496,7 @@ pub async fn assign(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, available again", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Not allocated, or held by someone else", body = ErrorBody),
@@ -556,7 +556,7 @@ pub async fn sleep(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The task, awake", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
         (status = 409, description = "Not sleeping", body = ErrorBody),
@@ -579,7 +579,7 @@ pub mod aliases {
         params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
         responses(
             (status = 200, description = "The task, now allocated to the caller", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
             (status = 401, description = "No credentials", body = ErrorBody),
             (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
             (status = 409, description = "Completed, sleeping, or held by someone else", body = ErrorBody),
@@ -597,7 +597,7 @@ pub mod aliases {
         params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
         responses(
             (status = 200, description = "The task, available again", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
             (status = 401, description = "No credentials", body = ErrorBody),
             (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
             (status = 409, description = "Not allocated, or held by someone else", body = ErrorBody),
@@ -655,7 +655,7 @@ pub mod aliases {
         params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
         responses(
             (status = 200, description = "The task, awake", body = TaskDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
             (status = 401, description = "No credentials", body = ErrorBody),
             (status = 404, description = "Not in the caller's worklist", body = ErrorBody),
             (status = 409, description = "Not sleeping", body = ErrorBody),
@@ -675,7 +675,7 @@ pub mod aliases {
     params(("id" = i64, Path, description = "Instance id")),
     responses(
         (status = 200, description = "The instance", body = InstanceDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such instance that the caller took part in", body = ErrorBody),
     ))]
@@ -705,7 +705,7 @@ pub async fn get_instance(
     params(("serialNumber" = String, Path, description = "`{instanceId}_{destinationId}`")),
     responses(
         (status = 200, description = "The server event", body = ServerEventDetails),
-        (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
+            (status = 400, description = "Path refused by the gateway (control characters, malformed escapes)", body = ErrorBody),
         (status = 401, description = "No credentials", body = ErrorBody),
         (status = 404, description = "No such server event waiting that the caller may finish", body = ErrorBody),
     ))]
