@@ -124,7 +124,7 @@ fn text(r: Result<(), TokenError>, ok: impl FnOnce() -> String) -> Result<String
 /// Inspects `token` against `gateway`'s providers; fetches signing keys when `fetch_keys`.
 pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report {
     let mut report = Report::default();
-    let limit = gateway.authenticator.max_token_bytes();
+    let limit = gateway.proxy.authenticator.max_token_bytes();
     report.push(
         "size",
         if token.len() <= limit {
@@ -156,7 +156,7 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
             )
         }),
     );
-    let providers = gateway.authenticator.bearer().providers();
+    let providers = gateway.proxy.authenticator.bearer().providers();
     let selected = bearer::select_provider(
         providers.iter().enumerate().map(|(i, p)| (i, p.as_ref())),
         &parsed.claims,
@@ -265,12 +265,17 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "configuration {} is valid", file.path.display());
     let listeners: Vec<String> = gateway
+        .server
         .listeners
         .iter()
         .map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (TLS)" } else { "" }))
         .collect();
     let _ = writeln!(out, "listeners: {}", listeners.join(", "));
-    let _ = writeln!(out, "admin: {}", gateway.admin.as_deref().unwrap_or("(disabled)"));
+    let _ = writeln!(
+        out,
+        "admin: {}",
+        gateway.server.admin.as_deref().unwrap_or("(disabled)")
+    );
     let cfg = &file.config;
     let _ = writeln!(
         out,
@@ -293,10 +298,11 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
                     "enabled, realm '{}', {} users in {}; password checks share {} MiB ({} default argon2id \
                      hashes at once), wait {} ms at most, {} waiting at most",
                     cfg.basic.realm,
-                    gateway.directory_users,
+                    gateway.directories.users,
                     file.resolve(&cfg.basic.directory).display(),
                     cfg.basic.hashing.max_memory_mib,
-                    gateway.hashing.budget_kib() / gateway.hashing.weight(argon2::Params::DEFAULT_M_COST),
+                    gateway.directories.hashing.budget_kib()
+                        / gateway.directories.hashing.weight(argon2::Params::DEFAULT_M_COST),
                     cfg.basic.hashing.queue_timeout_ms,
                     cfg.basic.hashing.max_queue
                 ),
@@ -311,10 +317,10 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
         }
     );
     let _ = writeln!(out, "providers:");
-    if gateway.authenticator.bearer().providers().is_empty() {
+    if gateway.proxy.authenticator.bearer().providers().is_empty() {
         let _ = writeln!(out, "  (none: bearer tokens are refused)");
     }
-    for p in gateway.authenticator.bearer().providers() {
+    for p in gateway.proxy.authenticator.bearer().providers() {
         let _ = writeln!(
             out,
             "  {} ({:?}): issuer {}; audiences {} ({:?} match); algorithms {}; keys from {}; users -> {}",
@@ -337,7 +343,7 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
             p.user_manager,
         );
     }
-    let catalog = &gateway.odata_catalog;
+    let catalog = &gateway.apis.catalog;
     let _ = writeln!(
         out,
         "odata at {}: {} SmartObjects defined; published: {}",
@@ -353,7 +359,7 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
         }
     );
     let _ = writeln!(out, "routes (longest prefix first):");
-    for r in gateway.routes.routes() {
+    for r in gateway.proxy.routes.routes() {
         let auth = match &r.auth {
             None => "auth off".to_string(),
             Some(p) => {

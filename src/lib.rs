@@ -2,8 +2,9 @@
 //!
 //! It terminates Basic and OAuth 2.0 bearer authentication, applies the platform rules (AD/AAD user
 //! managers only, no Basic for AAD accounts with MFA, exact audiences), and forwards the identity to
-//! upstreams as headers. This crate is the binary's: the pingora proxy, the composition root ([`gateway`])
-//! and the command-line tools; what it decides lives in `authgate-core`, the built-in APIs in `authgate-apis`.
+//! upstreams as headers. This crate is the binary's: the pingora proxy ([`proxy`]), the composition root
+//! ([`gateway`]), the `serve` wiring ([`serve`]) and the command-line tools; what it decides lives in
+//! `authgate-core`, the built-in APIs in `authgate-apis`.
 //! See `docs/architecture.md` for the crate and module map.
 
 pub mod diagnostics;
@@ -11,4 +12,5 @@ pub mod gateway;
 pub mod inspect;
 pub mod logging;
 pub mod proxy;
+pub mod serve;
 pub mod tokenbench;

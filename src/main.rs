@@ -176,13 +176,13 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { config } => {
             init_tracing();
             let (_, gateway) = load(&config)?;
-            authgate::logging::apply(&gateway.log_level);
-            if let Some(dir) = gateway.builtin_socket.parent() {
+            authgate::logging::apply(&gateway.server.log_level);
+            if let Some(dir) = gateway.apis.socket.parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                 }
             }
-            authgate::proxy::server::run(Arc::new(gateway))?;
+            authgate::serve::run(Arc::new(gateway))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Check { config, diagnostics } => {

@@ -1,6 +1,7 @@
 //! `assertion`: the identity assertion signer and the header it is sent in, when enabled.
 
 use super::Issues;
+use crate::proxy::state::Assertion;
 use authgate_core::assertion::AssertionSigner;
 use authgate_core::config::{AssertionConfig, ConfigIssue};
 use authgate_core::signing::SigningAlg;
@@ -8,15 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The signer and its header (`None` when disabled), or every issue of `cfg`.
-pub fn from_config(
-    cfg: &AssertionConfig,
-) -> Result<Option<(Arc<AssertionSigner>, http::HeaderName)>, Vec<ConfigIssue>> {
+pub fn from_config(cfg: &AssertionConfig) -> Result<Option<Assertion>, Vec<ConfigIssue>> {
     let mut issues = Issues::default();
     let built = build(cfg, &mut issues);
     issues.into_result(built)
 }
 
-fn build(cfg: &AssertionConfig, issues: &mut Issues) -> Option<(Arc<AssertionSigner>, http::HeaderName)> {
+fn build(cfg: &AssertionConfig, issues: &mut Issues) -> Option<Assertion> {
     if !cfg.enabled {
         return None;
     }
@@ -42,14 +41,14 @@ fn build(cfg: &AssertionConfig, issues: &mut Issues) -> Option<(Arc<AssertionSig
     if cfg.ttl_seconds == 0 {
         issues.add("assertion.ttl_seconds", "must be at least 1");
     }
-    Some((
-        Arc::new(AssertionSigner::new(
+    Some(Assertion {
+        signer: Arc::new(AssertionSigner::new(
             alg?,
             &cfg.issuer,
             Duration::from_secs(cfg.ttl_seconds.max(1)),
         )),
-        header?,
-    ))
+        header: header?,
+    })
 }
 
 #[cfg(test)]
@@ -72,8 +71,8 @@ mod tests {
             enabled: true,
             ..Default::default()
         };
-        let (_, header) = from_config(&enabled).unwrap().expect("a signer");
-        assert_eq!(header, "x-authgate-assertion");
+        let assertion = from_config(&enabled).unwrap().expect("a signer");
+        assert_eq!(assertion.header, "x-authgate-assertion");
     }
 
     #[test]

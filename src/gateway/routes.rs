@@ -201,12 +201,17 @@ fn build(
             allow_semicolon: r.path.allow_semicolon,
         },
         limits: RouteLimits {
-            per_ip: r.rate_limit.per_ip.as_ref().map(RateLimiter::new),
-            per_user: r.rate_limit.per_user.as_ref().map(RateLimiter::new),
+            per_ip: r.rate_limit.per_ip.as_ref().map(rate_limiter),
+            per_user: r.rate_limit.per_user.as_ref().map(rate_limiter),
         },
         index: i,
         assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
     })
+}
+
+/// The limiter of a `rate_limit.per_ip` / `per_user` setting.
+fn rate_limiter(cfg: &authgate_core::config::RateConfig) -> RateLimiter {
+    RateLimiter::new(cfg.requests_per_second, cfg.burst)
 }
 
 #[cfg(test)]

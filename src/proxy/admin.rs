@@ -2,8 +2,6 @@
 //! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining) and
 //! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
-use crate::gateway::Gateway;
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use authgate_core::assertion::AssertionSigner;
 use authgate_core::metrics::Metrics;
@@ -95,15 +93,6 @@ pub struct AdminApp {
 }
 
 impl AdminApp {
-    /// Serves `metrics`, `health` and, when assertions are on in the current configuration, their keys.
-    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, current: Arc<ArcSwap<Gateway>>) -> Self {
-        let keys = current.clone();
-        Self::with_signer(metrics, health, move || {
-            current.load().assertion.as_ref().map(|(signer, _)| signer.clone())
-        })
-        .with_key_readiness(move || keys.load().provider_awaiting_keys())
-    }
-
     /// Not ready while `awaiting_keys` names a provider whose keys readiness waits for.
     pub fn with_key_readiness(mut self, awaiting_keys: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
         self.awaiting_keys = Box::new(awaiting_keys);

@@ -59,18 +59,6 @@ pub struct Limits {
     pub max_head_bytes: usize,
 }
 
-impl Limits {
-    /// The limits of `server.*`.
-    pub fn from_config(server: &authgate_core::config::ServerConfig) -> Self {
-        Self {
-            header_timeout: Duration::from_secs(server.request_header_timeout_seconds),
-            idle_timeout: Duration::from_secs(server.keepalive_timeout_seconds),
-            max_pending_per_ip: NonZeroU32::new(server.max_pending_requests_per_ip),
-            max_head_bytes: server.max_request_header_bytes.min(PINGORA_MAX_HEAD),
-        }
-    }
-}
-
 /// What the per-address cap counts by: an IPv4 address, or the /64 network of an IPv6 one (one host usually
 /// holds a whole /64). IPv4-mapped IPv6 addresses count as their IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

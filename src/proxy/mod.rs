@@ -6,13 +6,11 @@
 pub mod admin;
 pub mod downstream;
 pub mod ratelimit;
-pub mod reload;
 pub mod routes;
-pub mod server;
+pub mod state;
 pub mod target;
 pub mod tls;
 
-use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use authgate_core::auth::errors::{respond, ErrorResponse};
@@ -25,6 +23,7 @@ use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
 use routes::Route;
+use state::ProxyState;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +31,7 @@ use std::time::Instant;
 /// Per-request state.
 pub struct RequestCtx {
     /// The configuration snapshot this request is served with (a reload does not change it mid-request).
-    gateway: Arc<Gateway>,
+    state: Arc<ProxyState>,
     route: Option<Arc<Route>>,
     /// The origin-form target sent upstream when it is not the client's (normalised path, absolute form).
     upstream_target: Option<String>,
@@ -48,14 +47,14 @@ pub struct RequestCtx {
 
 /// The proxy service.
 pub struct AuthProxy {
-    current: Arc<ArcSwap<Gateway>>,
+    current: Arc<ArcSwap<ProxyState>>,
     id_prefix: u64,
     id_counter: AtomicU64,
 }
 
 impl AuthProxy {
-    /// A proxy serving whatever gateway `current` holds when each request starts.
-    pub fn new(current: Arc<ArcSwap<Gateway>>) -> Self {
+    /// A proxy serving whatever snapshot `current` holds when each request starts.
+    pub fn new(current: Arc<ArcSwap<ProxyState>>) -> Self {
         let mut seed = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut seed);
         Self {
@@ -172,7 +171,7 @@ impl ProxyHttp for AuthProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
-            gateway: self.current.load_full(),
+            state: self.current.load_full(),
             route: None,
             upstream_target: None,
             auth: None,
@@ -186,9 +185,9 @@ impl ProxyHttp for AuthProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.request_id = self.request_id(session);
-        let gateway = ctx.gateway.clone();
+        let state = ctx.state.clone();
         // The route decision and the upstream see the same, normalised, path.
-        let route = match target::resolve(session.req_header(), &gateway.routes) {
+        let route = match target::resolve(session.req_header(), &state.routes) {
             Ok(target) => {
                 ctx.upstream_target = target.upstream;
                 target.route
@@ -207,11 +206,11 @@ impl ProxyHttp for AuthProxy {
             return Ok(true);
         }
         let client_ip = peer_ip(session).map(|peer| {
-            if gateway.trusted_proxies.is_empty() {
+            if state.trusted_proxies.is_empty() {
                 peer
             } else {
                 let forwarded_for = session.req_header().headers.get_all(X_FORWARDED_FOR).iter();
-                gateway
+                state
                     .trusted_proxies
                     .client_ip(peer, forwarded_for.map(|v| v.as_bytes()))
             }
@@ -238,7 +237,7 @@ impl ProxyHttp for AuthProxy {
                 [Some(one), None] => &[one],
                 [Some(one), Some(two)] => &[one, two],
             };
-            gateway.authenticator.authenticate(present, client_ip, policy).await
+            state.authenticator.authenticate(present, client_ip, policy).await
         };
         ctx.auth_method = decision.method;
         match decision.result {
@@ -255,7 +254,7 @@ impl ProxyHttp for AuthProxy {
             }
             Err(err) => {
                 ctx.decision = err.reason();
-                let error = respond(&err, &gateway.realm, policy.challenges());
+                let error = respond(&err, &state.realm, policy.challenges());
                 send_error(session, &error, &ctx.request_id).await?;
                 Ok(true)
             }
@@ -280,8 +279,8 @@ impl ProxyHttp for AuthProxy {
                 .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
             upstream.set_uri(uri);
         }
-        let gateway = ctx.gateway.clone();
-        let headers = &gateway.headers;
+        let state = ctx.state.clone();
+        let headers = &state.identity_headers;
         let spoofed: Vec<http::HeaderName> = upstream
             .headers
             .keys()
@@ -304,15 +303,15 @@ impl ProxyHttp for AuthProxy {
                 upstream.remove_header(&AUTHORIZATION);
             }
         }
-        forward_client(session, upstream, &gateway.trusted_proxies)?;
+        forward_client(session, upstream, &state.trusted_proxies)?;
         if let Some(auth) = &ctx.auth {
             // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
             for (name, value) in &auth.headers {
                 upstream.append_header(name.clone(), value.clone())?;
             }
-            if let (Some((signer, header)), Some(route)) = (&gateway.assertion, &ctx.route) {
-                if let Some(value) = signer.assertion(auth, route.index, &route.assertion_audience) {
-                    upstream.insert_header(header.clone(), value)?;
+            if let (Some(assertion), Some(route)) = (&state.assertion, &ctx.route) {
+                if let Some(value) = assertion.signer.assertion(auth, route.index, &route.assertion_audience) {
+                    upstream.insert_header(assertion.header.clone(), value)?;
                 }
             }
         }
@@ -375,7 +374,7 @@ impl ProxyHttp for AuthProxy {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
-        let metrics = &ctx.gateway.metrics;
+        let metrics = &ctx.state.metrics;
         let code = http::StatusCode::from_u16(status).ok();
         let status_label = code.as_ref().map_or("none", |c| c.as_str());
         metrics.requests.with_label_values(&[route, status_label]).inc();
@@ -385,7 +384,7 @@ impl ProxyHttp for AuthProxy {
                 .with_label_values(&[route])
                 .observe(started.elapsed().as_secs_f64());
         }
-        if ctx.gateway.server.access_log {
+        if ctx.state.access_log {
             let req = session.req_header();
             let upstream = match (&ctx.upstream_started, &ctx.route) {
                 (Some(_), Some(r)) => r.upstream.describe(),

@@ -2,7 +2,6 @@
 //! flood costs no signature checks) and one per user (checked after). Buckets live in a bounded moka cache
 //! and disappear when idle.
 
-use authgate_core::config::RateConfig;
 use moka::sync::Cache;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,10 +30,10 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter from its configuration (`requests_per_second` > 0, `burst` >= 1).
-    pub fn new(cfg: &RateConfig) -> Self {
-        let rate = cfg.requests_per_second.max(f64::MIN_POSITIVE);
-        let burst = f64::from(cfg.burst.max(1));
+    /// A limiter of `requests_per_second` (> 0) with bursts of `burst` (>= 1).
+    pub fn new(requests_per_second: f64, burst: u32) -> Self {
+        let rate = requests_per_second.max(f64::MIN_POSITIVE);
+        let burst = f64::from(burst.max(1));
         // An idle bucket refills completely after burst/rate seconds; after that it can be forgotten.
         let idle = Duration::from_secs_f64((burst / rate).clamp(1.0, 3600.0));
         Self {
@@ -85,10 +84,7 @@ mod tests {
     use super::*;
 
     fn limiter(rate: f64, burst: u32) -> RateLimiter {
-        RateLimiter::new(&RateConfig {
-            requests_per_second: rate,
-            burst,
-        })
+        RateLimiter::new(rate, burst)
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! Process wiring: the pingora server with the proxy service, the built-in APIs, the admin service and the
-//! control service (keys, reload, rotation), and the shutdown sequence (SIGTERM: not-ready, drain delay, close listeners, grace
-//! period, exit; SIGINT: exit now).
+//! `serve`: wires a built [`Gateway`] into the pingora server (the proxy service, the built-in APIs, the admin
+//! service and the [`control`] service for keys, reloads and rotation) and runs the shutdown sequence
+//! (SIGTERM: not-ready, drain delay, close listeners, grace period, exit; SIGINT: exit now).
 
-use super::admin::{AdminApp, Health};
-use super::downstream::{Downstream, Limits};
-use super::reload::{Control, ReloadHook};
-use super::AuthProxy;
+pub mod control;
+
 use crate::gateway::Gateway;
+use crate::proxy::admin::{AdminApp, Health};
+use crate::proxy::downstream::Downstream;
+use crate::proxy::routes::Upstream;
+use crate::proxy::AuthProxy;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use control::{Control, ReloadHook};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
@@ -29,14 +32,14 @@ impl pingora::services::background::BackgroundService for BuiltinApis {
 
 /// Runs the gateway until it is told to stop. Blocks.
 pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    let settings = gateway.server.clone();
+    let settings = &gateway.server;
     let conf = ServerConf {
         threads: settings
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         grace_period_seconds: Some(settings.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(settings.shutdown_timeout_seconds),
-        ca_file: gateway
+        ca_file: settings
             .upstream_ca_file
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned()),
@@ -44,19 +47,20 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     };
     // Everything that can fail to bind is bound or probed before pingora starts its threads, where a failure
     // would leave this process running half-started instead of stopping it with a message.
-    for listener in &gateway.listeners {
+    for listener in &settings.listeners {
         probe_tcp("listener", &listener.address)?;
     }
-    if let Some(address) = &gateway.admin {
+    if let Some(address) = &settings.admin {
         probe_tcp("admin listener", address)?;
     }
     let serves_builtin = gateway
+        .proxy
         .routes
         .routes()
         .iter()
-        .any(|r| matches!(r.upstream, super::routes::Upstream::Builtin(_)));
+        .any(|r| matches!(r.upstream, Upstream::Builtin(_)));
     let api_socket = if serves_builtin {
-        Some(authgate_apis::server::ApiSocket::claim(&gateway.builtin_socket)?)
+        Some(authgate_apis::server::ApiSocket::claim(&gateway.apis.socket)?)
     } else {
         None
     };
@@ -67,19 +71,20 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let health = Arc::new(Health::new(gateway.key_stores().len()));
     health.expect_listeners();
     let current = Arc::new(ArcSwap::new(gateway.clone()));
+    let proxy_state = Arc::new(ArcSwap::new(gateway.proxy.clone()));
 
     let downstream = Downstream::new(
-        pingora::proxy::http_proxy(&server.configuration, AuthProxy::new(current.clone())),
+        pingora::proxy::http_proxy(&server.configuration, AuthProxy::new(proxy_state.clone())),
         {
-            let current = current.clone();
-            move || Limits::from_config(&current.load().server)
+            let proxy_state = proxy_state.clone();
+            move || proxy_state.load().limits
         },
-        gateway.metrics.clone(),
+        gateway.metrics().clone(),
     );
     let mut proxy = Service::new("authgate proxy".to_string(), downstream);
     let mut certs = Vec::new();
     let mut on_reload: Vec<ReloadHook> = Vec::new();
-    for listener in &gateway.listeners {
+    for listener in &settings.listeners {
         match &listener.tls {
             None => proxy.add_tcp(&listener.address),
             Some(cert) => {
@@ -99,12 +104,10 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         let apis = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(async {
-                let stores =
-                    authgate_apis::store::sqlite::open(&gateway.builtin_database, gateway.builtin_threads.max(2))
-                        .await?;
-                authgate_apis::BuiltinApis::open(stores, gateway.headers.clone(), gateway.api_parts()).await
-            })?;
+            .block_on(gateway.apis.open(
+                gateway.proxy.identity_headers.clone(),
+                gateway.directories.people.clone(),
+            ))?;
         let apis = Arc::new(apis);
         let reloaded = apis.clone();
         on_reload.push(Box::new(move |g: Arc<Gateway>| {
@@ -122,14 +125,21 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
                 move || health.builtin_listening()
             })),
         );
-        service.threads = Some(gateway.builtin_threads.max(1));
+        service.threads = Some(gateway.apis.threads.max(1));
         server.add_service(service);
     }
 
-    if let Some(address) = &gateway.admin {
+    if let Some(address) = &settings.admin {
         let mut admin = Service::new(
             "authgate admin".to_string(),
-            AdminApp::new(gateway.metrics.clone(), health.clone(), current.clone()),
+            AdminApp::with_signer(gateway.metrics().clone(), health.clone(), {
+                let current = current.clone();
+                move || current.load().proxy.assertion.as_ref().map(|a| a.signer.clone())
+            })
+            .with_key_readiness({
+                let current = current.clone();
+                move || current.load().provider_awaiting_keys()
+            }),
         );
         admin.add_tcp(address);
         server.add_service(admin);
@@ -137,22 +147,23 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
 
     server.add_service(background_service(
         "authgate control",
-        Control::new(current, gateway.config_path.clone(), health.clone(), certs).on_reload(on_reload),
+        Control::new(current, proxy_state, gateway.config_path.clone(), health.clone(), certs).on_reload(on_reload),
     ));
 
     tracing::info!(
-        listeners = ?gateway.listeners.iter().map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (tls)" } else { "" })).collect::<Vec<_>>(),
-        admin = ?gateway.admin,
-        routes = gateway.routes.routes().len(),
+        listeners = ?settings.listeners.iter().map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (tls)" } else { "" })).collect::<Vec<_>>(),
+        admin = ?settings.admin,
+        routes = gateway.proxy.routes.routes().len(),
         "authgate starting"
     );
-    let metrics = gateway.metrics.clone();
+    let metrics = gateway.metrics().clone();
+    let drain_delay = settings.drain_delay;
     drop(gateway);
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainingShutdown {
             health,
             metrics,
-            drain_delay: Duration::from_secs(settings.drain_delay_seconds),
+            drain_delay,
         }),
     });
     Ok(())

@@ -7,9 +7,10 @@
 //! settings that cannot change while running (listeners, admin, headers, builtin, server.threads), is
 //! refused with the reason logged, and the running configuration stays.
 
-use super::admin::Health;
-use super::tls::ReloadingCert;
 use crate::gateway::Gateway;
+use crate::proxy::admin::Health;
+use crate::proxy::state::ProxyState;
+use crate::proxy::tls::ReloadingCert;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use authgate_core::auth::jwks::{refresh_loop, KeyStore};
@@ -24,6 +25,8 @@ use tokio::task::JoinSet;
 /// The control service.
 pub struct Control {
     current: Arc<ArcSwap<Gateway>>,
+    /// The proxy's snapshot: swapped together with `current`.
+    proxy: Arc<ArcSwap<ProxyState>>,
     config_path: PathBuf,
     health: Arc<Health>,
     certs: Vec<Arc<ReloadingCert>>,
@@ -35,15 +38,18 @@ pub type ReloadHook =
     Box<dyn Fn(Arc<Gateway>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 impl Control {
-    /// Controls the gateway held by `current`, loaded from `config_path`, and the listeners' `certs`.
+    /// Controls the gateway held by `current` (and its proxy snapshot, held by `proxy`), loaded from
+    /// `config_path`, and the listeners' `certs`.
     pub fn new(
         current: Arc<ArcSwap<Gateway>>,
+        proxy: Arc<ArcSwap<ProxyState>>,
         config_path: PathBuf,
         health: Arc<Health>,
         certs: Vec<Arc<ReloadingCert>>,
     ) -> Self {
         Self {
             current,
+            proxy,
             config_path,
             health,
             certs,
@@ -59,7 +65,7 @@ impl Control {
 
     /// Swaps in rotated listener certificates.
     fn reload_certificates(&self) {
-        let metrics = self.current.load().metrics.clone();
+        let metrics = self.current.load().metrics().clone();
         for cert in &self.certs {
             match cert.reload_if_changed() {
                 Ok(false) => {}
@@ -86,7 +92,7 @@ impl Control {
                 frozen.join(", ")
             ));
         }
-        let new = Gateway::build_with(&file, old.metrics.clone(), Some(&old)).map_err(|e| e.to_string())?;
+        let new = Gateway::build_with(&file, old.metrics().clone(), Some(&old)).map_err(|e| e.to_string())?;
         let old_stores = old.key_stores();
         for store in new.key_stores() {
             if !old_stores.iter().any(|o| Arc::ptr_eq(o, &store)) {
@@ -96,18 +102,19 @@ impl Control {
             }
         }
         let new = Arc::new(new);
-        if new.log_level != old.log_level {
-            crate::logging::apply(&new.log_level);
+        if new.server.log_level != old.server.log_level {
+            crate::logging::apply(&new.server.log_level);
         }
         for hook in &self.hooks {
             hook(new.clone()).await;
         }
+        self.proxy.store(new.proxy.clone());
         self.current.store(new);
         Ok(())
     }
 
     async fn reload(&self, why: &str, tasks: &mut JoinSet<()>) {
-        let metrics = self.current.load().metrics.clone();
+        let metrics = self.current.load().metrics().clone();
         match self.try_reload(tasks).await {
             Ok(()) => {
                 metrics.config_reloads.with_label_values(&["ok"]).inc();
@@ -174,7 +181,7 @@ impl BackgroundService for Control {
         for store in gateway.key_stores() {
             tasks.spawn(load_keys(store, self.health.clone()));
         }
-        let addresses: Vec<String> = gateway.listeners.iter().map(|l| l.address.clone()).collect();
+        let addresses: Vec<String> = gateway.server.listeners.iter().map(|l| l.address.clone()).collect();
         tasks.spawn(await_listeners(addresses, self.health.clone()));
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
@@ -183,12 +190,8 @@ impl BackgroundService for Control {
                 None
             }
         };
-        let poll = Duration::from_secs(gateway.server.reload_poll_seconds);
-        let mut watch = tokio::time::interval(if poll.is_zero() {
-            Duration::from_secs(3600)
-        } else {
-            poll
-        });
+        let poll = gateway.server.reload_poll;
+        let mut watch = tokio::time::interval(poll.unwrap_or(Duration::from_secs(3600)));
         let rotation = gateway.assertion_rotation;
         let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
         let mut last = fingerprint(&gateway);
@@ -201,7 +204,7 @@ impl BackgroundService for Control {
                     self.reload("SIGHUP", &mut tasks).await;
                     last = fingerprint(&self.current.load());
                 }
-                _ = watch.tick(), if !poll.is_zero() => {
+                _ = watch.tick(), if poll.is_some() => {
                     self.reload_certificates();
                     let now = fingerprint(&self.current.load());
                     if now != last {
@@ -210,8 +213,8 @@ impl BackgroundService for Control {
                     }
                 }
                 _ = rotate.tick() => {
-                    if let Some((signer, _)) = &self.current.load().assertion {
-                        signer.rotate();
+                    if let Some(assertion) = &self.current.load().proxy.assertion {
+                        assertion.signer.rotate();
                     }
                 }
             }

@@ -1,0 +1,183 @@
+//! `builtin`, `workflow` and `odata`: the built-in APIs' socket, database and threads, the workflow definitions
+//! and links, and the published SmartObjects. [`ApiSettings::open`] opens their stores and builds the APIs,
+//! so the serve wiring never sees a storage backend.
+
+use super::Issues;
+use authgate_apis::odata::catalog::Catalog;
+use authgate_apis::workflow::definitions::Definitions;
+use authgate_apis::workflow::links::Links;
+use authgate_apis::{ApiParts, BuiltinApis};
+use authgate_core::auth::HeaderSet;
+use authgate_core::config::{yaml_files, ConfigFile, ConfigIssue};
+use authgate_core::directory::people::PeopleIndex;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The built-in APIs' settings, validated.
+pub struct ApiSettings {
+    /// The unix socket the APIs listen on.
+    pub socket: PathBuf,
+    /// Their SQLite database.
+    pub database: PathBuf,
+    /// Worker threads of their server (and readers of their database).
+    pub threads: usize,
+    /// Workflow definitions.
+    pub definitions: Arc<Definitions>,
+    /// `formURL` / `viewFlowURL` settings.
+    pub links: Arc<Links>,
+    /// SmartObjects: defined, and published by the exposure rules.
+    pub catalog: Arc<Catalog>,
+    /// Most OData entities in one response.
+    pub page_size: u64,
+    /// The OData service roots.
+    pub base_paths: Arc<[String]>,
+    /// The external URL OData links are built from.
+    pub public_url: Option<String>,
+    /// Directories and files whose change triggers a reload (definitions, SmartObjects).
+    pub watched: Vec<PathBuf>,
+}
+
+impl ApiSettings {
+    /// The settings of `file`, or every issue found in `builtin`, `workflow` and `odata`.
+    pub fn from_config(file: &ConfigFile) -> Result<Self, Vec<ConfigIssue>> {
+        let cfg = &file.config;
+        let mut issues = Issues::default();
+
+        let definitions_dir = file.resolve(&cfg.workflow.definitions);
+        let definitions = Definitions::load_dir(&definitions_dir).unwrap_or_else(|e| {
+            issues.add("workflow.definitions", e.to_string());
+            Definitions::default()
+        });
+        let links = match Links::from_config(&cfg.workflow) {
+            Ok(links) => {
+                issues.0.extend(links.check(&definitions));
+                links
+            }
+            Err(found) => {
+                issues.0.extend(found);
+                Links::default()
+            }
+        };
+
+        let smartobjects_dir = file.resolve(&cfg.odata.smartobjects);
+        let catalog = match authgate_apis::odata::smartobject::load_dir(&smartobjects_dir) {
+            Ok(defined) => Catalog::build(defined, &cfg.odata).unwrap_or_else(|found| {
+                issues.0.extend(found);
+                Catalog::default()
+            }),
+            Err(e) => {
+                issues.add("odata.smartobjects", e.to_string());
+                Catalog::default()
+            }
+        };
+        if cfg.odata.page_size == 0 {
+            issues.add("odata.page_size", "must be at least 1");
+        }
+        issues.0.extend(authgate_apis::odata::check_config(&cfg.odata));
+
+        let watched = std::iter::once(definitions_dir.clone())
+            .chain(yaml_files(&definitions_dir).unwrap_or_default())
+            .chain(std::iter::once(smartobjects_dir.clone()))
+            .chain(yaml_files(&smartobjects_dir).unwrap_or_default())
+            .collect();
+        issues.into_result(Self {
+            socket: file.resolve(&cfg.builtin.socket),
+            database: file.resolve(&cfg.builtin.database),
+            threads: cfg.builtin.threads,
+            definitions: Arc::new(definitions),
+            links: Arc::new(links),
+            catalog: Arc::new(catalog),
+            page_size: u64::from(cfg.odata.page_size),
+            base_paths: cfg.odata.base_paths.clone().into(),
+            public_url: cfg.odata.public_url.clone(),
+            watched,
+        })
+    }
+
+    /// What the APIs serve, with `people` from the directory.
+    pub fn parts(&self, people: Arc<PeopleIndex>) -> ApiParts {
+        ApiParts {
+            definitions: self.definitions.clone(),
+            people,
+            links: self.links.clone(),
+            catalog: self.catalog.clone(),
+            page_size: self.page_size,
+            base_paths: self.base_paths.clone(),
+            public_url: self.public_url.clone(),
+        }
+    }
+
+    /// Opens (and migrates) the stores and builds the APIs on them.
+    pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
+        let stores = authgate_apis::store::sqlite::open(&self.database, self.threads.max(2)).await?;
+        Ok(BuiltinApis::open(stores, headers, self.parts(people)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn file(dir: &Path, rest: &str) -> ConfigFile {
+        let yaml = format!("listeners: []\nroutes: []\n{rest}\n");
+        ConfigFile {
+            config: authgate_core::config::parse_yaml(Path::new("gateway.yaml"), &yaml, |_| None).expect("parses"),
+            path: dir.join("gateway.yaml"),
+        }
+    }
+
+    fn issues(file: &ConfigFile) -> Vec<String> {
+        match ApiSettings::from_config(file) {
+            Ok(_) => Vec::new(),
+            Err(found) => found.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn paths_resolve_against_the_configuration_and_absent_directories_define_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = ApiSettings::from_config(&file(
+            dir.path(),
+            "builtin: {socket: run/api.sock, database: data/apis.db}\nworkflow: {definitions: defs}\nodata: {smartobjects: sos}",
+        ))
+        .expect("valid");
+        assert_eq!(settings.socket, dir.path().join("run/api.sock"));
+        assert_eq!(settings.database, dir.path().join("data/apis.db"));
+        assert!(settings.watched.contains(&dir.path().join("defs")));
+        assert!(settings.watched.contains(&dir.path().join("sos")));
+        assert_eq!(&*settings.base_paths, ["/api/odata/v4", "/api/odatav4/v4"]);
+    }
+
+    #[test]
+    fn broken_definitions_broken_smartobjects_and_a_zero_page_size_are_reported_together() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["defs", "sos"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+            std::fs::write(dir.path().join(sub).join("broken.yaml"), "name: [\n").expect("writes");
+        }
+        let found = issues(&file(
+            dir.path(),
+            "workflow: {definitions: defs}\nodata: {smartobjects: sos, page_size: 0}",
+        ));
+        let paths: Vec<&str> = found.iter().filter_map(|f| f.split(':').next()).collect();
+        assert_eq!(
+            paths,
+            ["workflow.definitions", "odata.smartobjects", "odata.page_size"],
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn odata_base_paths_are_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("defs")).expect("mkdir");
+        std::fs::create_dir(dir.path().join("sos")).expect("mkdir");
+        let found = issues(&file(
+            dir.path(),
+            "workflow: {definitions: defs}\nodata: {smartobjects: sos, base_paths: []}",
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("odata.base_paths"), "{found:?}");
+    }
+}
