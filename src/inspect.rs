@@ -1,18 +1,18 @@
 //! Operator diagnostics: `authgate check` (what the configuration means) and `authgate token inspect`
 //! (would this gateway accept this token, check by check, and why not).
 //!
-//! Inspect runs the same step functions as the request path ([`authgate_core::auth::bearer`]), but keeps going after
-//! a failure so every problem shows at once: an audience off by a slash and an expired token are both named.
+//! Inspect runs the request path's verification pipeline ([`authgate_core::auth::bearer::pipeline`]), but keeps
+//! going after a failure so every problem shows at once: an audience off by a slash and an expired token are both
+//! named.
 
 use crate::gateway::Gateway;
-use authgate_core::auth::bearer::{self, Provider};
-use authgate_core::auth::errors::TokenError;
-use authgate_core::auth::jwt;
+use authgate_core::auth::bearer::pipeline::{self, KeyAccess, Observer, Passed, Skip, Step};
 use authgate_core::config::ConfigFile;
 use authgate_core::identity::UserManager;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::fmt::Write;
+use std::ops::ControlFlow;
 
 /// Outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +54,6 @@ impl Report {
             Err(detail) => (Outcome::Fail, detail),
         };
         self.checks.push(Check { name, outcome, detail });
-    }
-
-    fn skip(&mut self, name: &'static str, why: &str) {
-        self.checks.push(Check {
-            name,
-            outcome: Outcome::Skip,
-            detail: why.to_string(),
-        });
     }
 
     /// Whether every check passed (none failed, none skipped).
@@ -117,14 +109,12 @@ fn decode_json(part: Option<&str>) -> Option<serde_json::Value> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-fn text(r: Result<(), TokenError>, ok: impl FnOnce() -> String) -> Result<String, String> {
-    r.map(|()| ok()).map_err(|e| e.to_string())
-}
-
 /// Inspects `token` against `gateway`'s providers; fetches signing keys when `fetch_keys`.
 pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report {
+    let authenticator = &gateway.proxy.authenticator;
+    let (limit, providers) = (authenticator.max_token_bytes(), authenticator.bearer().providers());
+
     let mut report = Report::default();
-    let limit = gateway.proxy.authenticator.max_token_bytes();
     report.push(
         "size",
         if token.len() <= limit {
@@ -136,128 +126,39 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
     let mut parts = token.split('.');
     report.header = decode_json(parts.next());
     report.claims = decode_json(parts.next());
-    let parsed = match jwt::parse(token) {
-        Ok(p) => {
-            report.push("format", Ok("compact JWS with JSON header and claims".into()));
-            p
-        }
-        Err(e) => {
-            report.push("format", Err(e.to_string()));
-            return report;
-        }
+    let keys = if fetch_keys {
+        KeyAccess::Refresh
+    } else {
+        KeyAccess::Offline
     };
-    report.push(
-        "header",
-        text(bearer::check_header(&parsed.header), || {
-            format!(
-                "alg {}, kid {}",
-                parsed.header.alg.as_deref().unwrap_or("-"),
-                parsed.header.kid.as_deref().unwrap_or("-")
-            )
-        }),
-    );
-    let providers = gateway.proxy.authenticator.bearer().providers();
-    let selected = bearer::select_provider(
-        providers.iter().enumerate().map(|(i, p)| (i, p.as_ref())),
-        &parsed.claims,
-    );
-    let (provider, found): (&Provider, _) = match selected {
-        Ok((_, p, found)) => {
-            report.push(
-                "issuer",
-                Ok(format!(
-                    "'{}' is provider '{}'",
-                    parsed.claims.iss.as_deref().unwrap_or(""),
-                    p.name
-                )),
-            );
-            (p, found)
-        }
-        Err(e) => {
-            report.push("issuer", Err(e.to_string()));
-            for name in [
-                "algorithm",
-                "type",
-                "lifetime",
-                "audience",
-                "signature",
-                "scopes",
-                "identity",
-            ] {
-                report.skip(name, "no provider for this issuer");
-            }
-            return report;
-        }
-    };
-    report.push(
-        "algorithm",
-        bearer::algorithm(&parsed.header, provider.algorithms)
-            .map(|a| format!("{a} is allowed"))
-            .map_err(|e| e.to_string()),
-    );
-    report.push(
-        "type",
-        text(bearer::check_type(&parsed.header, provider.require_typ), || {
-            format!("typ {}", parsed.header.typ.as_deref().unwrap_or("(absent, accepted)"))
-        }),
-    );
     let now = authgate_core::clock::unix_now();
-    report.push(
-        "lifetime",
-        bearer::check_times(&parsed.claims, provider.leeway, now)
-            .map(|exp| format!("expires in {}s (leeway {}s)", exp - now, provider.leeway))
-            .map_err(|e| e.to_string()),
-    );
-    report.push(
-        "audience",
-        text(bearer::check_audience(&provider.audience, &parsed.claims), || {
-            format!("matches {}", provider.audience.expected().join(", "))
-        })
-        .and_then(|ok| {
-            bearer::check_tenant(&found, &parsed.claims)
-                .map(|()| ok)
-                .map_err(|e| e.to_string())
-        }),
-    );
-    match bearer::algorithm(&parsed.header, provider.algorithms) {
-        Ok(alg) if fetch_keys => {
-            if let Err(e) = provider.keys.refresh().await {
-                report.push("signature", Err(format!("cannot load keys: {e}")));
-            } else {
-                report.push(
-                    "signature",
-                    text(bearer::verify_signature(provider, alg, &parsed).await, || {
-                        format!("verified with a key from {}", provider.keys.source().describe())
-                    }),
-                );
-            }
-        }
-        Ok(_) => report.skip("signature", "--offline: keys not fetched"),
-        Err(_) => report.skip("signature", "algorithm not allowed"),
-    }
-    report.push(
-        "scopes",
-        text(bearer::check_scopes(provider, &parsed.claims), || {
-            if provider.required_scopes.is_empty() && provider.required_roles.is_empty() {
-                "none required".into()
-            } else {
-                "required scopes/roles present".into()
-            }
-        }),
-    );
-    match bearer::map_identity(provider, &parsed.claims, &found) {
-        Ok(identity) => {
-            let allowed = [UserManager::Ad, UserManager::Aad];
-            let rule = authgate_core::auth::rules::check(&identity, &allowed);
-            report.push(
-                "identity",
-                rule.map(|()| format!("{} (user manager {})", identity.fqn, identity.user_manager))
-                    .map_err(|e| format!("{}: {e}", identity.fqn)),
-            );
-        }
-        Err(e) => report.push("identity", Err(e.to_string())),
-    }
+    pipeline::run(providers, None, token, now, keys, &mut report).await;
     report
+}
+
+/// Inspect's observer: records every step and never stops.
+impl Observer for Report {
+    fn step(&mut self, step: Step, outcome: pipeline::Outcome<'_>) -> ControlFlow<()> {
+        let (outcome, detail) = match outcome {
+            pipeline::Outcome::Passed(Passed::Identity(identity)) => {
+                // The platform rule every route applies: only AD and AAD users reach the APIs.
+                match authgate_core::auth::rules::check(identity, &[UserManager::Ad, UserManager::Aad]) {
+                    Ok(()) => (Outcome::Pass, Passed::Identity(identity).to_string()),
+                    Err(e) => (Outcome::Fail, format!("{}: {e}", identity.fqn)),
+                }
+            }
+            pipeline::Outcome::Passed(passed) => (Outcome::Pass, passed.to_string()),
+            pipeline::Outcome::Failed(err) => (Outcome::Fail, err.to_string()),
+            pipeline::Outcome::Skipped(Skip::KeysNotFetched) => (Outcome::Skip, "--offline: keys not fetched".into()),
+            pipeline::Outcome::Skipped(why) => (Outcome::Skip, why.to_string()),
+        };
+        self.checks.push(Check {
+            name: step.name(),
+            outcome,
+            detail,
+        });
+        ControlFlow::Continue(())
+    }
 }
 
 /// The `authgate check` summary of a valid configuration.

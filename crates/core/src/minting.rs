@@ -4,7 +4,7 @@
 use crate::auth::audience::AudiencePolicy;
 use crate::auth::bearer::{Provider, UserClaim};
 use crate::auth::issuer::{IssuerConfigError, IssuerPolicy};
-use crate::auth::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::auth::jwks::KeyStore;
 use crate::auth::jwt::AlgorithmSet;
 use crate::auth::keys::KeySet;
 use crate::config::{AudienceMatch, ProviderKind};
@@ -13,7 +13,6 @@ use crate::metrics::Metrics;
 use crate::signing::{jwks, SigningKey};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Issuer of minted tokens by default (`bench-tokens`, the test kit).
 pub const DEFAULT_ISSUER: &str = "https://idp.test/";
@@ -21,27 +20,16 @@ pub const DEFAULT_ISSUER: &str = "https://idp.test/";
 pub const DEFAULT_AUDIENCE: &str = "https://api.k2.com/";
 
 /// An OIDC provider (users of the `aad` manager) for `issuer` and `audience` whose key store already holds the
-/// public keys of `keys`. It never fetches: its key source is a closed port.
+/// public keys of `keys`. It never fetches: its key source is
+/// [`KeySource::Static`](crate::auth::jwks::KeySource::Static).
 pub fn provider_for<'a>(
     keys: impl IntoIterator<Item = &'a SigningKey>,
     issuer: &str,
     audience: &str,
 ) -> Result<Provider, IssuerConfigError> {
-    let metrics = Arc::new(Metrics::new());
-    let store = KeyStore::new(
-        "test",
-        KeySource::Url("http://127.0.0.1:9/jwks.json".into()),
-        RefreshPolicy {
-            refresh_interval: Duration::from_secs(3600),
-            min_refetch_interval: Duration::from_secs(3600),
-            fetch_timeout: Duration::from_millis(200),
-        },
-        reqwest::Client::new(),
-        metrics,
-    );
     let document = jwks(keys).to_string();
     let parsed = KeySet::from_jwks(document.as_bytes()).expect("signing keys form a valid JWKS");
-    store.install(parsed.keys);
+    let store = KeyStore::with_static_keys("test", Arc::new(parsed.keys), Arc::new(Metrics::new()));
     Ok(Provider {
         name: "test".into(),
         kind: ProviderKind::Oidc,

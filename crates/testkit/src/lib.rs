@@ -8,7 +8,7 @@ pub use authgate_core::signing::{jwks, SigningAlg as TestAlg, SigningKey};
 use serde_json::Value;
 
 /// An OIDC provider (issuer [`TEST_ISSUER`], audience [`TEST_AUDIENCE`], users of the `aad` manager) whose
-/// key store already holds the public keys of `keys`. It never fetches.
+/// key store holds the public keys of `keys` as a `KeySource::Static`: it never does I/O.
 pub fn test_provider<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Provider {
     provider_for(keys, TEST_ISSUER, TEST_AUDIENCE).expect("the test issuer is a valid URL")
 }

@@ -1,9 +1,9 @@
 //! Bearer-token verification: one provider's rules and the steps a token goes through.
 //!
-//! Each step is its own function so that `authgate token inspect` can run every one of them and explain the
-//! outcome, while the request path runs them in order and stops at the first failure. Cheap claim checks
-//! run before the signature, so expired or mis-addressed tokens never cost a signature verification or a
-//! key refetch.
+//! Each step is its own function; [`pipeline`] defines their order once. The request path ([`verify`]) runs
+//! it and stops at the first failure; `authgate token inspect` runs it to the end and explains every outcome.
+
+pub mod pipeline;
 
 use super::audience::AudiencePolicy;
 use super::errors::TokenError;
@@ -11,10 +11,11 @@ use super::issuer::{IssuerMatch, IssuerPolicy};
 use super::jwks::{Candidates, KeyStore};
 use super::token_cache::{digest_of, TokenCache};
 use super::{Authenticated, HeaderSet};
-use crate::auth::jwt::{self, AlgorithmSet, Claims, JoseHeader, JwsAlgorithm, UnverifiedJwt};
+use crate::auth::jwt::{AlgorithmSet, Claims, JoseHeader, JwsAlgorithm, UnverifiedJwt};
 use crate::config::ProviderKind;
 use crate::identity::{AuthMethod, FqnFormat, Identity, UserManager};
 use crate::metrics::Metrics;
+use pipeline::{KeyAccess, StopAtFirstFailure, Verdict};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -343,6 +344,7 @@ pub async fn verify_signature(
 }
 
 /// A successfully verified token.
+#[derive(Debug)]
 pub struct Verified {
     /// Who it names.
     pub identity: Identity,
@@ -352,34 +354,29 @@ pub struct Verified {
     pub provider_index: usize,
 }
 
-/// Verifies `token` against `providers` (restricted to `allowed` indices, if given), in request order.
+/// Verifies `token` against `providers` (restricted to `allowed` indices, if given): the [`pipeline`], stopping
+/// at the first failure.
 pub async fn verify(
     providers: &[Arc<Provider>],
     allowed: Option<&[usize]>,
     token: &str,
     now: i64,
 ) -> Result<Verified, TokenError> {
-    let jwt = jwt::parse(token)?;
-    check_header(&jwt.header)?;
-    let candidates = providers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| allowed.is_none_or(|a| a.contains(i)))
-        .map(|(i, p)| (i, p.as_ref()));
-    let (provider_index, provider, found) = select_provider(candidates, &jwt.claims)?;
-    let alg = algorithm(&jwt.header, provider.algorithms)?;
-    check_type(&jwt.header, provider.require_typ)?;
-    let exp = check_times(&jwt.claims, provider.leeway, now)?;
-    check_audience(&provider.audience, &jwt.claims)?;
-    check_tenant(&found, &jwt.claims)?;
-    verify_signature(provider, alg, &jwt).await?;
-    check_scopes(provider, &jwt.claims)?;
-    let identity = map_identity(provider, &jwt.claims, &found)?;
-    Ok(Verified {
-        identity,
-        exp,
-        provider_index,
-    })
+    let verdict = pipeline::run(
+        providers,
+        allowed,
+        token,
+        now,
+        KeyAccess::Stored,
+        &mut StopAtFirstFailure,
+    )
+    .await;
+    match verdict {
+        Verdict::Accepted(verified) => Ok(verified),
+        Verdict::Refused(err) => Err(err),
+        // With stored keys no step is skipped unless an earlier one failed, which is `Refused`.
+        Verdict::Unconfirmed => Err(TokenError::Malformed("verification did not complete".into())),
+    }
 }
 
 /// Bearer authentication: the providers, the verified-token cache, and the header renderer.

@@ -27,7 +27,7 @@ use thiserror::Error;
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 /// Where keys come from, with relative paths resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KeySource {
     /// A JWKS file.
     File(PathBuf),
@@ -35,7 +35,24 @@ pub enum KeySource {
     Url(String),
     /// An OIDC issuer URL (discovery document at `/.well-known/openid-configuration`).
     Discovery(String),
+    /// A fixed key set held in memory: [`KeyStore::refresh`] (re)installs it and never does I/O. For keys
+    /// the process holds itself (`bench-tokens`, tests); the configuration cannot name it.
+    Static(Arc<KeySet>),
 }
+
+impl PartialEq for KeySource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::File(a), Self::File(b)) => a == b,
+            (Self::Url(a), Self::Url(b)) | (Self::Discovery(a), Self::Discovery(b)) => a == b,
+            // The same set, not an equal one: key sets are not compared key by key.
+            (Self::Static(a), Self::Static(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for KeySource {}
 
 impl KeySource {
     /// From the configuration, resolving file paths with `resolve`.
@@ -53,6 +70,7 @@ impl KeySource {
             Self::File(p) => format!("file {}", p.display()),
             Self::Url(u) => format!("URL {u}"),
             Self::Discovery(u) => format!("OIDC discovery at {}", discovery_url(u)),
+            Self::Static(keys) => format!("{} static key(s) held in memory", keys.len()),
         }
     }
 }
@@ -131,6 +149,26 @@ impl KeyStore {
         }
     }
 
+    /// A store of the fixed `keys` ([`KeySource::Static`]), loaded at once. It never does I/O: a refresh
+    /// re-installs the same set.
+    pub fn with_static_keys(provider: &str, keys: Arc<KeySet>, metrics: Arc<Metrics>) -> Self {
+        let hour = Duration::from_secs(3600);
+        let policy = RefreshPolicy {
+            refresh_interval: hour,
+            min_refetch_interval: hour,
+            fetch_timeout: hour,
+        };
+        let store = Self::new(
+            provider,
+            KeySource::Static(keys.clone()),
+            policy,
+            reqwest::Client::new(),
+            metrics,
+        );
+        store.install_shared(keys);
+        store
+    }
+
     /// The provider this store belongs to.
     pub fn name(&self) -> &str {
         &self.provider
@@ -188,13 +226,17 @@ impl KeyStore {
         self.until_refetch_allowed().min(self.until_scheduled_refresh())
     }
 
-    /// Installs `keys` directly, as a successful fetch would (in-process token minting, tests).
+    /// Installs `keys` directly, as a successful fetch would (tests).
     pub fn install(&self, keys: KeySet) {
+        self.install_shared(Arc::new(keys));
+    }
+
+    fn install_shared(&self, keys: Arc<KeySet>) {
         self.metrics
             .jwks_keys
             .with_label_values(&[self.provider.as_str()])
             .set(keys.len() as i64);
-        self.keys.store(Arc::new(keys));
+        self.keys.store(keys);
         self.loaded.store(true, Ordering::Release);
     }
 
@@ -210,12 +252,12 @@ impl KeyStore {
             .with_label_values(&[self.provider.as_str(), label])
             .inc();
         match result {
-            Ok(parsed) => {
-                for skipped in &parsed.skipped {
+            Ok((keys, skipped)) => {
+                for skipped in &skipped {
                     tracing::warn!(provider = %self.provider, key = %skipped, "skipped unusable JWKS key");
                 }
-                let count = parsed.keys.len();
-                self.install(parsed.keys);
+                let count = keys.len();
+                self.install_shared(keys);
                 if let Ok(mut last) = self.last_error.lock() {
                     *last = None;
                 }
@@ -276,8 +318,10 @@ impl KeyStore {
         }
     }
 
-    async fn fetch(&self) -> Result<super::keys::ParsedJwks, FetchError> {
+    /// The keys from the source, and one line per key skipped.
+    async fn fetch(&self) -> Result<(Arc<KeySet>, Vec<String>), FetchError> {
         let (what, document) = match &self.source {
+            KeySource::Static(keys) => return Ok((Arc::clone(keys), Vec::new())),
             KeySource::File(path) => {
                 let what = path.display().to_string();
                 let bytes = tokio::fs::read(path).await.map_err(|e| FetchError::Unreachable {
@@ -300,7 +344,9 @@ impl KeyStore {
                 (jwks_uri.clone(), self.get(&jwks_uri).await?)
             }
         };
-        KeySet::from_jwks(&document).map_err(|reason| FetchError::Invalid { what, reason })
+        KeySet::from_jwks(&document)
+            .map(|parsed| (Arc::new(parsed.keys), parsed.skipped))
+            .map_err(|reason| FetchError::Invalid { what, reason })
     }
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
@@ -530,5 +576,43 @@ mod tests {
                 "interval {interval}: {retry_after:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn static_keys_are_loaded_by_refresh_and_verify_a_token() {
+        let key = SigningKey::generate(TestAlg::ES256, "k1");
+        let keys = Arc::new(KeySet::from_jwks(jwks([&key]).to_string().as_bytes()).unwrap().keys);
+        let s = KeyStore::new(
+            "test",
+            KeySource::Static(keys.clone()),
+            RefreshPolicy {
+                refresh_interval: Duration::from_secs(600),
+                min_refetch_interval: Duration::ZERO,
+                fetch_timeout: Duration::from_millis(1),
+            },
+            reqwest::Client::new(),
+            Arc::new(Metrics::new()),
+        );
+        assert!(!s.is_loaded());
+        assert_eq!(s.refresh().await.unwrap(), 1);
+        assert!(s.is_loaded());
+        assert!(Arc::ptr_eq(&s.current(), &keys), "refresh installs the held set itself");
+        let token = key.mint(&serde_json::json!({"sub": "alice"}));
+        let jwt = crate::auth::jwt::parse(&token).unwrap();
+        let Ok(Candidates::One(found)) = s.find(Some("k1")).await else {
+            panic!("k1 is a static key")
+        };
+        found
+            .verify("ES256".parse().unwrap(), jwt.signing_input, &jwt.signature)
+            .unwrap();
+        // An unknown kid refetches (re-installs the same set, no I/O) and is then unknown, not unavailable.
+        assert!(matches!(s.find(Some("k2")).await, Err(TokenError::UnknownKey { .. })));
+        assert_eq!(s.last_error(), None);
+        assert_eq!(s.source(), &KeySource::Static(keys));
+        assert!(
+            s.source().describe().contains("1 static key(s)"),
+            "{}",
+            s.source().describe()
+        );
     }
 }
