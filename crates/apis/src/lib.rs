@@ -6,6 +6,7 @@
 //! - [`server`]: serves the router on the socket.
 //! - [`builtin`]: [`BuiltinApis`], what the composition root opens on a backend's stores and reloads.
 //! - [`store`]: the storage seam (errors, the backends, the conformance suite).
+//! - [`datetime`]: the strict shapes of dates and offsets clients write, read into jiff's calendar types.
 //!
 //! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
 //! the SmartObject OData API ([`odata`], at its configured base paths, by default `/api/odata/v4` and
@@ -13,6 +14,7 @@
 
 pub mod body;
 pub mod builtin;
+pub mod datetime;
 pub mod error;
 pub mod identity;
 pub mod odata;

@@ -8,11 +8,10 @@
 //! - [`http`]: request-path normalisation and the client address behind trusted proxies.
 //! - [`signing`], [`assertion`], [`minting`]: private keys that sign, the identity assertion, tokens and
 //!   providers with fixed keys for `authgate bench-tokens` and tests.
-//! - [`metrics`], [`clock`], [`calendar`]: the Prometheus registry, Unix time, civil dates.
+//! - [`metrics`], [`clock`]: the Prometheus registry, Unix time.
 
 pub mod assertion;
 pub mod auth;
-pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod directory;

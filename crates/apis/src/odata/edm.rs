@@ -5,7 +5,9 @@
 //! in time order), dates `YYYY-MM-DD`, times `HH:MM:SS.fffffff`, GUIDs lower-case text, booleans 0/1,
 //! integers INTEGER and decimals REAL.
 
-use authgate_core::calendar::{civil_from_days, days_from_civil, is_valid_date};
+use crate::datetime;
+use jiff::civil::{Date, Time};
+use jiff::tz::Offset;
 use std::fmt;
 
 /// The EDM type of a property or literal.
@@ -102,52 +104,33 @@ impl Value {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS[.f+]](Z|±HH:MM)` into normalised UTC text `YYYY-MM-DDTHH:MM:SS.fffffffZ`
-/// (digits beyond the seventh are dropped).
+/// (digits beyond the seventh are dropped). jiff checks the day and time exist and applies the offset; an
+/// instant that the offset carries outside years 0000-9999 is refused.
 pub fn normalize_datetime(text: &str) -> Option<String> {
     let (date, rest) = text.split_once(['T', 't'])?;
-    let (y, m, d) = parse_date(date)?;
-    let days = days_from_civil(y, m, d);
-    let (time, offset_minutes) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
-        (t, 0)
-    } else {
-        let at = rest.rfind(['+', '-'])?;
-        let (t, off) = rest.split_at(at);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (h, m) = off[1..].split_once(':')?;
-        let (h, m) = (two_digits(h)?, two_digits(m)?);
-        if h > 23 || m > 59 {
-            return None;
+    let date = parse_date(date)?;
+    let (time, offset) = match rest.strip_suffix(['Z', 'z']) {
+        Some(time) => (time, Offset::UTC),
+        None => {
+            let (time, offset) = rest.split_at(rest.rfind(['+', '-'])?);
+            (time, datetime::offset(offset)?)
         }
-        (t, sign * (h * 60 + m))
     };
-    let (seconds, fraction) = parse_time(time)?;
-    let total = days * 86_400 + seconds - offset_minutes * 60;
-    let (days, secs) = (total.div_euclid(86_400), total.rem_euclid(86_400));
-    let (y, mo, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return None;
-    }
-    Some(format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    ))
+    let (time, fraction) = parse_time(time)?;
+    let utc = datetime::to_utc(date.to_datetime(time), offset)?;
+    (0..=9999)
+        .contains(&utc.year())
+        .then(|| format!("{}{fraction}Z", utc.strftime("%Y-%m-%dT%H:%M:%S")))
 }
 
-/// Parses `YYYY-MM-DD` (a real calendar date).
-pub fn parse_date(text: &str) -> Option<(i64, i64, i64)> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: i64 = text[..4].parse().ok()?;
-    let (m, d) = (two_digits(&text[5..7])?, two_digits(&text[8..10])?);
-    is_valid_date(y, m, d).then_some((y, m, d))
+/// Parses `YYYY-MM-DD` (a real calendar date, years 0000-9999, digits only).
+pub fn parse_date(text: &str) -> Option<Date> {
+    datetime::date(text)
 }
 
-/// Parses `HH:MM[:SS[.f+]]` into seconds of the day and the fraction as `.fffffff` (seven digits).
-pub fn parse_time(text: &str) -> Option<(i64, String)> {
+/// Parses `HH:MM[:SS[.f+]]` (at most 12 fraction digits, no leap second) into the time of day (whole seconds)
+/// and the fraction as `.fffffff` (seven digits).
+pub fn parse_time(text: &str) -> Option<(Time, String)> {
     let (clock, fraction) = match text.split_once('.') {
         Some((c, f)) if !f.is_empty() && f.len() <= 12 && f.bytes().all(|b| b.is_ascii_digit()) => {
             (c, format!(".{:0<7}", &f[..f.len().min(7)]))
@@ -156,28 +139,23 @@ pub fn parse_time(text: &str) -> Option<(i64, String)> {
         None => (text, ".0000000".to_string()),
     };
     let mut parts = clock.split(':');
-    let h = two_digits(parts.next()?)?;
-    let m = two_digits(parts.next()?)?;
+    let h = datetime::digits(parts.next()?, 2)?;
+    let m = datetime::digits(parts.next()?, 2)?;
     let s = match parts.next() {
-        Some(s) => two_digits(s)?,
+        Some(s) => datetime::digits(s, 2)?,
         None if !text.contains('.') => 0,
         None => return None,
     };
-    if parts.next().is_some() || h > 23 || m > 59 || s > 59 {
+    if parts.next().is_some() {
         return None;
     }
-    Some((h * 3600 + m * 60 + s, fraction))
+    Some((Time::new(h, m, s, 0).ok()?, fraction))
 }
 
 /// Normalises `HH:MM[:SS[.f+]]` to `HH:MM:SS.fffffff`.
 pub fn normalize_time(text: &str) -> Option<String> {
-    let (secs, fraction) = parse_time(text)?;
-    Some(format!(
-        "{:02}:{:02}:{:02}{fraction}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    ))
+    let (time, fraction) = parse_time(text)?;
+    Some(format!("{}{fraction}", time.strftime("%H:%M:%S")))
 }
 
 /// Lower-cases a GUID written `8-4-4-4-12` hex digits.
@@ -190,12 +168,6 @@ pub fn normalize_guid(text: &str) -> Option<String> {
             .zip(shape)
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit())))
     .then(|| text.to_ascii_lowercase())
-}
-
-fn two_digits(text: &str) -> Option<i64> {
-    (text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
-        .flatten()
 }
 
 #[cfg(test)]
@@ -240,5 +212,70 @@ mod tests {
             "0a1b2c3d-0000-4000-8000-00000000000f"
         );
         assert!(normalize_guid("0A1B2C3D-0000-4000-8000-00000000000").is_none());
+    }
+
+    /// Where jiff's parser differs from what the OData API accepted, the old behaviour stays: it decides what
+    /// `$filter` literals and request bodies may say, and the stored text must keep sorting in time order.
+    #[test]
+    fn datetimes_keep_their_profile_where_jiff_differs() {
+        let at = Some("2024-05-01T09:30:00.0000000Z".to_string());
+        // Accepted: lower-case t and z, no seconds, -00:00, up to twelve fraction digits (seven kept).
+        assert_eq!(normalize_datetime("2024-05-01t09:30:00z"), at);
+        assert_eq!(normalize_datetime("2024-05-01T09:30Z"), at);
+        assert_eq!(normalize_datetime("2024-05-01T11:30+02:00"), at);
+        assert_eq!(normalize_datetime("2024-05-01T09:30:00-00:00"), at);
+        assert_eq!(
+            normalize_datetime("2024-05-01T09:30:00.123456789012Z").as_deref(),
+            Some("2024-05-01T09:30:00.1234567Z")
+        );
+        // Years 0000 and 9999, but not past them in UTC.
+        assert_eq!(
+            normalize_datetime("0000-01-01T00:00:00Z").as_deref(),
+            Some("0000-01-01T00:00:00.0000000Z")
+        );
+        assert_eq!(
+            normalize_datetime("9999-12-31T23:59:59.9999999Z").as_deref(),
+            Some("9999-12-31T23:59:59.9999999Z")
+        );
+        // Refused, though jiff's parser takes some of them.
+        for bad in [
+            "0000-01-01T01:00:00+02:00",
+            "9999-12-31T23:00:00-02:00",
+            "2024-05-01T09:30:60Z",
+            "2024-05-01T09:30:00.1234567890123Z",
+            "2024-05-01T09:30:00,5Z",
+            "2024-05-01T09:30.5Z",
+            "2024-05-01T09:30:00.Z",
+            "2024-05-01 09:30:00Z",
+            "2024-05-01T09:30:00+0200",
+            "2024-05-01T09:30:00+02",
+            "2024-05-01T09:30:00+24:00",
+            "2024-05-01T09:30:00Z[UTC]",
+            "20240501T093000Z",
+            "+002024-05-01T09:30:00Z",
+            "+202-05-01T09:30:00Z",
+            "2024-05-01T9:30:00Z",
+        ] {
+            assert_eq!(normalize_datetime(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_keep_their_profile() {
+        assert_eq!(normalize_time("00:00").unwrap(), "00:00:00.0000000");
+        assert_eq!(normalize_time("23:59:59.123456789012").unwrap(), "23:59:59.1234567");
+        for bad in [
+            "23:59:60",
+            "23:60",
+            "9:05",
+            "09:05.5",
+            "09:05:00.",
+            "09:05:00,5",
+            "09:05:00.1234567890123",
+            "09:05:00:00",
+            "0905",
+        ] {
+            assert!(normalize_time(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -1,65 +1,56 @@
-//! Dates and times as clients send them: RFC 3339 (`2024-05-01T09:30:00Z`) and `YYYY-MM-DD` (the original
-//! calendar code), and, for .NET clients of K2 (parsed with jiff): `\/Date(1795987914337+0000)\/` as
-//! `DataContractJsonSerializer` and older Json.NET write a `DateTime` (milliseconds since 1970 UTC, with the
+//! Dates and times as clients send them, read and written with jiff: RFC 3339 (`2024-05-01T09:30:00Z`) and
+//! `YYYY-MM-DD` (in the strict shapes of [`crate::datetime`]), and, for .NET clients of K2:
+//! `\/Date(1795987914337+0000)\/` as `DataContractJsonSerializer` and older Json.NET write a `DateTime` (milliseconds since 1970 UTC, with the
 //! sender's offset for information), and ISO 8601 without an offset (`2024-05-01T09:30:00.1234567`, Json.NET's
 //! form of an unspecified-kind `DateTime`), taken as UTC.
 
-use authgate_core::calendar::{civil_from_days, days_from_civil, is_valid_date};
+use crate::datetime;
+use jiff::civil::Time;
 use jiff::tz::Offset;
 use jiff::Timestamp;
 
-/// Formats Unix seconds as RFC 3339 in UTC: `2024-05-01T09:30:00Z`.
+/// Formats Unix seconds as RFC 3339 in UTC: `2024-05-01T09:30:00Z`. RFC 3339 writes years 0000-9999 only: an
+/// instant outside them (no caller has one: they are now, or at most ten years ahead) is written as the first
+/// or last second it can write.
 pub fn format_rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-fn number(s: &str) -> Option<i64> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+    // Within years 0000-9999 after the clamp, which jiff's civil date-times cover.
+    datetime::from_unix_seconds(seconds.clamp(FIRST_SECOND, LAST_SECOND))
+        .map(|utc| utc.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 /// Parses `YYYY-MM-DD` into days since 1970-01-01, checking the day exists.
 pub fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.splitn(3, '-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d) = (number(y)?, number(m)?, number(d)?);
-    if !is_valid_date(y, m, d) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d))
+    let midnight = datetime::date(text)?.to_datetime(Time::midnight());
+    Some(datetime::unix_seconds(midnight).div_euclid(86_400))
 }
 
-/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) into Unix seconds.
+/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) into Unix seconds, the fraction dropped.
+/// Also accepted, as RFC 3339 allows: `t` or a space for `T`, `z` for `Z`, `-00:00`, a leap second (`:60`,
+/// taken as `:59`), a fraction of any length. Refused, though jiff's parser takes them: no seconds, a comma
+/// before the fraction, offsets without a colon or beyond 23 hours. jiff checks the day and time exist and
+/// applies the offset (on civil date-times: see [`crate::datetime`]).
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     if text.len() < 20 || !text.is_char_boundary(10) || !text.is_char_boundary(19) {
         return None;
     }
-    let days = parse_date(&text[..10])?;
+    let date = datetime::date(&text[..10])?;
     if !matches!(text.as_bytes()[10], b'T' | b't' | b' ') {
         return None;
     }
-    let time = &text[11..19];
-    let mut hms = time.split(':');
-    let (h, mi, s) = (hms.next()?, hms.next()?, hms.next()?);
-    if h.len() != 2 || mi.len() != 2 || s.len() != 2 {
+    let clock = &text[11..19];
+    if clock.as_bytes()[2] != b':' || clock.as_bytes()[5] != b':' {
         return None;
     }
-    let (h, mi, s) = (number(h)?, number(mi)?, number(s)?);
-    if h > 23 || mi > 59 || s > 60 {
+    let (h, mi, s): (i8, i8, i8) = (
+        datetime::digits(&clock[..2], 2)?,
+        datetime::digits(&clock[3..5], 2)?,
+        datetime::digits(&clock[6..], 2)?,
+    );
+    if s > 60 {
         return None;
     }
+    let time = Time::new(h, mi, s.min(59), 0).ok()?;
     let mut rest = &text[19..];
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
@@ -68,23 +59,8 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         }
         rest = &fraction[digits..];
     }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
-            let (oh, om) = (number(&rest[1..3])?, number(&rest[4..6])?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let minutes = oh * 60 + om;
-            if rest.starts_with('-') {
-                -minutes
-            } else {
-                minutes
-            }
-        }
-        _ => return None,
-    };
-    let seconds = days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset * 60;
+    let offset = datetime::offset(rest)?;
+    let seconds = datetime::unix_seconds(datetime::to_utc(date.to_datetime(time), offset)?);
     // An offset can carry a time past year 0000 or 9999 in UTC, which RFC 3339 cannot write back.
     (FIRST_SECOND..=LAST_SECOND).contains(&seconds).then_some(seconds)
 }
@@ -273,6 +249,64 @@ mod tests {
         assert_eq!(parse_rfc3339("9999-12-31T23:59:59Z"), Some(LAST_SECOND));
         assert_eq!(format_rfc3339(FIRST_SECOND), "0000-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(LAST_SECOND), "9999-12-31T23:59:59Z");
+    }
+
+    /// Where jiff's RFC 3339 / Temporal parser differs from what this API accepted, the old behaviour stays
+    /// (values stored as sent are read back with this parser, and clients have relied on both sides).
+    #[test]
+    fn rfc3339_keeps_its_profile_where_jiff_differs() {
+        let at = Some(1_714_555_800);
+        // Accepted (RFC 3339 allows them): lower-case t and z, a space separator, -00:00, long fractions.
+        assert_eq!(parse_rfc3339("2024-05-01t09:30:00z"), at);
+        assert_eq!(parse_rfc3339("2024-05-01 09:30:00Z"), at);
+        assert_eq!(parse_rfc3339("2024-05-01T09:30:00-00:00"), at);
+        assert_eq!(parse_rfc3339("2024-05-01T09:30:00.123456789012Z"), at);
+        // A leap second is taken as :59, of any day.
+        assert_eq!(
+            parse_rfc3339("2016-12-31T23:59:60Z"),
+            parse_rfc3339("2016-12-31T23:59:59Z")
+        );
+        assert_eq!(parse_rfc3339("2024-05-01T09:30:60Z"), Some(1_714_555_859));
+        assert_eq!(parse_rfc3339("2024-05-01T09:30:61Z"), None);
+        // Year 0000 exists.
+        assert_eq!(parse_rfc3339("0000-02-29T00:00:00Z"), Some(FIRST_SECOND + 59 * 86_400));
+        // Refused, though jiff's parser takes them.
+        for bad in [
+            "2024-05-01T09:30Z",
+            "2024-05-01T09:30:00,5Z",
+            "2024-05-01T09:30:00.Z",
+            "2024-05-01T09:30:00+0200",
+            "2024-05-01T09:30:00+02",
+            "2024-05-01T09:30:00+02:00:00",
+            "2024-05-01T09:30:00+24:00",
+            "2024-05-01T09:30:00Z[UTC]",
+            "2024-05-01T09:30:00",
+            "20240501T093000Z",
+            "+002024-05-01T09:30:00Z",
+            "2024-05-01T9:30:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn days_count_from_1970() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("1969-12-31"), Some(-1));
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(parse_date("0000-01-01"), Some(-719_528));
+        assert_eq!(parse_date("9999-12-31"), Some(2_932_896));
+        assert_eq!(parse_date("+202-01-01"), None);
+    }
+
+    /// No caller formats an instant outside years 0000-9999 (the old code wrote `-001-12-31...` for one);
+    /// it is clamped to what RFC 3339 can write.
+    #[test]
+    fn format_rfc3339_stays_in_the_years_it_can_write() {
+        assert_eq!(format_rfc3339(FIRST_SECOND - 1), "0000-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(i64::MIN), "0000-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]
