@@ -117,21 +117,18 @@ impl ApiSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::test_support::{config_file, messages};
     use std::path::Path;
 
     fn file(dir: &Path, rest: &str) -> ConfigFile {
-        let yaml = format!("listeners: []\nroutes: []\n{rest}\n");
-        ConfigFile {
-            config: authgate_core::config::parse_yaml(Path::new("gateway.yaml"), &yaml, |_| None).expect("parses"),
-            path: dir.join("gateway.yaml"),
-        }
+        config_file(
+            &dir.join("gateway.yaml"),
+            &format!("listeners: []\nroutes: []\n{rest}\n"),
+        )
     }
 
     fn issues(file: &ConfigFile) -> Vec<String> {
-        match ApiSettings::from_config(file) {
-            Ok(_) => Vec::new(),
-            Err(found) => found.iter().map(ToString::to_string).collect(),
-        }
+        messages(ApiSettings::from_config(file))
     }
 
     #[test]

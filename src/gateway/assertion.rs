@@ -56,12 +56,7 @@ mod tests {
     use super::*;
 
     fn issues(cfg: AssertionConfig) -> Vec<String> {
-        from_config(&cfg)
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        crate::gateway::test_support::messages(from_config(&cfg))
     }
 
     #[test]

@@ -145,14 +145,14 @@ fn warn_costlier_than_budget(dir: &EmbeddedDirectory, hashing: &HashingLimiter) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::test_support::config_file;
     use std::path::{Path, PathBuf};
 
     fn file(dir: &Path, basic: &str) -> ConfigFile {
-        let yaml = format!("listeners: []\nroutes: []\nbasic: {basic}\n");
-        ConfigFile {
-            config: authgate_core::config::parse_yaml(Path::new("gateway.yaml"), &yaml, |_| None).expect("parses"),
-            path: dir.join("gateway.yaml"),
-        }
+        config_file(
+            &dir.join("gateway.yaml"),
+            &format!("listeners: []\nroutes: []\nbasic: {basic}\n"),
+        )
     }
 
     fn build(file: &ConfigFile) -> Result<(Directories, Option<BasicAuthenticator>), Vec<String>> {

@@ -297,3 +297,28 @@ fn fqn_formats(cfg: &GatewayConfig) -> FqnFormats {
     }
     FqnFormats::new(fqn)
 }
+
+/// What the subsystems' unit tests share: a configuration file from YAML, and a build's issues as text.
+#[cfg(test)]
+mod test_support {
+    use authgate_core::config::{ConfigFile, ConfigIssue};
+    use std::path::Path;
+
+    /// `gateway.yaml` text, parsed as if read from `path` (relative paths resolve beside it).
+    pub fn config_file(path: &Path, yaml: &str) -> ConfigFile {
+        ConfigFile {
+            config: authgate_core::config::parse_yaml(Path::new("gateway.yaml"), yaml, |_| None).expect("parses"),
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Each issue of a failed build as `path: message`; nothing when it succeeded.
+    pub fn messages<T>(built: Result<T, Vec<ConfigIssue>>) -> Vec<String> {
+        built
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}

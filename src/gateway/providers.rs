@@ -189,17 +189,13 @@ fn build(ctx: &ProviderContext<'_>, p: &ProviderConfig, i: usize, issues: &mut I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use crate::gateway::test_support::{config_file, messages};
+    use std::path::Path;
 
     fn issues(yaml: &str) -> Vec<String> {
         let providers: Vec<ProviderConfig> =
             authgate_core::config::parse_yaml(Path::new("gateway.yaml"), yaml, |_| None).unwrap();
-        let config =
-            authgate_core::config::parse_yaml(Path::new("gateway.yaml"), "listeners: []\nroutes: []\n", |_| None);
-        let file = ConfigFile {
-            config: config.unwrap(),
-            path: PathBuf::from("/etc/authgate/gateway.yaml"),
-        };
+        let file = config_file(Path::new("/etc/authgate/gateway.yaml"), "listeners: []\nroutes: []\n");
         let ctx = ProviderContext {
             file: &file,
             fqn: &FqnFormats::default(),
@@ -207,12 +203,7 @@ mod tests {
             metrics: &Arc::new(Metrics::new()),
             previous_stores: &[],
         };
-        from_config(&providers, &ctx)
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        messages(from_config(&providers, &ctx))
     }
 
     const GOOD: &str = "{name: corp, issuer: 'https://idp.example/', audiences: ['https://api.k2.com/'], \

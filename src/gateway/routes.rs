@@ -232,12 +232,7 @@ mod tests {
     }
 
     fn issues(yaml: &str) -> Vec<String> {
-        build_table(yaml, true)
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        crate::gateway::test_support::messages(build_table(yaml, true))
     }
 
     #[test]

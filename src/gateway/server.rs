@@ -55,14 +55,19 @@ impl ServerSettings {
         if cfg.listeners.is_empty() {
             issues.add("listeners", "at least one listener is required");
         }
+        // Every address bound, by field path: two on one address would both bind (pingora sets SO_REUSEPORT)
+        // and split its traffic.
+        let mut bound: Vec<(String, std::net::SocketAddr)> = Vec::new();
+        let mut bind = |issues: &mut Issues, path: String, address: &str| match address.parse() {
+            Err(_) => issues.add(path, format!("'{address}' is not an ip:port address")),
+            Ok(addr) => match bound.iter().find(|(_, other)| *other == addr) {
+                Some((first, _)) => issues.add(path, format!("'{address}' is already used by {first}")),
+                None => bound.push((path, addr)),
+            },
+        };
         let mut listeners = Vec::new();
         for (i, l) in cfg.listeners.iter().enumerate() {
-            if l.address.parse::<std::net::SocketAddr>().is_err() {
-                issues.add(
-                    format!("listeners[{i}].address"),
-                    format!("'{}' is not an ip:port address", l.address),
-                );
-            }
+            bind(&mut issues, format!("listeners[{i}].address"), &l.address);
             let tls = l.tls.as_ref().and_then(|t| {
                 ReloadingCert::load(&file.resolve(&t.cert), &file.resolve(&t.key))
                     .map(Arc::new)
@@ -74,37 +79,13 @@ impl ServerSettings {
                 tls,
             });
         }
+        if cfg.admin.enabled {
+            bind(&mut issues, "admin.address".into(), &cfg.admin.address);
+        }
         let upstream_ca_file = server.upstream_ca_file.as_ref().map(|ca| file.resolve(ca));
         if let Some(ca) = &upstream_ca_file {
             if std::fs::metadata(ca).is_err() {
                 issues.add("server.upstream_ca_file", format!("cannot read {}", ca.display()));
-            }
-        }
-        if cfg.admin.enabled && cfg.admin.address.parse::<std::net::SocketAddr>().is_err() {
-            issues.add(
-                "admin.address",
-                format!("'{}' is not an ip:port address", cfg.admin.address),
-            );
-        }
-        // Two listeners on one address would both bind (pingora sets SO_REUSEPORT) and split its traffic.
-        let admin = cfg
-            .admin
-            .enabled
-            .then_some(("admin.address".to_string(), &cfg.admin.address));
-        let bound = cfg
-            .listeners
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (format!("listeners[{i}].address"), &l.address))
-            .chain(admin);
-        let mut seen: Vec<(String, std::net::SocketAddr)> = Vec::new();
-        for (path, address) in bound {
-            let Ok(addr) = address.parse::<std::net::SocketAddr>() else {
-                continue;
-            };
-            match seen.iter().find(|(_, other)| *other == addr) {
-                Some((first, _)) => issues.add(path, format!("'{address}' is already used by {first}")),
-                None => seen.push((path, addr)),
             }
         }
         for (path, seconds) in [
@@ -156,12 +137,14 @@ impl ServerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::test_support::{config_file, messages};
     use authgate_core::config::GatewayConfig;
+    use std::path::Path;
 
     /// A configuration with `listeners` and `rest` (YAML), beside `/etc/authgate/gateway.yaml`.
     fn config(listeners: &str, rest: &str) -> GatewayConfig {
         let yaml = format!("listeners: {listeners}\nroutes: []\n{rest}\n");
-        authgate_core::config::parse_yaml(std::path::Path::new("gateway.yaml"), &yaml, |_| None).expect("parses")
+        config_file(Path::new("gateway.yaml"), &yaml).config
     }
 
     fn listening(address: &str) -> GatewayConfig {
@@ -176,10 +159,7 @@ mod tests {
     }
 
     fn issues(config: GatewayConfig) -> Vec<String> {
-        match ServerSettings::from_config(&file(config)) {
-            Ok(_) => Vec::new(),
-            Err(found) => found.iter().map(ToString::to_string).collect(),
-        }
+        messages(ServerSettings::from_config(&file(config)))
     }
 
     #[test]

@@ -60,12 +60,16 @@ pub fn offset(text: &str) -> Option<Offset> {
     if b.len() != 6 || !matches!(b[0], b'+' | b'-') || b[3] != b':' {
         return None;
     }
-    let (hours, minutes): (i32, i32) = (digits(&text[1..3], 2)?, digits(&text[4..], 2)?);
-    if hours > 23 || minutes > 59 {
+    signed_offset(b[0] == b'-', digits(&text[1..3], 2)?, digits(&text[4..], 2)?)
+}
+
+/// The offset of `hours` (up to 23) and `minutes` (up to 59), west of UTC when `negative`.
+pub fn signed_offset(negative: bool, hours: i32, minutes: i32) -> Option<Offset> {
+    if !(0..=23).contains(&hours) || !(0..=59).contains(&minutes) {
         return None;
     }
     let seconds = (hours * 60 + minutes) * 60;
-    Offset::from_seconds(if b[0] == b'-' { -seconds } else { seconds }).ok()
+    Offset::from_seconds(if negative { -seconds } else { seconds }).ok()
 }
 
 #[cfg(test)]

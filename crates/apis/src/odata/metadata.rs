@@ -245,6 +245,24 @@ properties:
     /// text is that code's output): declaration, attribute order, `<Property ...></Property>` with explicit
     /// end tags, no indentation, and attribute escaping of `&<>"'`, tab, line feed and carriage return, with
     /// the control characters XML cannot carry left out.
+    /// A whole `$metadata` document around `schema` (the entity types and container).
+    fn document(schema: &str) -> String {
+        const PROLOGUE: &str = concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?>"#,
+            r#"<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">"#,
+            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml">"#,
+            r#"<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>"#,
+            r#"</edmx:Reference>"#,
+            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml">"#,
+            r#"<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>"#,
+            r#"</edmx:Reference>"#,
+            r#"<edmx:DataServices>"#,
+            r#"<Schema Namespace="SmartObjects" xmlns="http://docs.oasis-open.org/odata/ns/edm">"#,
+        );
+        const EPILOGUE: &str = r#"</Schema></edmx:DataServices></edmx:Edmx>"#;
+        format!("{PROLOGUE}{schema}{EPILOGUE}")
+    }
+
     #[test]
     fn csdl_is_exactly_this_document() {
         let text = "system_name: 1Order\n\
@@ -263,17 +281,7 @@ properties:
             \x20 - {name: M, type: Memo}\n";
         let file: SmartObjectFile = authgate_core::config::parse_yaml(Path::new("x.yaml"), text, |_| None).unwrap();
         let so = Arc::new(SmartObject::from_file(file).unwrap());
-        let expected = concat!(
-            r#"<?xml version="1.0" encoding="utf-8"?>"#,
-            r#"<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">"#,
-            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml">"#,
-            r#"<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>"#,
-            r#"</edmx:Reference>"#,
-            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml">"#,
-            r#"<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>"#,
-            r#"</edmx:Reference>"#,
-            r#"<edmx:DataServices>"#,
-            r#"<Schema Namespace="SmartObjects" xmlns="http://docs.oasis-open.org/odata/ns/edm">"#,
+        let expected = document(concat!(
             r#"<EntityType Name="OData_1Order">"#,
             r#"<Key>"#,
             r#"<PropertyRef Name="Id"/>"#,
@@ -322,32 +330,16 @@ properties:
             r#"</Annotation>"#,
             r#"</EntitySet>"#,
             r#"</EntityContainer>"#,
-            r#"</Schema>"#,
-            r#"</edmx:DataServices>"#,
-            r#"</edmx:Edmx>"#,
-        );
+        ));
         assert_eq!(csdl(&[so]), expected);
     }
 
     #[test]
     fn csdl_of_no_smartobjects_is_an_empty_schema_and_container() {
-        let expected = concat!(
-            r#"<?xml version="1.0" encoding="utf-8"?>"#,
-            r#"<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">"#,
-            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml">"#,
-            r#"<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>"#,
-            r#"</edmx:Reference>"#,
-            r#"<edmx:Reference Uri="https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml">"#,
-            r#"<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>"#,
-            r#"</edmx:Reference>"#,
-            r#"<edmx:DataServices>"#,
-            r#"<Schema Namespace="SmartObjects" xmlns="http://docs.oasis-open.org/odata/ns/edm">"#,
+        let expected = document(concat!(
             r#"<EntityContainer Name="Container">"#,
             r#"</EntityContainer>"#,
-            r#"</Schema>"#,
-            r#"</edmx:DataServices>"#,
-            r#"</edmx:Edmx>"#,
-        );
+        ));
         assert_eq!(csdl(&[]), expected);
     }
 }

@@ -86,15 +86,11 @@ pub fn parse_dotnet(text: &str) -> Option<(Timestamp, Offset)> {
     let timestamp = Timestamp::from_millisecond(millis.parse().ok()?).ok()?;
     let offset = match offset.as_bytes() {
         [] => Offset::UTC,
-        [sign @ (b'+' | b'-'), h1, h2, m1, m2] if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) => {
-            let hours = i32::from((h1 - b'0') * 10 + (h2 - b'0'));
-            let minutes = i32::from((m1 - b'0') * 10 + (m2 - b'0'));
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let seconds = (hours * 60 + minutes) * 60;
-            Offset::from_seconds(if *sign == b'-' { -seconds } else { seconds }).ok()?
-        }
+        [sign @ (b'+' | b'-'), _, _, _, _] => datetime::signed_offset(
+            *sign == b'-',
+            datetime::digits(offset.get(1..3)?, 2)?,
+            datetime::digits(offset.get(3..)?, 2)?,
+        )?,
         _ => return None,
     };
     Some((timestamp, offset))
@@ -184,6 +180,7 @@ mod tests {
             "/Date(12a)/",
             "/Date(1+00)/",
             "/Date(1+2500)/",
+            "/Date(1+1\u{e9}2)/",
             "Date(1)",
             "/Date(99999999999999999)/",
             "/Date(1)",
