@@ -77,6 +77,18 @@ impl ClientKey {
     }
 }
 
+/// A peer in a log line: its [`ClientKey`], or `-` when unknown.
+struct Peer(Option<ClientKey>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(key) => key.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 impl std::fmt::Display for ClientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
@@ -355,35 +367,30 @@ impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
     }
 
     fn closed(&self, end: &End, client: Option<ClientKey>) {
-        let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
-        match end {
-            End::HeaderTimeout => {
-                self.metrics
-                    .connections_closed
-                    .with_label_values(&["header_timeout"])
-                    .inc();
-                tracing::debug!(%client, "closed a connection: no whole request head in time");
-            }
-            End::OverLimit => {
-                self.metrics
-                    .connections_closed
-                    .with_label_values(&["per_ip_limit"])
-                    .inc();
-                tracing::debug!(%client, "closed a connection: its address has too many connections waiting for a request head");
-            }
-            End::HeadTooLarge => {
-                self.metrics
-                    .connections_closed
-                    .with_label_values(&["header_too_large"])
-                    .inc();
-                tracing::debug!(%client, "refused a request head over server.max_request_header_bytes (431)");
-            }
-            End::Io(e) => tracing::debug!(%client, error = %e, "connection failed before a request"),
-            End::ClientClosed | End::Idle | End::ShuttingDown => {
-                tracing::trace!(%client, reason = ?end, "connection ended between requests")
-            }
-        }
         self.notice.record(end);
+        // Rendered only if a line is written: most connections end here, and their end is not logged.
+        let client = Peer(client);
+        let (label, message) = match end {
+            End::HeaderTimeout => ("header_timeout", "closed a connection: no whole request head in time"),
+            End::OverLimit => (
+                "per_ip_limit",
+                "closed a connection: its address has too many connections waiting for a request head",
+            ),
+            End::HeadTooLarge => (
+                "header_too_large",
+                "refused a request head over server.max_request_header_bytes (431)",
+            ),
+            End::Io(e) => {
+                tracing::debug!(%client, error = %e, "connection failed before a request");
+                return;
+            }
+            End::ClientClosed | End::Idle | End::ShuttingDown => {
+                tracing::trace!(%client, reason = ?end, "connection ended between requests");
+                return;
+            }
+        };
+        self.metrics.connections_closed.with_label_values(&[label]).inc();
+        tracing::debug!(%client, "{message}");
     }
 }
 
