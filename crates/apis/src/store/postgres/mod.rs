@@ -69,6 +69,13 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Checks that `url` is a connection string the driver accepts; the error never shows the password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    tokio_postgres::Config::from_str(url)
+        .map(drop)
+        .map_err(|e| format!("the PostgreSQL URL {} is not valid: {}", redact(url), describe(&e)))
+}
+
 /// The message of a driver error: the server's code and message when it sent one.
 fn describe(err: &tokio_postgres::Error) -> String {
     match err.as_db_error() {
@@ -128,9 +135,9 @@ impl Database {
     /// an error.
     pub async fn open(url: &str, options: Options) -> Result<Self, StoreError> {
         let shown = redact(url);
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Unavailable(format!("the PostgreSQL URL {shown} is not valid: {}", describe(&e)))
-        })?;
+        check_url(url).map_err(StoreError::Unavailable)?;
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Unavailable(format!("the PostgreSQL URL {shown} is not valid")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
@@ -175,5 +182,26 @@ impl Database {
     /// A pooled connection.
     pub async fn client(&self) -> Result<Object, StoreError> {
         Ok(self.pool.get().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_and_their_passwords_never_shown() {
+        assert!(is_url("postgres://db/x"));
+        assert!(is_url("PostgreSQL://u@db/x"));
+        assert!(!is_url("data/authgate.db"));
+        assert!(!is_url("/var/lib/postgres://x"));
+        assert_eq!(redact("postgres://u:secret@db:5432/x"), "postgres://u:***@db:5432/x");
+        assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
+        let err = check_url("postgres://u:secret@db/x?sslmode=bogus").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+        assert!(err.contains("u:***@"), "{err}");
+        // A URL the redaction cannot parse is not shown at all.
+        let err = check_url("postgres://u:secret@db:notaport/x").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
     }
 }
