@@ -4,6 +4,7 @@
 
 use super::Issues;
 use authgate_apis::odata::catalog::Catalog;
+use authgate_apis::store::postgres;
 use authgate_apis::workflow::definitions::Definitions;
 use authgate_apis::workflow::links::Links;
 use authgate_apis::{ApiParts, BuiltinApis};
@@ -13,12 +14,50 @@ use authgate_core::directory::people::PeopleIndex;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where the built-in APIs keep their state (`builtin.database`).
+pub enum Database {
+    /// A SQLite file (the embedded default, for one process).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by replicas: a `postgres://` / `postgresql://` URL, which may hold a
+    /// password (shown only through [`Database`]'s `Display`, which hides it).
+    Postgres(String),
+}
+
+impl Database {
+    /// The backend `value` selects: a `postgres://` / `postgresql://` URL, else a SQLite path resolved against
+    /// the configuration file.
+    fn from_config(file: &ConfigFile, value: &std::path::Path) -> Result<Self, String> {
+        match value.to_str() {
+            Some(text) if postgres::is_url(text) => {
+                postgres::check_url(text)?;
+                Ok(Self::Postgres(text.to_string()))
+            }
+            _ => Ok(Self::Sqlite(file.resolve(value))),
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "SQLite {}", path.display()),
+            Self::Postgres(url) => write!(f, "PostgreSQL {}", postgres::redact(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// The built-in APIs' settings, validated.
 pub struct ApiSettings {
     /// The unix socket the APIs listen on.
     pub socket: PathBuf,
-    /// Their SQLite database.
-    pub database: PathBuf,
+    /// Their database.
+    pub database: Database,
     /// Worker threads of their server (and readers of their database).
     pub threads: usize,
     /// Workflow definitions.
@@ -75,6 +114,11 @@ impl ApiSettings {
         }
         issues.0.extend(authgate_apis::odata::check_config(&cfg.odata));
 
+        let database = Database::from_config(file, &cfg.builtin.database).unwrap_or_else(|e| {
+            issues.add("builtin.database", e);
+            Database::Sqlite(PathBuf::new())
+        });
+
         let watched = std::iter::once(definitions_dir.clone())
             .chain(yaml_files(&definitions_dir).unwrap_or_default())
             .chain(std::iter::once(smartobjects_dir.clone()))
@@ -82,7 +126,7 @@ impl ApiSettings {
             .collect();
         issues.into_result(Self {
             socket: file.resolve(&cfg.builtin.socket),
-            database: file.resolve(&cfg.builtin.database),
+            database,
             threads: cfg.builtin.threads,
             definitions: Arc::new(definitions),
             links: Arc::new(links),
@@ -109,7 +153,11 @@ impl ApiSettings {
 
     /// Opens (and migrates) the stores and builds the APIs on them.
     pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
-        let stores = authgate_apis::store::sqlite::open(&self.database, self.threads.max(2)).await?;
+        let stores = match &self.database {
+            Database::Sqlite(path) => authgate_apis::store::sqlite::open(path, self.threads.max(2)).await?,
+            Database::Postgres(url) => postgres::open(url, postgres::Options::default()).await?,
+        };
+        tracing::info!(database = %self.database, "built-in API stores open");
         Ok(BuiltinApis::open(stores, headers, self.parts(people)).await?)
     }
 }
@@ -140,7 +188,11 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(settings.socket, dir.path().join("run/api.sock"));
-        assert_eq!(settings.database, dir.path().join("data/apis.db"));
+        assert!(
+            matches!(&settings.database, Database::Sqlite(p) if *p == dir.path().join("data/apis.db")),
+            "{}",
+            settings.database
+        );
         assert!(settings.watched.contains(&dir.path().join("defs")));
         assert!(settings.watched.contains(&dir.path().join("sos")));
         assert_eq!(&*settings.base_paths, ["/api/odata/v4", "/api/odatav4/v4"]);
@@ -176,5 +228,28 @@ mod tests {
         ));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("odata.base_paths"), "{found:?}");
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_is_never_shown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for scheme in ["postgres", "postgresql"] {
+            let settings = ApiSettings::from_config(&file(
+                dir.path(),
+                &format!("builtin: {{database: '{scheme}://authgate:pa55-word@db.internal:5432/authgate'}}"),
+            ))
+            .expect("valid");
+            assert!(matches!(&settings.database, Database::Postgres(url) if url.contains("pa55-word")));
+            let shown = format!("{} {:?}", settings.database, settings.database);
+            assert!(!shown.contains("pa55-word"), "{shown}");
+            assert!(shown.contains("PostgreSQL postgres"), "{shown}");
+        }
+        let found = issues(&file(
+            dir.path(),
+            "builtin: {database: 'postgres://authgate:pa55-word@db.internal:notaport/authgate'}",
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("builtin.database"), "{found:?}");
+        assert!(!found[0].contains("pa55-word"), "{found:?}");
     }
 }

@@ -341,3 +341,27 @@ async fn a_workflow_definition_added_on_disk_is_served_after_sighup_and_a_broken
         gw.inner.log()
     );
 }
+
+/// `builtin.database` a `postgres://` URL: the workflow state lives in that PostgreSQL database (a workflow
+/// started over HTTP is in the worklist and in `wf_instances`), and the URL's password never reaches the log.
+#[tokio::test]
+async fn workflow_state_lives_in_postgres_when_the_database_is_a_postgres_url() {
+    let server = crate::servers::postgres::Postgres::start().await;
+    let url = server.create_database();
+    let name = url.rsplit('/').next().expect("a database name").to_string();
+    // Trust authentication ignores the password: it is there to prove it is never printed.
+    let with_password = url.replacen("authgate@", "authgate:never-logged-pw@", 1);
+    let head = support::base_config().replace("\"{DIR}/db.sqlite\"", &format!("\"{with_password}\""));
+    assert!(head.contains("never-logged-pw"));
+    let gw = Gateway::start_with(true, head).await;
+    let (alice, bob) = (Auth::Basic("alice"), Auth::Basic("bob"));
+    let id = start_claim(&gw, &alice).await;
+    let task = only_task(&gw, &bob).await;
+    assert_eq!(task["workflowInstanceID"], id);
+    assert_eq!(
+        server.psql(&name, "SELECT id, folio FROM wf_instances"),
+        format!("{id}|Conference trip\n")
+    );
+    let log = gw.inner.log();
+    assert!(!log.contains("never-logged-pw"), "{log}");
+}

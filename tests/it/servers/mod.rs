@@ -1,5 +1,5 @@
 //! Real third-party servers the suites start on loopback: OpenLDAP's `slapd`, the `oidc-provider` OpenID
-//! Connect provider (Node), an Azure AD token endpoint mock, and nginx as an upstream. Each
+//! Connect provider (Node), an Azure AD token endpoint mock, nginx as an upstream, and a PostgreSQL cluster. Each
 //! runs in its own temporary directory and is killed when dropped. A missing tool fails the test loudly:
 //! `.ci/bootstrap` installs them.
 #![allow(dead_code)]
@@ -7,6 +7,7 @@
 pub mod aad;
 pub mod nginx;
 pub mod oidc;
+pub mod postgres;
 pub mod slapd;
 
 use std::path::{Path, PathBuf};

@@ -1,15 +1,16 @@
 //! Storage of the built-in APIs, behind one trait per API whose records, values and errors name no backend:
 //! [`WorkflowStore`] (beside the Workflow handlers) and [`SmartObjectStore`] (beside the OData handlers).
 //! A backend opens both on one database ([`Stores`]): the OData workflow-statistics views read the workflow
-//! tables, so the two share one versioned schema. [`sqlite`] is the backend today (its dialect, DDL, functions
-//! and migrations live there); a second one (PostgreSQL) implements the same traits beside it and runs the
-//! same [`conformance`] suite.
+//! tables, so the two share one versioned schema. [`sqlite`] is the embedded default (its dialect, DDL,
+//! functions and migrations live there); [`postgres`] implements the same traits for replicas sharing one
+//! database, with the same migrations, and both run the same [`conformance`] suite.
 //!
 //! [`WorkflowStore`]: crate::workflow::store::WorkflowStore
 //! [`SmartObjectStore`]: crate::odata::store::SmartObjectStore
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::odata::store::SmartObjectStore;

@@ -517,7 +517,10 @@ pub struct BuiltinConfig {
     /// Unix socket the built-in APIs listen on; only this process connects to it. Default
     /// `data/authgate-api.sock` (relative to the config file).
     pub socket: PathBuf,
-    /// SQLite database of the built-in APIs (WAL mode). Default `data/authgate.db`.
+    /// Database of the built-in APIs: a path selects SQLite (WAL mode; relative to the config file), a
+    /// `postgres://` or `postgresql://` URL selects PostgreSQL, shared by replicas (put the password in an
+    /// environment variable: `postgres://authgate:${PGPASSWORD}@db:5432/authgate`; it is never printed).
+    /// Default `data/authgate.db`.
     pub database: PathBuf,
     /// Worker threads of the built-in API server. Default 2.
     pub threads: usize,
