@@ -31,6 +31,62 @@ fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 
 const MANIFESTS: &str = "docker/kubernetes/authgate-sidecar.yaml";
 
+/// The gateway configuration a manifest's ConfigMap carries.
+fn configmap_config(docs: &[Value]) -> Value {
+    serde_saphyr::from_str(
+        of_kind(docs, "ConfigMap")["data"]["gateway.yaml"]
+            .as_str()
+            .expect("gateway.yaml"),
+    )
+    .expect("the ConfigMap's gateway.yaml parses")
+}
+
+/// The conventions every authgate container follows: probes on the admin endpoints, a preStop wait, a
+/// locked-down security context, and a shutdown (preStop + drain + grace + runtime shutdown) that fits in the
+/// pod's grace period.
+fn probes_drain_and_lockdown(container: &Value, pod: &Value, config: &Value) {
+    let admin_port = container["ports"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "admin"))
+        .expect("an admin port")["containerPort"]
+        .clone();
+    assert_eq!(admin_port, 9901);
+    for (probe, path) in [
+        ("startupProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+        ("livenessProbe", "/healthz"),
+    ] {
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(container[probe]["httpGet"]["port"], "admin", "{probe}");
+    }
+    assert!(
+        container["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().is_some(),
+        "preStop waits"
+    );
+
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"][0], "ALL");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+
+    // Shutdown fits in the grace period: preStop + drain + grace + runtime shutdown.
+    let server = &config["server"];
+    let needed = container["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap()
+        + server["drain_delay_seconds"].as_u64().unwrap()
+        + server["grace_period_seconds"].as_u64().unwrap()
+        + server["shutdown_timeout_seconds"].as_u64().unwrap();
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("a termination grace period");
+    assert!(needed < grace, "shutdown needs {needed}s, the pod gets {grace}s");
+    assert_eq!(
+        config["admin"]["address"],
+        format!("0.0.0.0:{admin_port}"),
+        "probes reach the admin listener"
+    );
+}
+
 #[test]
 fn sidecar_deployment_follows_the_conventions() {
     let docs = documents(MANIFESTS);
@@ -51,31 +107,6 @@ fn sidecar_deployment_follows_the_conventions() {
         "an app container"
     );
 
-    let admin_port = sidecar["ports"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["name"] == "admin"))
-        .expect("an admin port")["containerPort"]
-        .clone();
-    assert_eq!(admin_port, 9901);
-    for (probe, path) in [
-        ("startupProbe", "/healthz"),
-        ("readinessProbe", "/readyz"),
-        ("livenessProbe", "/healthz"),
-    ] {
-        assert_eq!(sidecar[probe]["httpGet"]["path"], path, "{probe}");
-        assert_eq!(sidecar[probe]["httpGet"]["port"], "admin", "{probe}");
-    }
-    assert!(
-        sidecar["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().is_some(),
-        "preStop waits"
-    );
-
-    let security = &sidecar["securityContext"];
-    assert_eq!(security["readOnlyRootFilesystem"], true);
-    assert_eq!(security["allowPrivilegeEscalation"], false);
-    assert_eq!(security["capabilities"]["drop"][0], "ALL");
-    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-
     let mounts: Vec<&str> = sidecar["volumeMounts"]
         .as_array()
         .expect("volume mounts")
@@ -90,30 +121,20 @@ fn sidecar_deployment_follows_the_conventions() {
     assert!(volumes.iter().any(|v| v["configMap"]["name"] == "authgate-config"));
     assert!(volumes.iter().any(|v| v["secret"]["secretName"] == "authgate-secrets"));
 
-    // Shutdown fits in the grace period: preStop + drain + grace + runtime shutdown.
-    let config: Value = serde_saphyr::from_str(of_kind(&docs, "ConfigMap")["data"]["gateway.yaml"].as_str().unwrap())
-        .expect("the ConfigMap's gateway.yaml parses");
-    let server = &config["server"];
-    let needed = sidecar["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap()
-        + server["drain_delay_seconds"].as_u64().unwrap()
-        + server["grace_period_seconds"].as_u64().unwrap()
-        + server["shutdown_timeout_seconds"].as_u64().unwrap();
-    let grace = pod["terminationGracePeriodSeconds"]
-        .as_u64()
-        .expect("a termination grace period");
-    assert!(needed < grace, "shutdown needs {needed}s, the pod gets {grace}s");
-    assert_eq!(
-        config["admin"]["address"],
-        format!("0.0.0.0:{admin_port}"),
-        "probes reach the admin listener"
-    );
+    let config = configmap_config(&docs);
+    probes_drain_and_lockdown(sidecar, pod, &config);
 }
 
-#[test]
-fn the_configmap_configuration_passes_authgate_check() {
-    let docs = documents(MANIFESTS);
+/// Runs `authgate check` on the configuration in `manifest`'s ConfigMap, with the Secret's files beside it
+/// (`secrets/`) and `env`; returns its output, asserting it passed.
+fn check_configmap(manifest: &str, env: &[(&str, &str)]) -> String {
+    let docs = documents(manifest);
     let dir = tempfile::tempdir().unwrap();
-    let config = of_kind(&docs, "ConfigMap")["data"]["gateway.yaml"].as_str().unwrap();
+    // The image ships the definitions under /etc/authgate/policies: here they come from the repository.
+    let config = of_kind(&docs, "ConfigMap")["data"]["gateway.yaml"]
+        .as_str()
+        .unwrap()
+        .replace("/etc/authgate/policies", &repo("policies").display().to_string());
     std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
@@ -133,6 +154,7 @@ fn the_configmap_configuration_passes_authgate_check() {
         .args(["check", "--config"])
         .arg(dir.path().join("gateway.yaml"))
         .env("AAD_TENANT_ID", "00000000-0000-0000-0000-000000000000")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let text = format!(
@@ -142,6 +164,99 @@ fn the_configmap_configuration_passes_authgate_check() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("contoso-aad"), "{text}");
+    text
+}
+
+#[test]
+fn the_configmap_configuration_passes_authgate_check() {
+    check_configmap(MANIFESTS, &[]);
+}
+
+const REPLICAS: &str = "docker/kubernetes/authgate-replicas.yaml";
+
+/// The scaled Deployment: several replicas, no state in the pod, the database and Redis URLs from the Secret,
+/// a disruption budget that keeps a quorum serving, and the same probe / drain / lockdown conventions.
+#[test]
+fn scaled_deployment_shares_its_state_through_settings_from_a_secret() {
+    let docs = documents(REPLICAS);
+    let deployment = of_kind(&docs, "Deployment");
+    let replicas = deployment["spec"]["replicas"].as_u64().expect("replicas");
+    assert!(replicas > 1, "a scaled Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = pod["containers"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "authgate"))
+        .expect("an authgate container");
+    let config = configmap_config(&docs);
+    probes_drain_and_lockdown(container, pod, &config);
+
+    // Shared state comes from environment variables filled from the Secret, never written in the ConfigMap.
+    let secret = of_kind(&docs, "Secret");
+    let from_secret = |variable: &str| {
+        let env = container["env"].as_array().expect("env");
+        let entry = env
+            .iter()
+            .find(|e| e["name"] == variable)
+            .unwrap_or_else(|| panic!("{variable} is not set"));
+        let reference = &entry["valueFrom"]["secretKeyRef"];
+        assert_eq!(reference["name"], secret["metadata"]["name"], "{variable}");
+        let key = reference["key"].as_str().expect("a key");
+        assert!(
+            secret["stringData"][key].is_string(),
+            "{variable}: the Secret has no {key}"
+        );
+    };
+    from_secret("AUTHGATE_DATABASE_URL");
+    from_secret("AUTHGATE_REDIS_URL");
+    assert_eq!(config["builtin"]["database"], "${AUTHGATE_DATABASE_URL}");
+    let database_url = secret["stringData"]["database-url"].as_str().unwrap();
+    assert!(database_url.starts_with("postgres://"), "{database_url}");
+
+    // No state in the pod: the only writable volume holds the built-in APIs' socket.
+    let writable: Vec<&Value> = container["volumeMounts"]
+        .as_array()
+        .expect("volume mounts")
+        .iter()
+        .filter(|m| m["readOnly"] != true)
+        .collect();
+    assert_eq!(writable.len(), 1, "{writable:?}");
+    let socket = config["builtin"]["socket"].as_str().expect("a socket path");
+    assert!(
+        socket.starts_with(writable[0]["mountPath"].as_str().unwrap()),
+        "{socket}"
+    );
+
+    let budget = of_kind(&docs, "PodDisruptionBudget");
+    let min_available = budget["spec"]["minAvailable"].as_u64().expect("minAvailable");
+    assert!(
+        min_available >= 1 && min_available < replicas,
+        "{min_available} of {replicas}"
+    );
+    assert_eq!(
+        budget["spec"]["selector"], deployment["spec"]["selector"],
+        "the budget covers the Deployment's pods"
+    );
+}
+
+/// `authgate check` passes on the scaled configuration with the Secret's URLs, names the PostgreSQL backend and
+/// never prints the database password.
+#[test]
+fn the_scaled_configuration_passes_authgate_check_without_showing_secrets() {
+    let out = check_configmap(
+        REPLICAS,
+        &[
+            (
+                "AUTHGATE_DATABASE_URL",
+                "postgres://authgate:db-secret-pw@127.0.0.1:1/authgate",
+            ),
+            ("AUTHGATE_REDIS_URL", "redis://:redis-secret-pw@127.0.0.1:1/0"),
+        ],
+    );
+    assert!(out.contains("Customer"), "the shipped SmartObjects are loaded: {out}");
+    assert!(
+        !out.contains("db-secret-pw") && !out.contains("redis-secret-pw"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -6,35 +6,7 @@ use crate::support;
 use serde_json::{json, Value};
 use support::api::Auth;
 
-use support::workflow::{Gateway, ALICE, BOB, ERIN, FRAN};
-
-fn claim() -> Value {
-    json!({"folio": "Conference trip", "priority": 2,
-           "dataFields": {"Amount": 310.75, "Currency": "EUR", "Description": "Train and hotel"},
-           "xmlFields": {"Receipts": "<receipts/>"}})
-}
-
-async fn start_claim(gw: &Gateway, auth: &Auth) -> i64 {
-    let reply = gw.call(auth, "POST", "/workflows/1", Some(claim())).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let id = reply.json.as_i64().expect("the body is the instance id");
-    assert_eq!(
-        reply.headers.get("location").and_then(|v| v.to_str().ok()),
-        Some(format!("/api/workflow/v1/instances/{id}").as_str())
-    );
-    id
-}
-
-async fn only_task(gw: &Gateway, auth: &Auth) -> Value {
-    let reply = gw.call(auth, "GET", "/tasks", None).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.json["itemCount"], 1, "{}", reply.text);
-    reply.json["tasks"][0].clone()
-}
-
-fn serial(task: &Value) -> String {
-    task["serialNumber"].as_str().unwrap().to_string()
-}
+use support::workflow::{claim, only_task, serial, start_claim, Gateway, ALICE, BOB, ERIN, FRAN};
 
 #[tokio::test]
 async fn approval_flow_started_by_one_user_is_approved_reviewed_and_completed() {

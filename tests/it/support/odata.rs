@@ -30,6 +30,11 @@ impl Gateway {
     /// `odata` is the flow-style value of the `odata:` section; `files` are written beside the config
     /// (`{DIR}` in `odata` is that directory).
     pub async fn start_with(odata: &str, enabled: bool, files: &[(&str, &str)]) -> Self {
+        Self::start_on(base_config(), odata, enabled, files).await
+    }
+
+    /// As [`Gateway::start_with`], with `head` (see [`base_config`]) as the start of the configuration.
+    pub async fn start_on(head: String, odata: &str, enabled: bool, files: &[(&str, &str)]) -> Self {
         let issuer = TokenIssuer::new();
         let yaml = format!(
             "{}providers:\n{}workflow: {{definitions: \"{}/policies/workflows\"}}\nodata: {odata}\nroutes:\n\
@@ -37,7 +42,7 @@ impl Gateway {
              \x20 - {{name: odata, prefix: /api/odata/v4, upstream: builtin, enabled: {enabled}, \
              disabled: {{status: 503, message: \"The SmartObject OData API is switched off on this server.\"}}}}\n\
              \x20 - {{name: odatav4, prefix: {K2_BASE}, upstream: builtin, enabled: {enabled}}}\n",
-            base_config(),
+            head,
             TokenIssuer::provider(),
             env!("CARGO_MANIFEST_DIR"),
         );

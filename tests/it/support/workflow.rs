@@ -3,7 +3,7 @@
 
 use super::api::{self, Auth, Reply, TokenIssuer};
 use super::{base_config, hash};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const ALICE: &str = "K2:CONTOSO\\alice";
 pub const BOB: &str = "K2:CONTOSO\\bob";
@@ -121,4 +121,36 @@ impl Gateway {
     pub async fn call(&self, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
         api::call(&self.inner, auth, method, &format!("/api/workflow/v1{path}"), body).await
     }
+}
+
+/// The body of an expense claim the shipped `expense-claim` definition (workflow 1) accepts.
+pub fn claim() -> Value {
+    json!({"folio": "Conference trip", "priority": 2,
+           "dataFields": {"Amount": 310.75, "Currency": "EUR", "Description": "Train and hotel"},
+           "xmlFields": {"Receipts": "<receipts/>"}})
+}
+
+/// Starts an expense claim as `auth` (201 with its `Location`) and returns the instance id.
+pub async fn start_claim(gw: &Gateway, auth: &Auth) -> i64 {
+    let reply = gw.call(auth, "POST", "/workflows/1", Some(claim())).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let id = reply.json.as_i64().expect("the body is the instance id");
+    assert_eq!(
+        reply.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("/api/workflow/v1/instances/{id}").as_str())
+    );
+    id
+}
+
+/// The one task in `auth`'s worklist (asserts there is exactly one).
+pub async fn only_task(gw: &Gateway, auth: &Auth) -> Value {
+    let reply = gw.call(auth, "GET", "/tasks", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["itemCount"], 1, "{}", reply.text);
+    reply.json["tasks"][0].clone()
+}
+
+/// A task's serial number.
+pub fn serial(task: &Value) -> String {
+    task["serialNumber"].as_str().expect("a serial number").to_string()
 }
