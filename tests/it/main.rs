@@ -22,6 +22,7 @@ mod odata_client;
 mod odata_sap;
 mod oidc_provider;
 mod server_hardening;
+mod shared_state;
 mod store_conformance;
 mod workflow;
 mod workflow_k2;
