@@ -217,6 +217,20 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
             "disabled".into()
         }
     );
+    let _ = writeln!(
+        out,
+        "shared state: {}",
+        match &gateway.shared {
+            Some(shared) => format!(
+                "{} (lockout and rate limits shared by every replica using it; this replica's own counters while \
+                 it is unreachable)",
+                shared.describe()
+            ),
+            None => "none: lockout and rate limits count per process (N replicas allow N times the failed logins \
+                     and N times each rate limit; set shared_state for a Deployment with replicas > 1)"
+                .to_string(),
+        }
+    );
     let _ = writeln!(out, "providers:");
     if gateway.proxy.authenticator.bearer().providers().is_empty() {
         let _ = writeln!(out, "  (none: bearer tokens are refused)");

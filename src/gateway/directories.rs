@@ -14,6 +14,7 @@ use authgate_core::directory::people::PeopleIndex;
 use authgate_core::directory::UserDirectory;
 use authgate_core::identity::{FqnFormats, UserManager};
 use authgate_core::metrics::Metrics;
+use authgate_core::shared::SharedCounters;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct DirectoryContext<'a> {
     pub metrics: &'a Arc<Metrics>,
     /// The running gateway on a reload.
     pub previous: Option<&'a Gateway>,
+    /// The counters shared by replicas, if configured.
+    pub shared: Option<&'a Arc<dyn SharedCounters>>,
 }
 
 /// The directories, kept beside the authenticator for the built-in APIs, `check` and the next reload.
@@ -112,7 +115,7 @@ pub fn from_config(ctx: &DirectoryContext) -> Result<(Directories, Option<BasicA
     };
     let lockout = match before {
         Some((old, basic)) if old.basic.lockout == cfg.basic.lockout => basic.lockout().clone(),
-        _ => Arc::new(Lockout::new(&cfg.basic.lockout)),
+        _ => Arc::new(Lockout::with_shared(&cfg.basic.lockout, ctx.shared.cloned())),
     };
     let authenticator = directory.map(|directory| {
         BasicAuthenticator::new(
@@ -162,6 +165,7 @@ mod tests {
             headers: &Arc::new(HeaderSet::from_config(&Default::default()).expect("default names")),
             metrics: &Arc::new(Metrics::new()),
             previous: None,
+            shared: None,
         };
         from_config(&ctx).map_err(|found| found.iter().map(ToString::to_string).collect())
     }

@@ -29,6 +29,8 @@ use authgate_core::http::forwarded::TrustedProxies;
 use authgate_core::identity::FqnFormats;
 use authgate_core::identity::{FqnFormat, UserManager};
 use authgate_core::metrics::Metrics;
+use authgate_core::shared::SharedCounters;
+use authgate_shared_state::RedisCounters;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +55,8 @@ pub struct Gateway {
     /// Files whose change triggers a reload (the configuration, the embedded directory, definitions and
     /// SmartObjects).
     pub watched: Vec<PathBuf>,
+    /// The counters shared by replicas (`shared_state`), kept across reloads (changing it needs a restart).
+    pub shared: Option<Arc<dyn SharedCounters>>,
 }
 
 /// Collects issues while building.
@@ -118,6 +122,15 @@ impl Gateway {
             TrustedProxies::default()
         });
         let fqn = fqn_formats(cfg);
+        let shared = match previous {
+            Some(old) => old.shared.clone(),
+            None => cfg.shared_state.as_ref().and_then(|shared| {
+                issues.take_opt(
+                    RedisCounters::from_config(shared, metrics.clone())
+                        .map(|redis| -> Arc<dyn SharedCounters> { redis }),
+                )
+            }),
+        };
 
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -144,6 +157,7 @@ impl Gateway {
             headers: &headers,
             metrics: &metrics,
             previous,
+            shared: shared.as_ref(),
         }));
         let apis = issues.take_opt(ApiSettings::from_config(file));
 
@@ -151,6 +165,7 @@ impl Gateway {
             providers: &provider_names,
             builtin_socket: &file.resolve(&cfg.builtin.socket),
             basic_enabled: cfg.basic.enabled,
+            shared: shared.as_ref(),
         };
         let routes = issues.take(RouteTable::from_config(&cfg.routes, &route_context), || {
             RouteTable::new(Vec::new())
@@ -201,6 +216,7 @@ impl Gateway {
             apis,
             assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
             watched,
+            shared,
         })
     }
 
@@ -265,6 +281,9 @@ impl Gateway {
         }
         if old.builtin != new.builtin {
             out.push("builtin");
+        }
+        if old.shared_state != new.shared_state {
+            out.push("shared_state");
         }
         if old.server.threads != new.server.threads {
             out.push("server.threads");

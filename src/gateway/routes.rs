@@ -7,8 +7,10 @@ use authgate_core::auth::RoutePolicy;
 use authgate_core::config::{AuthMode, ConfigIssue, RouteConfig};
 use authgate_core::http::path::is_plain_prefix;
 use authgate_core::identity::UserManager;
+use authgate_core::shared::SharedCounters;
 use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 
 /// What building routes needs besides their own configuration.
 pub struct RouteContext<'a> {
@@ -18,6 +20,8 @@ pub struct RouteContext<'a> {
     pub builtin_socket: &'a std::path::Path,
     /// `basic.enabled` (a route accepting Basic needs it).
     pub basic_enabled: bool,
+    /// The counters shared by replicas, if configured (rate limits count there).
+    pub shared: Option<&'a Arc<dyn SharedCounters>>,
 }
 
 impl RouteTable {
@@ -34,7 +38,7 @@ impl RouteTable {
                     format!("duplicate route name '{}'", r.name),
                 );
             }
-            if let Some(route) = build(r, i, ctx.providers, ctx.builtin_socket, ctx.basic_enabled, &mut issues) {
+            if let Some(route) = build(r, i, ctx, &mut issues) {
                 built.push(route);
             }
         }
@@ -51,14 +55,7 @@ impl RouteTable {
     }
 }
 
-fn build(
-    r: &RouteConfig,
-    i: usize,
-    providers: &HashMap<String, usize>,
-    builtin_socket: &std::path::Path,
-    basic_enabled: bool,
-    issues: &mut Issues,
-) -> Option<Route> {
+fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues) -> Option<Route> {
     let path = |field: &str| format!("routes[{i}].{field}");
     let before = issues.0.len();
     if !r.prefix.starts_with('/') {
@@ -80,7 +77,7 @@ fn build(
                 "the built-in upstream is a local socket; TLS does not apply",
             );
         }
-        Some(Upstream::Builtin(builtin_socket.to_path_buf()))
+        Some(Upstream::Builtin(ctx.builtin_socket.to_path_buf()))
     } else {
         match r.upstream.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(address)) => {
@@ -148,7 +145,7 @@ fn build(
                     "list at least one of basic, bearer (or set auth.mode: off)",
                 );
             }
-            if basic && !basic_enabled {
+            if basic && !ctx.basic_enabled {
                 issues.add(path("auth.methods"), "accepts basic, but basic.enabled is false");
             }
             let providers = r.auth.providers.as_ref().map(|names| {
@@ -156,7 +153,7 @@ fn build(
                     .iter()
                     .enumerate()
                     .filter_map(|(j, n)| {
-                        let index = providers.get(n).copied();
+                        let index = ctx.providers.get(n).copied();
                         if index.is_none() {
                             issues.add(
                                 format!("routes[{i}].auth.providers[{j}]"),
@@ -201,17 +198,35 @@ fn build(
             allow_semicolon: r.path.allow_semicolon,
         },
         limits: RouteLimits {
-            per_ip: r.rate_limit.per_ip.as_ref().map(rate_limiter),
-            per_user: r.rate_limit.per_user.as_ref().map(rate_limiter),
+            per_ip: r
+                .rate_limit
+                .per_ip
+                .as_ref()
+                .map(|c| rate_limiter(c, ctx.shared, &r.name, "ip")),
+            per_user: r
+                .rate_limit
+                .per_user
+                .as_ref()
+                .map(|c| rate_limiter(c, ctx.shared, &r.name, "user")),
         },
         index: i,
         assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
     })
 }
 
-/// The limiter of a `rate_limit.per_ip` / `per_user` setting.
-fn rate_limiter(cfg: &authgate_core::config::RateConfig) -> RateLimiter {
-    RateLimiter::new(cfg.requests_per_second, cfg.burst)
+/// The limiter of a `rate_limit.per_ip` / `per_user` setting (`kind` `ip` / `user`) of route `route`, its
+/// buckets shared by replicas when `shared` is configured.
+fn rate_limiter(
+    cfg: &authgate_core::config::RateConfig,
+    shared: Option<&Arc<dyn SharedCounters>>,
+    route: &str,
+    kind: &str,
+) -> RateLimiter {
+    let limiter = RateLimiter::new(cfg.requests_per_second, cfg.burst);
+    match shared {
+        Some(shared) => limiter.shared(shared.clone(), format!("{route}:{kind}")),
+        None => limiter,
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +242,7 @@ mod tests {
             providers: &providers,
             builtin_socket: Path::new("/run/authgate/api.sock"),
             basic_enabled,
+            shared: None,
         };
         RouteTable::from_config(&routes, &ctx)
     }

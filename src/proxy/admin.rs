@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` (the process is up), `/readyz` (every provider's first key fetch attempted,
-//! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining) and
-//! `/metrics` (prometheus text). Kept apart from the data path, on its own address.
+//! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining; with shared
+//! state, a `shared_state` detail says whether it is degraded, which never makes the gateway unready: it then
+//! counts locally) and `/metrics` (prometheus text). Kept apart from the data path, on its own address.
 
 use async_trait::async_trait;
 use authgate_core::assertion::AssertionSigner;
@@ -90,12 +91,31 @@ pub struct AdminApp {
     health: Arc<Health>,
     assertion: Box<dyn Fn() -> Option<Arc<AssertionSigner>> + Send + Sync>,
     awaiting_keys: Box<dyn Fn() -> Option<String> + Send + Sync>,
+    shared_state: Box<dyn Fn() -> Option<SharedStateDetail> + Send + Sync>,
+}
+
+/// The `/readyz` detail of the shared state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedStateDetail {
+    /// The store (its URL, password redacted).
+    pub store: String,
+    /// Whether it is unreachable and the lockout and rate limits count in this replica only.
+    pub degraded: bool,
 }
 
 impl AdminApp {
     /// Not ready while `awaiting_keys` names a provider whose keys readiness waits for.
     pub fn with_key_readiness(mut self, awaiting_keys: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
         self.awaiting_keys = Box::new(awaiting_keys);
+        self
+    }
+
+    /// Adds the `shared_state` detail `shared_state` returns (when configured) to `/readyz`.
+    pub fn with_shared_state(
+        mut self,
+        shared_state: impl Fn() -> Option<SharedStateDetail> + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_state = Box::new(shared_state);
         self
     }
 
@@ -110,6 +130,7 @@ impl AdminApp {
             health,
             assertion: Box::new(assertion),
             awaiting_keys: Box::new(|| None),
+            shared_state: Box::new(|| None),
         }
     }
 
@@ -131,10 +152,19 @@ impl AdminApp {
         };
         let response = match (method, path) {
             (&http::Method::GET | &http::Method::HEAD, "/healthz") => json(200, serde_json::json!({"status": "ok"})),
-            (&http::Method::GET | &http::Method::HEAD, "/readyz") => match self.not_ready_reason() {
-                None => json(200, serde_json::json!({"status": "ready"})),
-                Some(reason) => json(503, serde_json::json!({"status": "not ready", "reason": reason})),
-            },
+            (&http::Method::GET | &http::Method::HEAD, "/readyz") => {
+                let (status, mut body) = match self.not_ready_reason() {
+                    None => (200, serde_json::json!({"status": "ready"})),
+                    Some(reason) => (503, serde_json::json!({"status": "not ready", "reason": reason})),
+                };
+                if let Some(shared) = (self.shared_state)() {
+                    body["shared_state"] = serde_json::json!({
+                        "store": shared.store,
+                        "status": if shared.degraded { "degraded" } else { "ok" },
+                    });
+                }
+                json(status, body)
+            }
             (&http::Method::GET, "/.well-known/jwks.json") => match (self.assertion)() {
                 Some(signer) => json(200, signer.jwks()),
                 None => json(
@@ -173,6 +203,38 @@ impl ServeHttp for AdminApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_degraded_shared_state_is_a_detail_of_readiness_not_a_reason_to_fail_it() {
+        let degraded = Arc::new(AtomicBool::new(false));
+        let app =
+            AdminApp::with_signer(Arc::new(Metrics::new()), Arc::new(Health::new(0)), || None).with_shared_state({
+                let degraded = degraded.clone();
+                move || {
+                    Some(SharedStateDetail {
+                        store: "redis://127.0.0.1:6379/0".into(),
+                        degraded: degraded.load(Ordering::SeqCst),
+                    })
+                }
+            });
+        let readyz = || {
+            let response = app.respond(&http::Method::GET, "/readyz");
+            let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+            (response.status().as_u16(), body)
+        };
+        let (status, body) = readyz();
+        assert_eq!(status, 200);
+        assert_eq!(body["shared_state"]["status"], "ok");
+        assert_eq!(body["shared_state"]["store"], "redis://127.0.0.1:6379/0");
+        degraded.store(true, Ordering::SeqCst);
+        let (status, body) = readyz();
+        assert_eq!(status, 200, "degraded counts locally: still ready");
+        assert_eq!(body["shared_state"]["status"], "degraded");
+        let plain = AdminApp::with_signer(Arc::new(Metrics::new()), Arc::new(Health::new(0)), || None);
+        let body: serde_json::Value =
+            serde_json::from_slice(plain.respond(&http::Method::GET, "/readyz").body()).expect("json");
+        assert!(body.get("shared_state").is_none(), "{body}");
+    }
 
     #[test]
     fn readiness_follows_key_loads_and_draining() {

@@ -216,7 +216,7 @@ impl ProxyHttp for AuthProxy {
             }
         });
         if let (Some(limiter), Some(ip)) = (&route.limits.per_ip, client_ip) {
-            if let Err(wait) = limiter.check(&ip.to_string()) {
+            if let Err(wait) = limiter.check(&ip.to_string()).await {
                 return refuse_rate_limited(session, ctx, wait).await;
             }
         }
@@ -244,7 +244,7 @@ impl ProxyHttp for AuthProxy {
             Ok(auth) => {
                 ctx.decision = "ok";
                 if let Some(limiter) = &route.limits.per_user {
-                    if let Err(wait) = limiter.check(&auth.identity.fqn) {
+                    if let Err(wait) = limiter.check(&auth.identity.fqn).await {
                         ctx.auth = Some(auth);
                         return refuse_rate_limited(session, ctx, wait).await;
                     }

@@ -1,7 +1,11 @@
 //! Token-bucket rate limits per route: one bucket per client address (checked before authentication, so a
 //! flood costs no signature checks) and one per user (checked after). Buckets live in a bounded moka cache
 //! and disappear when idle.
+//!
+//! With shared state (issue 16) the buckets live in the store every replica reaches, one call per check; the
+//! local buckets are the fallback while it is unavailable (degraded), never "no limit".
 
+use authgate_core::shared::SharedCounters;
 use moka::sync::Cache;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +22,15 @@ pub struct RateLimiter {
     rate: f64,
     burst: f64,
     buckets: Cache<String, Arc<Mutex<Bucket>>>,
+    shared: Option<Shared>,
+}
+
+/// The shared buckets of one limiter.
+struct Shared {
+    store: Arc<dyn SharedCounters>,
+    /// `<route>:ip` or `<route>:user`: the namespace of this limiter's keys in the store.
+    namespace: String,
+    burst: u32,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -25,6 +38,7 @@ impl std::fmt::Debug for RateLimiter {
         f.debug_struct("RateLimiter")
             .field("rate", &self.rate)
             .field("burst", &self.burst)
+            .field("shared", &self.shared.as_ref().map(|s| &s.namespace))
             .finish()
     }
 }
@@ -40,11 +54,30 @@ impl RateLimiter {
             rate,
             burst,
             buckets: Cache::builder().max_capacity(100_000).time_to_idle(idle).build(),
+            shared: None,
         }
     }
 
+    /// The same limiter with its buckets in `store`, under `namespace` (`<route>:ip`, `<route>:user`).
+    pub fn shared(mut self, store: Arc<dyn SharedCounters>, namespace: String) -> Self {
+        self.shared = Some(Shared {
+            store,
+            namespace,
+            // `burst` was built from a u32 >= 1.
+            burst: self.burst as u32,
+        });
+        self
+    }
+
     /// Takes one token for `key`; `Err(wait)` when the bucket is empty, with the time until the next token.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared {
+            let key = format!("{}:{key}", shared.namespace);
+            if let Ok(verdict) = shared.store.take_token(&key, self.rate, shared.burst).await {
+                return verdict;
+            }
+            // Unavailable (degraded): this process's bucket decides.
+        }
         self.check_at(key, Instant::now())
     }
 

@@ -5,7 +5,7 @@
 pub mod control;
 
 use crate::gateway::Gateway;
-use crate::proxy::admin::{AdminApp, Health};
+use crate::proxy::admin::{AdminApp, Health, SharedStateDetail};
 use crate::proxy::downstream::Downstream;
 use crate::proxy::routes::Upstream;
 use crate::proxy::AuthProxy;
@@ -139,6 +139,15 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             .with_key_readiness({
                 let current = current.clone();
                 move || current.load().provider_awaiting_keys()
+            })
+            .with_shared_state({
+                let current = current.clone();
+                move || {
+                    current.load().shared.as_ref().map(|shared| SharedStateDetail {
+                        store: shared.describe(),
+                        degraded: shared.degraded(),
+                    })
+                }
             }),
         );
         admin.add_tcp(address);

@@ -23,6 +23,7 @@ mod odata_sap;
 mod oidc_provider;
 mod replicas;
 mod server_hardening;
+mod shared_state;
 mod store_conformance;
 mod workflow;
 mod workflow_k2;

@@ -19,4 +19,5 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod minting;
+pub mod shared;
 pub mod signing;

@@ -47,6 +47,12 @@ pub struct Metrics {
     /// `authgate_connections_closed_total{reason}`: client connections the gateway closed before a request
     /// (`header_timeout`, `per_ip_limit`, `header_too_large`).
     pub connections_closed: IntCounterVec,
+    /// `authgate_shared_state_degraded`: 1 while the shared state (Redis) is unreachable and the lockout and rate
+    /// limits use this replica's own counters.
+    pub shared_state_degraded: IntGauge,
+    /// `authgate_shared_state_fallbacks_total`: checks answered by the local counters because the shared state
+    /// was unreachable, slow, or known to be down.
+    pub shared_state_fallbacks: IntCounter,
 }
 
 impl Metrics {
@@ -163,6 +169,14 @@ impl Metrics {
                 "authgate_connections_closed_total",
                 "Client connections closed before a request was read, by reason (header_timeout, per_ip_limit, header_too_large)",
                 &["reason"],
+            ),
+            shared_state_degraded: gauge(
+                "authgate_shared_state_degraded",
+                "1 while the shared state (Redis) is unreachable and lockout and rate limits count in this replica only",
+            ),
+            shared_state_fallbacks: counter(
+                "authgate_shared_state_fallbacks_total",
+                "Lockout and rate-limit checks answered by this replica's counters because the shared state was unavailable",
             ),
             registry,
         }

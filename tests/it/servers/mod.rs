@@ -1,5 +1,5 @@
 //! Real third-party servers the suites start on loopback: OpenLDAP's `slapd`, the `oidc-provider` OpenID
-//! Connect provider (Node), an Azure AD token endpoint mock, nginx as an upstream, and a PostgreSQL cluster. Each
+//! Connect provider (Node), an Azure AD token endpoint mock, nginx as an upstream, a PostgreSQL cluster and redis-server. Each
 //! runs in its own temporary directory and is killed when dropped. A missing tool fails the test loudly:
 //! `.ci/bootstrap` installs them.
 #![allow(dead_code)]
@@ -8,6 +8,7 @@ pub mod aad;
 pub mod nginx;
 pub mod oidc;
 pub mod postgres;
+pub mod redis;
 pub mod slapd;
 
 use std::path::{Path, PathBuf};

@@ -137,12 +137,12 @@ impl BasicAuthenticator {
         creds: &BasicCredentials,
         client_ip: Option<IpAddr>,
     ) -> Result<Arc<Authenticated>, AuthError> {
-        self.lockout.check_ip(client_ip)?;
+        self.lockout.check_ip(client_ip).await?;
         let key = self.credentials.key_of(creds);
         if let Some(entries) = &self.credentials.entries {
             if let Some(hit) = entries.get(&key) {
                 if self.directory.version(&hit.account) == Some(hit.version) {
-                    self.lockout.check_account(&hit.account)?;
+                    self.lockout.check_account(&hit.account).await?;
                     self.metrics.credential_cache_hits.inc();
                     return Ok(hit.authenticated.clone());
                 }
@@ -164,8 +164,8 @@ impl BasicAuthenticator {
             self.metrics.credential_checks_shared.inc();
             match result {
                 Ok(verified) => {
-                    self.lockout.check_ip(client_ip)?;
-                    self.lockout.check_account(&verified.account)?;
+                    self.lockout.check_ip(client_ip).await?;
+                    self.lockout.check_account(&verified.account).await?;
                     return Ok(verified.authenticated.clone());
                 }
                 // The address of the request that ran the check was locked, not necessarily this one's.
@@ -185,19 +185,19 @@ impl BasicAuthenticator {
         client_ip: Option<IpAddr>,
         key: [u8; 32],
     ) -> Result<Arc<Verified>, AuthError> {
-        let reservation = self.lockout.reserve_ip(client_ip)?;
+        let reservation = self.lockout.reserve_ip(client_ip).await?;
         let login = match self.directory.resolve(&creds.user).await {
             Ok(login) => login,
             Err(e) => {
-                reservation.settle(Verdict::NoVerdict);
+                reservation.settle(Verdict::NoVerdict).await;
                 return Err(refusal(e));
             }
         };
         let account = login.account().clone();
-        let reservation = self.lockout.reserve_account(reservation, &account)?;
+        let reservation = self.lockout.reserve_account(reservation, &account).await?;
         match login.verify(&creds.password).await {
             Ok(user) => {
-                reservation.settle(Verdict::Accepted);
+                reservation.settle(Verdict::Accepted).await;
                 let identity = self.identity_of(user);
                 let headers = self.headers.render(&identity);
                 let authenticated = Arc::new(Authenticated::new(identity, headers));
@@ -213,10 +213,12 @@ impl BasicAuthenticator {
                 Ok(verified)
             }
             Err(e) => {
-                reservation.settle(match e {
-                    DirectoryError::InvalidCredentials => Verdict::Refused,
-                    _ => Verdict::NoVerdict,
-                });
+                reservation
+                    .settle(match e {
+                        DirectoryError::InvalidCredentials => Verdict::Refused,
+                        _ => Verdict::NoVerdict,
+                    })
+                    .await;
                 Err(refusal(e))
             }
         }

@@ -11,6 +11,7 @@
 use super::errors::{AuthError, LockScope};
 use crate::config::LockoutConfig;
 use crate::directory::AccountKey;
+use crate::shared::{LockLimits, Reserved, SharedCounters, Ticket};
 use moka::sync::Cache;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a refusal asks the client to wait when the places are taken by checks still in progress.
-const PENDING_RETRY: Duration = Duration::from_secs(1);
+pub const PENDING_RETRY: Duration = Duration::from_secs(1);
 
 /// Counters of one account or address.
 #[derive(Debug, Default)]
@@ -122,10 +123,12 @@ pub struct Lockout {
 struct Counters<K> {
     limits: Limits,
     slots: Cache<K, Arc<Mutex<Slot>>>,
+    /// The counters every replica shares, if configured; `slots` are then the fallback.
+    shared: Option<Arc<dyn SharedCounters>>,
 }
 
 impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<K> {
-    fn new(max: u32, cfg: &LockoutConfig, scope: LockScope) -> Self {
+    fn new(max: u32, cfg: &LockoutConfig, scope: LockScope, shared: Option<Arc<dyn SharedCounters>>) -> Self {
         let window = Duration::from_secs(cfg.window_seconds.max(1));
         let lockout = Duration::from_secs(cfg.lockout_seconds.max(1));
         Self {
@@ -140,6 +143,7 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
                 .max_capacity(100_000)
                 .time_to_idle(window.max(lockout))
                 .build(),
+            shared,
         }
     }
 
@@ -154,9 +158,25 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
         }
     }
 
-    fn check(&self, key: &K) -> Result<(), AuthError> {
+    /// The key of `key` in the shared store.
+    fn shared_key(&self, key: &K) -> String {
+        let kind = match self.limits.scope {
+            LockScope::User => "u",
+            LockScope::ClientIp => "ip",
+        };
+        format!("{kind}:{key}")
+    }
+
+    async fn check(&self, key: &K) -> Result<(), AuthError> {
         if !self.enabled() {
             return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            match shared.locked_for(&self.shared_key(key)).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(self.refusal(wait)),
+                Err(_) => {} // degraded: the local counters decide
+            }
         }
         let Some(slot) = self.slots.get(key) else {
             return Ok(());
@@ -165,9 +185,28 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
         slot.check(Instant::now()).map_err(|wait| self.refusal(wait))
     }
 
-    fn reserve(&self, key: &K) -> Result<Option<Held>, AuthError> {
+    async fn reserve(&self, key: &K) -> Result<Option<Held>, AuthError> {
         if !self.enabled() {
             return Ok(None);
+        }
+        if let Some(shared) = &self.shared {
+            let shared_key = self.shared_key(key);
+            match shared.reserve(&shared_key, &self.limits.shared()).await {
+                Ok(Reserved::Taken(ticket)) => {
+                    return Ok(Some(Held {
+                        place: Place::Shared {
+                            store: shared.clone(),
+                            ticket,
+                            slot: self.slots.get_with_by_ref(key, Default::default),
+                        },
+                        limits: self.limits,
+                        key: shared_key,
+                    }))
+                }
+                Ok(Reserved::Locked(wait)) => return Err(self.refusal(wait)),
+                Ok(Reserved::Full) => return Err(self.refusal(PENDING_RETRY)),
+                Err(_) => {} // degraded: the local counters decide
+            }
         }
         let slot = self.slots.get_with_by_ref(key, Default::default);
         let reserved = slot
@@ -176,7 +215,7 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
             .reserve(Instant::now(), self.limits.max);
         match reserved {
             Ok(()) => Ok(Some(Held {
-                slot,
+                place: Place::Local(slot),
                 limits: self.limits,
                 key: key.to_string(),
             })),
@@ -185,29 +224,48 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
     }
 }
 
+impl Limits {
+    fn shared(&self) -> LockLimits {
+        LockLimits {
+            max: self.max,
+            window: self.window,
+            lockout: self.lockout,
+            clear_on_accept: self.scope == LockScope::User,
+        }
+    }
+}
+
 impl Lockout {
-    /// From the configuration.
+    /// From the configuration, counting in process memory only.
     pub fn new(cfg: &LockoutConfig) -> Self {
+        Self::with_shared(cfg, None)
+    }
+
+    /// From the configuration, counting in `shared` when given (the local counters are then the fallback).
+    pub fn with_shared(cfg: &LockoutConfig, shared: Option<Arc<dyn SharedCounters>>) -> Self {
         Self {
-            accounts: Counters::new(cfg.max_failures_per_user, cfg, LockScope::User),
-            ips: Counters::new(cfg.max_failures_per_ip, cfg, LockScope::ClientIp),
+            accounts: Counters::new(cfg.max_failures_per_user, cfg, LockScope::User, shared.clone()),
+            ips: Counters::new(cfg.max_failures_per_ip, cfg, LockScope::ClientIp, shared),
         }
     }
 
     /// Refuses when the address is locked (reserves nothing).
-    pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        ip.map_or(Ok(()), |ip| self.ips.check(&ip))
+    pub async fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        match ip {
+            Some(ip) => self.ips.check(&ip).await,
+            None => Ok(()),
+        }
     }
 
     /// Refuses when the account is locked (reserves nothing): for logins answered without a check.
-    pub fn check_account(&self, account: &AccountKey) -> Result<(), AuthError> {
-        self.accounts.check(account)
+    pub async fn check_account(&self, account: &AccountKey) -> Result<(), AuthError> {
+        self.accounts.check(account).await
     }
 
     /// Takes a place for one check from `ip`, or refuses.
-    pub fn reserve_ip(&self, ip: Option<IpAddr>) -> Result<Reservation, AuthError> {
+    pub async fn reserve_ip(&self, ip: Option<IpAddr>) -> Result<Reservation, AuthError> {
         let ip = match ip {
-            Some(ip) => self.ips.reserve(&ip)?,
+            Some(ip) => self.ips.reserve(&ip).await?,
             None => None,
         };
         Ok(Reservation {
@@ -217,29 +275,70 @@ impl Lockout {
     }
 
     /// Adds a place for `account` to `reservation`, or refuses (giving back what `reservation` held).
-    pub fn reserve_account(
+    pub async fn reserve_account(
         &self,
         mut reservation: Reservation,
         account: &AccountKey,
     ) -> Result<Reservation, AuthError> {
-        match self.accounts.reserve(account) {
+        match self.accounts.reserve(account).await {
             Ok(held) => {
                 reservation.held[1] = held;
                 Ok(reservation)
             }
             Err(refused) => {
-                reservation.settle(Verdict::NoVerdict);
+                reservation.settle(Verdict::NoVerdict).await;
                 Err(refused)
             }
         }
     }
 }
 
+/// Where a place was taken.
+enum Place {
+    /// In this process.
+    Local(Arc<Mutex<Slot>>),
+    /// In the shared store; `slot` counts a refusal the store cannot take any more (degraded meanwhile).
+    Shared {
+        store: Arc<dyn SharedCounters>,
+        ticket: Ticket,
+        slot: Arc<Mutex<Slot>>,
+    },
+}
+
 /// A place taken in one counter.
 struct Held {
-    slot: Arc<Mutex<Slot>>,
+    place: Place,
     limits: Limits,
     key: String,
+}
+
+impl Held {
+    /// Settles the place in this process (the local counters, or the fallback of a shared place).
+    fn settle_local(slot: &Mutex<Slot>, verdict: Verdict, limits: &Limits) -> bool {
+        slot.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .settle(Instant::now(), verdict, limits)
+    }
+
+    async fn settle(self, verdict: Verdict) {
+        let locked = match &self.place {
+            Place::Local(slot) => Self::settle_local(slot, verdict, &self.limits),
+            Place::Shared { store, ticket, slot } => {
+                match store.settle(&self.key, *ticket, verdict, &self.limits.shared()).await {
+                    Ok(locked) => locked,
+                    // The store's place expires by itself; a failure must still count somewhere.
+                    Err(_) => Self::settle_local(slot, verdict, &self.limits),
+                }
+            }
+        };
+        if locked {
+            let scope = match self.limits.scope {
+                LockScope::User => "account",
+                LockScope::ClientIp => "client address",
+            };
+            tracing::warn!(scope, key = %self.key, "temporarily locked after repeated failed logins");
+        }
+    }
 }
 
 /// Places taken for one password check (address, account), to be settled by its verdict.
@@ -251,35 +350,34 @@ pub struct Reservation {
 
 impl Reservation {
     /// Settles every place by `verdict`.
-    pub fn settle(mut self, verdict: Verdict) {
-        self.settle_all(verdict);
-    }
-
-    fn settle_all(&mut self, verdict: Verdict) {
+    pub async fn settle(mut self, verdict: Verdict) {
         self.settled = true;
-        let now = Instant::now();
         for held in self.held.iter_mut().filter_map(Option::take) {
-            let locked = held
-                .slot
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .settle(now, verdict, &held.limits);
-            if locked {
-                let scope = match held.limits.scope {
-                    LockScope::User => "account",
-                    LockScope::ClientIp => "client address",
-                };
-                tracing::warn!(scope, key = %held.key, "temporarily locked after repeated failed logins");
-            }
+            held.settle(verdict).await;
         }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.settled {
-            // The check's request went away before its verdict: count it, or cancelling would be a free guess.
-            self.settle_all(Verdict::Refused);
+        if self.settled {
+            return;
+        }
+        // The check's request went away before its verdict: count it, or cancelling would be a free guess.
+        for held in self.held.iter_mut().filter_map(Option::take) {
+            match &held.place {
+                Place::Local(slot) => {
+                    Held::settle_local(slot, Verdict::Refused, &held.limits);
+                }
+                Place::Shared { slot, .. } => match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(held.settle(Verdict::Refused));
+                    }
+                    Err(_) => {
+                        Held::settle_local(slot, Verdict::Refused, &held.limits);
+                    }
+                },
+            }
         }
     }
 }
@@ -302,9 +400,12 @@ mod tests {
     }
 
     /// One failed check of `account` from `ip`.
-    fn fail(l: &Lockout, account: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        let r = l.reserve_ip(ip)?;
-        l.reserve_account(r, &key(account))?.settle(Verdict::Refused);
+    async fn fail(l: &Lockout, account: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        let r = l.reserve_ip(ip).await?;
+        l.reserve_account(r, &key(account))
+            .await?
+            .settle(Verdict::Refused)
+            .await;
         Ok(())
     }
 
@@ -312,30 +413,31 @@ mod tests {
         matches!(result, Err(AuthError::LockedOut { scope: s, .. }) if s == scope)
     }
 
-    #[test]
-    fn account_locks_after_limit_whatever_the_case() {
+    #[tokio::test]
+    async fn account_locks_after_limit_whatever_the_case() {
         let l = Lockout::new(&cfg(3, 0));
         for _ in 0..2 {
-            fail(&l, "Alice", None).unwrap();
-            assert!(l.check_account(&key("alice")).is_ok());
+            fail(&l, "Alice", None).await.unwrap();
+            assert!(l.check_account(&key("alice")).await.is_ok());
         }
-        fail(&l, "alice", None).unwrap();
-        assert!(locked(l.check_account(&key("ALICE")), LockScope::User));
+        fail(&l, "alice", None).await.unwrap();
+        assert!(locked(l.check_account(&key("ALICE")).await, LockScope::User));
         assert!(locked(
-            l.reserve_account(l.reserve_ip(None).unwrap(), &key("alice")),
+            l.reserve_account(l.reserve_ip(None).await.unwrap(), &key("alice"))
+                .await,
             LockScope::User
         ));
-        assert!(l.check_account(&key("bob")).is_ok());
+        assert!(l.check_account(&key("bob")).await.is_ok());
     }
 
-    #[test]
-    fn places_are_taken_before_the_check_so_concurrent_guesses_cannot_exceed_the_limit() {
+    #[tokio::test]
+    async fn places_are_taken_before_the_check_so_concurrent_guesses_cannot_exceed_the_limit() {
         let l = Lockout::new(&cfg(5, 0));
         // A hundred guesses arrive before any is checked: five get a place.
         let mut held = Vec::new();
         let mut refused = 0;
         for _ in 0..100 {
-            match l.reserve_account(l.reserve_ip(None).unwrap(), &key("bob")) {
+            match l.reserve_account(l.reserve_ip(None).await.unwrap(), &key("bob")).await {
                 Ok(r) => held.push(r),
                 Err(e) => {
                     assert!(matches!(e, AuthError::LockedOut { .. }), "{e}");
@@ -345,54 +447,66 @@ mod tests {
         }
         assert_eq!((held.len(), refused), (5, 95));
         for r in held {
-            r.settle(Verdict::Refused);
+            r.settle(Verdict::Refused).await;
         }
         assert!(
-            locked(l.check_account(&key("bob")), LockScope::User),
+            locked(l.check_account(&key("bob")).await, LockScope::User),
             "the fifth failure locked"
         );
     }
 
-    #[test]
-    fn a_success_gives_its_place_back_and_clears_failures_and_no_verdict_gives_it_back() {
+    #[tokio::test]
+    async fn a_success_gives_its_place_back_and_clears_failures_and_no_verdict_gives_it_back() {
         let l = Lockout::new(&cfg(3, 0));
-        fail(&l, "a", None).unwrap();
-        fail(&l, "a", None).unwrap();
-        l.reserve_account(l.reserve_ip(None).unwrap(), &key("a"))
+        fail(&l, "a", None).await.unwrap();
+        fail(&l, "a", None).await.unwrap();
+        l.reserve_account(l.reserve_ip(None).await.unwrap(), &key("a"))
+            .await
             .unwrap()
-            .settle(Verdict::Accepted);
-        fail(&l, "a", None).unwrap();
-        fail(&l, "a", None).unwrap();
-        assert!(l.check_account(&key("a")).is_ok(), "the success cleared the count");
+            .settle(Verdict::Accepted)
+            .await;
+        fail(&l, "a", None).await.unwrap();
+        fail(&l, "a", None).await.unwrap();
+        assert!(
+            l.check_account(&key("a")).await.is_ok(),
+            "the success cleared the count"
+        );
         for _ in 0..10 {
-            l.reserve_account(l.reserve_ip(None).unwrap(), &key("a"))
+            l.reserve_account(l.reserve_ip(None).await.unwrap(), &key("a"))
+                .await
                 .unwrap()
-                .settle(Verdict::NoVerdict);
+                .settle(Verdict::NoVerdict)
+                .await;
         }
-        assert!(l.check_account(&key("a")).is_ok(), "no verdict, no failure");
+        assert!(l.check_account(&key("a")).await.is_ok(), "no verdict, no failure");
         // A reservation dropped unsettled counts as a failure.
-        drop(l.reserve_account(l.reserve_ip(None).unwrap(), &key("a")).unwrap());
-        assert!(locked(l.check_account(&key("a")), LockScope::User));
+        drop(
+            l.reserve_account(l.reserve_ip(None).await.unwrap(), &key("a"))
+                .await
+                .unwrap(),
+        );
+        assert!(locked(l.check_account(&key("a")).await, LockScope::User));
     }
 
-    #[test]
-    fn address_locks_across_accounts_and_a_refused_account_gives_the_address_place_back() {
+    #[tokio::test]
+    async fn address_locks_across_accounts_and_a_refused_account_gives_the_address_place_back() {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let l = Lockout::new(&cfg(2, 4));
-        fail(&l, "a", Some(ip)).unwrap();
-        fail(&l, "a", Some(ip)).unwrap();
+        fail(&l, "a", Some(ip)).await.unwrap();
+        fail(&l, "a", Some(ip)).await.unwrap();
         // `a` is locked: refusing it takes no place from the address.
         for _ in 0..10 {
             assert!(locked(
-                l.reserve_account(l.reserve_ip(Some(ip)).unwrap(), &key("a")),
+                l.reserve_account(l.reserve_ip(Some(ip)).await.unwrap(), &key("a"))
+                    .await,
                 LockScope::User
             ));
         }
-        fail(&l, "b", Some(ip)).unwrap();
-        fail(&l, "c", Some(ip)).unwrap();
-        assert!(locked(l.check_ip(Some(ip)), LockScope::ClientIp));
-        assert!(locked(l.reserve_ip(Some(ip)), LockScope::ClientIp));
-        assert!(l.check_ip(Some("192.0.2.8".parse().unwrap())).is_ok());
+        fail(&l, "b", Some(ip)).await.unwrap();
+        fail(&l, "c", Some(ip)).await.unwrap();
+        assert!(locked(l.check_ip(Some(ip)).await, LockScope::ClientIp));
+        assert!(locked(l.reserve_ip(Some(ip)).await, LockScope::ClientIp));
+        assert!(l.check_ip(Some("192.0.2.8".parse().unwrap())).await.is_ok());
     }
 
     #[test]
@@ -420,13 +534,13 @@ mod tests {
         slot.reserve(t1 + Duration::from_secs(30), 2).unwrap();
     }
 
-    #[test]
-    fn zero_disables() {
+    #[tokio::test]
+    async fn zero_disables() {
         let l = Lockout::new(&cfg(0, 0));
         for _ in 0..50 {
-            fail(&l, "a", Some("192.0.2.1".parse().unwrap())).unwrap();
+            fail(&l, "a", Some("192.0.2.1".parse().unwrap())).await.unwrap();
         }
-        assert!(l.check_ip(Some("192.0.2.1".parse().unwrap())).is_ok());
-        assert!(l.check_account(&key("a")).is_ok());
+        assert!(l.check_ip(Some("192.0.2.1".parse().unwrap())).await.is_ok());
+        assert!(l.check_account(&key("a")).await.is_ok());
     }
 }

@@ -7,10 +7,12 @@ pub mod directory;
 pub mod env;
 pub mod schema;
 pub mod secret;
+pub mod shared_state;
 
 pub use directory::*;
 pub use schema::*;
 pub use secret::Secret;
+pub use shared_state::*;
 
 use serde::de::DeserializeOwned;
 use std::fmt;

@@ -52,6 +52,10 @@ pub struct GatewayConfig {
     pub odata: OdataConfig,
     /// Route table: the longest matching path prefix wins; no match is 404.
     pub routes: Vec<RouteConfig>,
+    /// Lockout and rate-limit counters shared by replicas (Redis). Default absent: each process counts alone.
+    /// Changing it needs a restart.
+    #[serde(default)]
+    pub shared_state: Option<super::shared_state::SharedStateConfig>,
 }
 
 /// Signed identity assertion (`X-Authgate-Assertion`): a short-lived JWT upstreams can verify with the keys
