@@ -1,13 +1,17 @@
 //! Many replicas act as one: three gateway processes on loopback sharing one PostgreSQL database for the
-//! built-in APIs' state. A workflow started on one replica is seen and actioned on the others, a SmartObject
-//! row written on one is read and changed on the others, concurrent actions on one task from two replicas give
-//! exactly one winner, and no acknowledged write is lost when a replica is killed.
+//! built-in APIs' state and one Redis for their security counters. A workflow started on one replica is seen
+//! and actioned on the others, a SmartObject row written on one is read and changed on the others, concurrent
+//! actions on one task from two replicas give exactly one winner, no acknowledged write is lost when a replica
+//! is killed; failed logins spread over the replicas lock after the limit in total, a per-user rate limit holds
+//! across them, and with Redis stopped mid-run every valid request is still served.
 
 use crate::servers::postgres::Postgres;
+use crate::servers::redis::Redis;
 use crate::support;
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use support::api::Auth;
 use support::workflow::{only_task, serial, start_claim, Gateway};
 
@@ -178,5 +182,165 @@ async fn no_acknowledged_write_is_lost_when_a_replica_is_killed() {
         let gw = if i % 2 == 0 { &b } else { &c };
         let instance = gw.call(&alice, "GET", &format!("/instances/{id}"), None).await;
         assert_eq!(instance.status, 200, "instance {id}: {}", instance.text);
+    }
+}
+
+/// Three replicas sharing `redis` for their security counters, in front of `upstream`, with `route_extra`
+/// lines on the echo route (`/api`). The test configuration locks an account after 3 failures.
+async fn counted_replicas(redis: &Redis, route_extra: &str) -> [support::Gateway; 3] {
+    let upstream = support::echo_upstream().await;
+    let yaml = format!(
+        "{}shared_state: {{redis: {{url: \"{}\", timeout_ms: 200}}}}\nroutes:\n{}",
+        support::base_config(),
+        redis.url(),
+        support::echo_route(upstream, route_extra)
+    );
+    let (a, b, c) = tokio::join!(
+        support::Gateway::start(&yaml),
+        support::Gateway::start(&yaml),
+        support::Gateway::start(&yaml)
+    );
+    [a, b, c]
+}
+
+/// Failed logins spread round-robin over three replicas lock the account after `max_failures_per_user` in
+/// total (3 in the test configuration) on every replica, even for the right password; another account is not
+/// locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_spread_over_three_replicas_lock_the_account_after_the_limit_in_total() {
+    let redis = Redis::start().await;
+    let gws = counted_replicas(&redis, "").await;
+    for (i, gw) in gws.iter().enumerate() {
+        let wrong = gw.get_basic("/api/x", "alice", &format!("guess-{i}")).await;
+        assert_eq!(wrong.status(), 401, "guess {i}, on replica {i}");
+    }
+    for (i, gw) in gws.iter().enumerate() {
+        let right = gw.get_basic("/api/x", "alice", "alice-pw").await;
+        assert_eq!(right.status(), 429, "locked on replica {i}");
+        assert!(right.headers().contains_key("retry-after"));
+    }
+    assert_eq!(gws[1].get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw").await.status(), 200);
+}
+
+/// A per-user rate limit holds across three replicas: over four seconds of requests spread over them by six
+/// clients, the number let through is within 10% of burst + rate x elapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_user_rate_limit_holds_across_three_replicas_within_ten_percent() {
+    const RATE: f64 = 25.0;
+    const BURST: f64 = 10.0;
+    let redis = Redis::start().await;
+    let gws = counted_replicas(
+        &redis,
+        &format!("    rate_limit: {{per_user: {{requests_per_second: {RATE}, burst: {BURST}}}}}\n"),
+    )
+    .await;
+    // Warm every replica's credential cache first, so the run measures the limit, not password hashing.
+    for gw in &gws {
+        assert_eq!(gw.get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw").await.status(), 200);
+    }
+    let (ok, limited) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let started = Instant::now();
+    let run_for = Duration::from_secs(4);
+    let client = || {
+        let (gws, ok, limited) = (&gws, &ok, &limited);
+        async move {
+            let client = support::client();
+            let mut i = 0;
+            while started.elapsed() < run_for {
+                i += 1;
+                let response = client
+                    .get(gws[i % 3].url("/api/x"))
+                    .basic_auth("alice", Some("alice-pw"))
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                match response.status().as_u16() {
+                    200 => ok.fetch_add(1, Ordering::Relaxed),
+                    429 => limited.fetch_add(1, Ordering::Relaxed),
+                    other => panic!("status {other}"),
+                };
+            }
+        }
+    };
+    tokio::join!(client(), client(), client(), client(), client(), client());
+    let elapsed = started.elapsed().as_secs_f64();
+    let (ok, limited) = (ok.into_inner() as f64, limited.into_inner());
+    let allowed = BURST + RATE * elapsed;
+    assert!(limited > 0, "the clients asked for more than the limit ({ok} passed)");
+    assert!(
+        (ok - allowed).abs() <= 0.1 * allowed,
+        "{ok} let through in {elapsed:.2}s where {allowed:.0} are allowed ({limited} limited)"
+    );
+}
+
+/// Redis stopped in the middle of a load run over three replicas: every valid request is still answered 200
+/// (each replica counts locally, degraded, in its metric), and all three return to the shared counters by
+/// themselves when Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_stopped_mid_run_every_valid_request_is_served_and_the_replicas_recover() {
+    let mut redis = Redis::start().await;
+    let gws = counted_replicas(
+        &redis,
+        "    rate_limit: {per_user: {requests_per_second: 100000, burst: 100000}}\n",
+    )
+    .await;
+    let degraded = |gw: &support::Gateway| {
+        let url = gw.admin_url("/metrics");
+        async move {
+            let text = support::client().get(url).send().await.unwrap().text().await.unwrap();
+            text.lines()
+                .find(|l| l.starts_with("authgate_shared_state_degraded"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|v| v.parse::<f64>().ok())
+        }
+    };
+    let served = AtomicUsize::new(0);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let load = || {
+        let (gws, served, stopped) = (&gws, &served, &stopped);
+        async move {
+            let client = support::client();
+            let mut i = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                i += 1;
+                let response = client
+                    .get(gws[i % 3].url("/api/x"))
+                    .basic_auth("alice", Some("alice-pw"))
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "request {i}: {:?}", response.text().await);
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let outage = async {
+        support::until("some requests served", || async { served.load(Ordering::Relaxed) > 50 }).await;
+        redis.stop();
+        let before = served.load(Ordering::Relaxed);
+        for gw in &gws {
+            support::until("a replica degraded", || async { degraded(gw).await == Some(1.0) }).await;
+        }
+        support::until("requests served during the outage", || async {
+            served.load(Ordering::Relaxed) > before + 100
+        })
+        .await;
+        redis.start_again().await;
+        for gw in &gws {
+            support::until("a replica recovered", || async { degraded(gw).await == Some(0.0) }).await;
+        }
+        let after = served.load(Ordering::Relaxed);
+        support::until("requests served after recovery", || async {
+            served.load(Ordering::Relaxed) > after + 50
+        })
+        .await;
+        stopped.store(true, Ordering::Relaxed);
+    };
+    tokio::join!(load(), load(), load(), outage);
+    for gw in &gws {
+        assert!(
+            gw.metric("authgate_shared_state_fallbacks_total", &[]).await > 0.0,
+            "the outage was seen by every replica"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! scripts driven directly, and the password of the URL kept out of `check`.
 
 use crate::servers::redis::Redis;
-use crate::support::{base_config, client, echo_route, echo_upstream, users_yaml, Gateway};
+use crate::support::{base_config, client, echo_route, echo_upstream, until, users_yaml, Gateway};
 use authgate::proxy::ratelimit::RateLimiter;
 use authgate_core::auth::lockout::Verdict;
 use authgate_core::config::{RedisConfig, Secret, SharedStateConfig};
@@ -24,19 +24,6 @@ fn config(upstream: SocketAddr, route_extra: &str, redis: &Redis) -> String {
         redis.url(),
         echo_route(upstream, route_extra)
     )
-}
-
-/// Polls `cond` every 20 ms until it holds; panics naming `what` after 15 s.
-async fn until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn readyz(gw: &Gateway) -> (u16, Value) {
