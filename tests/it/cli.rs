@@ -65,6 +65,7 @@ fn check_reports_every_invalid_field_with_its_path() {
 server: {trusted_proxies: [10.0.0.0/8, "lb.internal"], request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200, max_request_header_bytes: 100}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml, hashing: {max_memory_mib: 0}}
+builtin: {postgres: {pool_size: 0, statement_timeout_ms: 5}}
 providers:
   - {name: p, issuer: "https://idp/", audiences: [], jwks: {file: k.json}, algorithms: [HS256], user_manager: aad}
 routes:
@@ -91,6 +92,8 @@ routes:
         "server.request_header_timeout_seconds: must be between 1 and 3600",
         "server.keepalive_timeout_seconds: must be between 1 and 3600",
         "server.max_request_header_bytes: must be between 1024 and 1048575",
+        "builtin.postgres.pool_size: must be between 1 and 1000",
+        "builtin.postgres.statement_timeout_ms: must be between 10 and 3600000",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

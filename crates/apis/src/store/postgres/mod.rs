@@ -40,7 +40,7 @@ impl Default for Options {
         Self {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
         }
     }
 }
