@@ -178,6 +178,30 @@ impl ApiSettings {
         }
     }
 
+    /// One line for `authgate check`: the backend and, for PostgreSQL, whether the server answers `SELECT 1`
+    /// now (an unreachable server is reported, not a configuration error: it may come up before the gateway).
+    pub fn describe_database(&self) -> String {
+        match &self.database {
+            Database::Sqlite(path) => format!(
+                "sqlite {}{}",
+                path.display(),
+                if path.exists() { "" } else { " (created at start)" }
+            ),
+            Database::Postgres(url) => {
+                let shown = postgres::redact(url);
+                let reached = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| authgate_apis::store::StoreError::Unavailable(e.to_string()))
+                    .and_then(|runtime| runtime.block_on(postgres::ping(url, self.postgres)));
+                match reached {
+                    Ok(()) => format!("postgres {shown}, reachable"),
+                    Err(e) => format!("postgres {shown}, UNREACHABLE: {e}"),
+                }
+            }
+        }
+    }
+
     /// Opens (and migrates) the stores and builds the APIs on them.
     pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
         let stores = match &self.database {
