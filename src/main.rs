@@ -188,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Check { config, diagnostics } => {
             let (file, gateway) = load(&config)?;
             print!("{}", authgate::inspect::summary(&file, &gateway));
+            println!("database: {}", gateway.apis.describe_database());
             if diagnostics {
                 let warnings = authgate::diagnostics::diagnose(&file);
                 for warning in &warnings {

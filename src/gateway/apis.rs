@@ -9,10 +9,12 @@ use authgate_apis::workflow::definitions::Definitions;
 use authgate_apis::workflow::links::Links;
 use authgate_apis::{ApiParts, BuiltinApis};
 use authgate_core::auth::HeaderSet;
+use authgate_core::config::schema::PostgresConfig;
 use authgate_core::config::{yaml_files, ConfigFile, ConfigIssue};
 use authgate_core::directory::people::PeopleIndex;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where the built-in APIs keep their state (`builtin.database`).
 pub enum Database {
@@ -52,12 +54,34 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// `builtin.postgres` as the backend's options; a value out of range is an issue at its path.
+fn postgres_options(cfg: &PostgresConfig, issues: &mut Issues) -> postgres::Options {
+    let mut within = |field: &str, value: u64, low: u64, high: u64| {
+        if !(low..=high).contains(&value) {
+            issues.add(
+                format!("builtin.postgres.{field}"),
+                format!("must be between {low} and {high}"),
+            );
+        }
+    };
+    within("pool_size", cfg.pool_size as u64, 1, 1000);
+    within("statement_timeout_ms", cfg.statement_timeout_ms, 10, 3_600_000);
+    within("connect_timeout_ms", cfg.connect_timeout_ms, 10, 600_000);
+    postgres::Options {
+        pool_size: cfg.pool_size,
+        statement_timeout: Duration::from_millis(cfg.statement_timeout_ms),
+        connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
+    }
+}
+
 /// The built-in APIs' settings, validated.
 pub struct ApiSettings {
     /// The unix socket the APIs listen on.
     pub socket: PathBuf,
     /// Their database.
     pub database: Database,
+    /// Pool and timeouts when the database is PostgreSQL.
+    pub postgres: postgres::Options,
     /// Worker threads of their server (and readers of their database).
     pub threads: usize,
     /// Workflow definitions.
@@ -119,6 +143,8 @@ impl ApiSettings {
             Database::Sqlite(PathBuf::new())
         });
 
+        let postgres = postgres_options(&cfg.builtin.postgres, &mut issues);
+
         let watched = std::iter::once(definitions_dir.clone())
             .chain(yaml_files(&definitions_dir).unwrap_or_default())
             .chain(std::iter::once(smartobjects_dir.clone()))
@@ -127,6 +153,7 @@ impl ApiSettings {
         issues.into_result(Self {
             socket: file.resolve(&cfg.builtin.socket),
             database,
+            postgres,
             threads: cfg.builtin.threads,
             definitions: Arc::new(definitions),
             links: Arc::new(links),
@@ -151,11 +178,35 @@ impl ApiSettings {
         }
     }
 
+    /// One line for `authgate check`: the backend and, for PostgreSQL, whether the server answers `SELECT 1`
+    /// now (an unreachable server is reported, not a configuration error: it may come up before the gateway).
+    pub fn describe_database(&self) -> String {
+        match &self.database {
+            Database::Sqlite(path) => format!(
+                "sqlite {}{}",
+                path.display(),
+                if path.exists() { "" } else { " (created at start)" }
+            ),
+            Database::Postgres(url) => {
+                let shown = postgres::redact(url);
+                let reached = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| authgate_apis::store::StoreError::Unavailable(e.to_string()))
+                    .and_then(|runtime| runtime.block_on(postgres::ping(url, self.postgres)));
+                match reached {
+                    Ok(()) => format!("postgres {shown}, reachable"),
+                    Err(e) => format!("postgres {shown}, UNREACHABLE: {e}"),
+                }
+            }
+        }
+    }
+
     /// Opens (and migrates) the stores and builds the APIs on them.
     pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
         let stores = match &self.database {
             Database::Sqlite(path) => authgate_apis::store::sqlite::open(path, self.threads.max(2)).await?,
-            Database::Postgres(url) => postgres::open(url, postgres::Options::default()).await?,
+            Database::Postgres(url) => postgres::open(url, self.postgres).await?,
         };
         tracing::info!(database = %self.database, "built-in API stores open");
         Ok(BuiltinApis::open(stores, headers, self.parts(people)).await?)
@@ -251,5 +302,34 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("builtin.database"), "{found:?}");
         assert!(!found[0].contains("pa55-word"), "{found:?}");
+    }
+
+    #[test]
+    fn postgres_pool_and_timeouts_default_are_read_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let defaults = ApiSettings::from_config(&file(dir.path(), "")).expect("valid");
+        assert_eq!(defaults.postgres.pool_size, 16);
+        assert_eq!(defaults.postgres.statement_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.postgres.connect_timeout, Duration::from_secs(2));
+        let set = ApiSettings::from_config(&file(
+            dir.path(),
+            "builtin: {postgres: {pool_size: 4, statement_timeout_ms: 750, connect_timeout_ms: 300}}",
+        ))
+        .expect("valid");
+        assert_eq!(set.postgres.pool_size, 4);
+        assert_eq!(set.postgres.statement_timeout, Duration::from_millis(750));
+        assert_eq!(set.postgres.connect_timeout, Duration::from_millis(300));
+        let found = issues(&file(
+            dir.path(),
+            "builtin: {postgres: {pool_size: 0, statement_timeout_ms: 0, connect_timeout_ms: 9999999}}",
+        ));
+        assert_eq!(
+            found,
+            [
+                "builtin.postgres.pool_size: must be between 1 and 1000",
+                "builtin.postgres.statement_timeout_ms: must be between 10 and 3600000",
+                "builtin.postgres.connect_timeout_ms: must be between 10 and 600000",
+            ],
+        );
     }
 }

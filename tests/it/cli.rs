@@ -65,6 +65,7 @@ fn check_reports_every_invalid_field_with_its_path() {
 server: {trusted_proxies: [10.0.0.0/8, "lb.internal"], request_header_timeout_seconds: 0, keepalive_timeout_seconds: 7200, max_request_header_bytes: 100}
 listeners: [{address: "not-an-address"}]
 basic: {directory: users.yaml, hashing: {max_memory_mib: 0}}
+builtin: {postgres: {pool_size: 0, statement_timeout_ms: 5}}
 providers:
   - {name: p, issuer: "https://idp/", audiences: [], jwks: {file: k.json}, algorithms: [HS256], user_manager: aad}
 routes:
@@ -91,6 +92,8 @@ routes:
         "server.request_header_timeout_seconds: must be between 1 and 3600",
         "server.keepalive_timeout_seconds: must be between 1 and 3600",
         "server.max_request_header_bytes: must be between 1024 and 1048575",
+        "builtin.postgres.pool_size: must be between 1 and 1000",
+        "builtin.postgres.statement_timeout_ms: must be between 10 and 3600000",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
@@ -346,4 +349,57 @@ fn bench_tokens_refuses_hmac_unusable_claims_and_zero_tokens_clearly() {
         assert_eq!(out.status.code(), Some(2), "{body}");
         assert!(text(&out.stderr).contains(expected), "{body}: {}", text(&out.stderr));
     }
+}
+
+/// `check` names the backend and whether PostgreSQL answers, with the password (from `${ENV}`, which the
+/// loader expands in the URL) never shown; an unreachable server is reported, not a configuration error.
+#[test]
+fn check_reports_the_database_backend_and_whether_postgres_is_reachable() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut server = runtime.block_on(crate::servers::postgres::Postgres::start());
+    let url = server.create_database();
+    let dir = tempfile::tempdir().unwrap();
+    let with_env = url.replacen("authgate@", "authgate:${AUTHGATE_TEST_PG_PASSWORD}@", 1);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "listeners: [{{address: '127.0.0.1:1'}}]\nroutes: []\nbasic: {{directory: users.yaml}}\nbuiltin: {{database: '{with_env}', postgres: {{connect_timeout_ms: 500}}}}\n"
+        ),
+    );
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_authgate"))
+            .args(["check", "--config", &config])
+            .env_remove("AUTHGATE_CONFIG")
+            .env("AUTHGATE_TEST_PG_PASSWORD", "env-only-pw")
+            .output()
+            .expect("authgate binary runs")
+    };
+    let shown = url.replacen("authgate@", "authgate:***@", 1);
+    let out = check();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("database: postgres {shown}, reachable")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("env-only-pw"), "{stdout}");
+
+    server.stop();
+    let out = check();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("database: postgres {shown}, UNREACHABLE: ")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("env-only-pw"), "{stdout}");
+
+    let sqlite = write_config(
+        dir.path(),
+        "listeners: [{address: '127.0.0.1:1'}]\nroutes: []\nbasic: {directory: users.yaml}\n",
+    );
+    let out = authgate(&["check", "--config", &sqlite], None);
+    let stdout = text(&out.stdout);
+    let expected = format!("database: sqlite {}", dir.path().join("data/authgate.db").display());
+    assert!(stdout.contains(&expected), "{stdout}");
 }

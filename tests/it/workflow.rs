@@ -337,3 +337,72 @@ async fn workflow_state_lives_in_postgres_when_the_database_is_a_postgres_url() 
     let log = gw.inner.log();
     assert!(!log.contains("never-logged-pw"), "{log}");
 }
+
+/// PostgreSQL stopped under a running gateway: the Workflow API answers 503 with its JSON error (not a 500,
+/// no hang: well within the configured timeouts), a route to an external upstream still answers, `/readyz`
+/// stays ready (upstream routes are served), and the API recovers by itself once the server is back.
+#[tokio::test]
+async fn the_workflow_api_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
+    use std::time::{Duration, Instant};
+    let mut server = crate::servers::postgres::Postgres::start().await;
+    let url = server.create_database();
+    let with_password = url.replacen("authgate@", "authgate:never-shown-pw@", 1);
+    let upstream = support::echo_upstream().await;
+    let (connect_ms, statement_ms) = (500, 1000);
+    let head = support::base_config().replace(
+        "database: \"{DIR}/db.sqlite\"",
+        &format!(
+            "database: \"{with_password}\", postgres: {{connect_timeout_ms: {connect_ms}, statement_timeout_ms: {statement_ms}}}"
+        ),
+    );
+    assert!(head.contains("never-shown-pw"));
+    let yaml = format!(
+        "{head}providers: []\nworkflow: {{definitions: \"{}/policies/workflows\"}}\nroutes:\n  \
+         - {{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}\n  \
+         - {{name: echo, prefix: /echo, upstream: \"{upstream}\"}}\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let gw = support::Gateway::launch(&yaml, &support::workflow::users(), &[]).await;
+    let tasks = || gw.get_basic("/api/workflow/v1/tasks", "bob", "bob-pw");
+    assert_eq!(tasks().await.status(), 200);
+
+    server.stop();
+    let bound = Duration::from_millis(3 * statement_ms.max(connect_ms));
+    for _ in 0..3 {
+        let began = Instant::now();
+        let reply = tasks().await;
+        let took = began.elapsed();
+        let status = reply.status().as_u16();
+        let body: serde_json::Value = reply.json().await.expect("a JSON body");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "unavailable", "{body}");
+        let description = body["error_description"].as_str().expect("a description");
+        assert!(description.contains("database"), "{body}");
+        assert!(
+            !description.contains("never-shown-pw") && !description.contains("SELECT"),
+            "{body}"
+        );
+        assert!(took < bound, "answered after {took:?}, more than {bound:?}");
+    }
+    let echoed = gw.get_basic("/echo/ping", "bob", "bob-pw").await;
+    assert_eq!(echoed.status(), 200, "routes to external upstreams are unaffected");
+    let ready = support::client()
+        .get(gw.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("the admin listener answers");
+    assert_eq!(ready.status(), 200, "upstream routes are still served");
+
+    server.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = tasks().await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while the pool reconnects");
+        assert!(Instant::now() < deadline, "the API did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!gw.log().contains("never-shown-pw"), "{}", gw.log());
+}

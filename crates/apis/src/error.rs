@@ -5,6 +5,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// What a caller is told when the database cannot be reached or did not answer in time (the reason, which
+/// may name the server, goes to the log only).
+pub const UNAVAILABLE: &str = "the database of the built-in APIs is unavailable; try again later";
+
 /// A JSON error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -53,6 +57,10 @@ impl From<crate::store::StoreError> for ApiError {
         match err {
             StoreError::Conflict(m) => Self::conflict(m),
             StoreError::NotFound(m) => Self::not_found(m),
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", UNAVAILABLE)
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 Self::new(
@@ -72,5 +80,24 @@ impl IntoResponse for ApiError {
             Json(json!({"error": self.error, "error_description": self.description})),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_unreachable_database_is_503_and_its_reason_stays_in_the_log() {
+        let err = ApiError::from(StoreError::Unavailable("connect to db.internal:5432 refused".into()));
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.error, "unavailable");
+        assert!(!err.description.contains("db.internal"), "{}", err.description);
+        let odata = crate::odata::error::ODataError::from(StoreError::Unavailable("x".into()));
+        assert_eq!(odata.status, StatusCode::SERVICE_UNAVAILABLE);
+        let other = ApiError::from(StoreError::Backend("syntax error at SELECT".into()));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!other.description.contains("SELECT"));
     }
 }

@@ -81,6 +81,8 @@ impl Postgres {
             assert!(path.is_file(), "`{}` is missing: run .ci/bootstrap", path.display());
             path
         };
+        tool("postgres");
+        tool("pg_isready");
         let owner = unprivileged_owner();
         let dir = tempfile::tempdir().unwrap();
         if let Some((uid, gid)) = owner {
@@ -110,18 +112,37 @@ impl Postgres {
             String::from_utf8_lossy(&initdb.stderr)
         );
         let port = crate::support::free_port();
-        let log = dir.path().join("postgres.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        if let Some((uid, gid)) = owner {
+        let mut server = Self {
+            process: Killed(None),
+            bindir,
+            owner,
+            port,
+            dir,
+            databases: AtomicUsize::new(0),
+        };
+        server.run().await;
+        server
+    }
+
+    /// Starts the postmaster on the cluster's port and data directory and waits until it accepts connections.
+    async fn run(&mut self) {
+        let tool = |name: &str| self.bindir.join(name);
+        let log = self.log();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        if let Some((uid, gid)) = self.owner {
             std::os::unix::fs::chown(&log, Some(uid), Some(gid)).unwrap();
         }
         // Durability is not under test: no fsync keeps CREATE DATABASE and commits cheap.
-        let child = as_owner(Command::new(tool("postgres")), owner)
+        let child = as_owner(Command::new(tool("postgres")), self.owner)
             .arg("-D")
-            .arg(&data)
+            .arg(self.data())
             .arg("-k")
-            .arg(dir.path())
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1"])
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
             .args([
                 "-c",
                 "fsync=off",
@@ -135,9 +156,10 @@ impl Postgres {
             .stderr(log_file)
             .spawn()
             .expect("start postgres");
-        let mut process = Killed(Some(child));
+        self.process = Killed(Some(child));
         let isready = tool("pg_isready");
-        wait_for("postgres", Duration::from_secs(30), &mut process, &log, || {
+        let port = self.port;
+        wait_for("postgres", Duration::from_secs(30), &mut self.process, &log, || {
             let ready = Command::new(&isready)
                 .args([
                     "-q",
@@ -155,16 +177,26 @@ impl Postgres {
             async move { ready }
         })
         .await;
-        Self {
-            process,
-            bindir,
-            owner,
-            port,
-            dir,
-            databases: AtomicUsize::new(0),
-        }
     }
 
+    /// Stops the server (fast shutdown: sessions are ended), keeping its data; [`Postgres::restart`] brings it
+    /// back on the same port.
+    pub fn stop(&mut self) {
+        let _ = as_owner(Command::new(self.bindir.join("pg_ctl")), self.owner)
+            .arg("stop")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        self.process.kill();
+    }
+
+    /// Starts the stopped server again, same port and data.
+    pub async fn restart(&mut self) {
+        self.run().await;
+    }
     /// A `postgres://` URL of database `name`.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)

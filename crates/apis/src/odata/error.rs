@@ -66,6 +66,14 @@ impl From<StoreError> for ODataError {
         match err {
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "Conflict", m),
             StoreError::NotFound(m) => Self::not_found(m),
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "OData database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    crate::error::UNAVAILABLE,
+                )
+            }
             other => {
                 tracing::error!(error = %other, "OData storage failure");
                 Self::new(

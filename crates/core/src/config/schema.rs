@@ -528,6 +528,8 @@ pub struct BuiltinConfig {
     pub database: PathBuf,
     /// Worker threads of the built-in API server. Default 2.
     pub threads: usize,
+    /// Pool and timeouts of the PostgreSQL backend (ignored with SQLite).
+    pub postgres: PostgresConfig,
 }
 
 impl Default for BuiltinConfig {
@@ -536,6 +538,32 @@ impl Default for BuiltinConfig {
             socket: PathBuf::from("data/authgate-api.sock"),
             database: PathBuf::from("data/authgate.db"),
             threads: 2,
+            postgres: PostgresConfig::default(),
+        }
+    }
+}
+
+/// How the built-in APIs use a PostgreSQL `builtin.database`. TLS is chosen in the URL (`sslmode`,
+/// `sslrootcert`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// Connections each replica keeps at most. Default 16.
+    pub pool_size: usize,
+    /// A statement running longer is cancelled by the server and the request answered 503, in milliseconds.
+    /// Default 5000.
+    pub statement_timeout_ms: u64,
+    /// How long a request waits for a connection (a free one from the pool, or a new one to the server)
+    /// before it is answered 503, in milliseconds. Default 2000.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            statement_timeout_ms: 5000,
+            connect_timeout_ms: 2000,
         }
     }
 }

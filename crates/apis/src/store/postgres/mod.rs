@@ -40,7 +40,7 @@ impl Default for Options {
         Self {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -128,6 +128,33 @@ pub async fn open(url: &str, options: Options) -> Result<Stores, StoreError> {
         workflow: Arc::new(PgWorkflowStore::new(db.clone())),
         smartobjects: Arc::new(PgSmartObjectStore::new(db)),
     })
+}
+
+/// Connects once to `url` (within `options.connect_timeout`) and runs `SELECT 1` (within
+/// `options.statement_timeout`), without migrating: whether the server can be reached, for `authgate check`.
+/// The error never shows the password.
+pub async fn ping(url: &str, options: Options) -> Result<(), StoreError> {
+    check_url(url).map_err(StoreError::Unavailable)?;
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|_| StoreError::Unavailable(format!("the PostgreSQL URL {} is not valid", redact(url))))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    let within = options.connect_timeout + options.statement_timeout;
+    let attempt = async {
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let answered = client.simple_query("SELECT 1").await.map(drop);
+        drop(client);
+        let _ = driver.await;
+        answered
+    };
+    match tokio::time::timeout(within, attempt).await {
+        Ok(result) => result.map_err(StoreError::from),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the PostgreSQL server did not answer within {within:?}"
+        ))),
+    }
 }
 
 impl Database {
