@@ -14,7 +14,7 @@ use authgate_shared_state::RedisCounters;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The test configuration with `route_extra` on the echo route and the shared state in `redis`.
 fn config(upstream: SocketAddr, route_extra: &str, redis: &Redis) -> String {
