@@ -5,10 +5,12 @@
 
 pub mod directory;
 pub mod env;
+pub mod oauth;
 pub mod schema;
 pub mod secret;
 
 pub use directory::*;
+pub use oauth::*;
 pub use schema::*;
 pub use secret::Secret;
 
