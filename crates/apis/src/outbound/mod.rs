@@ -12,5 +12,5 @@
 
 pub mod params;
 pub mod resource;
-
+pub mod store;
 pub mod vault;
