@@ -6,6 +6,7 @@
 //! - [`server`]: serves the router on the socket.
 //! - [`builtin`]: [`BuiltinApis`], what the composition root opens on a backend's stores and reloads.
 //! - [`store`]: the storage seam (errors, the backends, the conformance suite).
+//! - [`outbound`]: outbound OAuth (seed 004): resource types and resources, the token vault, its store.
 //! - [`datetime`]: the strict shapes of dates and offsets clients write, read into jiff's calendar types.
 //!
 //! `/api/whoami` echoes the forwarded identity. The Workflow REST API ([`workflow`], `/api/workflow/v1`) and
@@ -18,6 +19,7 @@ pub mod datetime;
 pub mod error;
 pub mod identity;
 pub mod odata;
+pub mod outbound;
 pub mod server;
 pub mod store;
 pub mod workflow;

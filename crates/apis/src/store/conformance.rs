@@ -65,6 +65,22 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("statistics_views_present_workflow_rows", |s| {
         Box::pin(statistics_views(s))
     }),
+    ("oauth_state_is_consumed_exactly_once_under_concurrency", |s| {
+        Box::pin(oauth::state_consumed_once(s))
+    }),
+    ("oauth_expired_state_is_gone", |s| Box::pin(oauth::state_expiry(s))),
+    (
+        "oauth_upsert_writes_both_tokens_and_keeps_an_unrotated_refresh_token",
+        |s| Box::pin(oauth::upsert_and_rotation(s)),
+    ),
+    ("oauth_revoke_one_and_all", |s| Box::pin(oauth::revoke(s))),
+    ("oauth_a_user_never_lists_or_reads_another_users_connection", |s| {
+        Box::pin(oauth::user_isolation(s))
+    }),
+    (
+        "oauth_refresh_lock_holders_serialise_and_the_second_sees_the_first_write",
+        |s| Box::pin(oauth::refresh_lock(s)),
+    ),
 ];
 
 /// Runs every check of [`CHECKS`] on fresh stores from `factory`, then the `$filter` property test, on a
@@ -728,5 +744,290 @@ fn all() -> ListQuery {
         order: Vec::new(),
         skip: 0,
         limit: 1_000,
+    }
+}
+
+/// The outbound OAuth store ([`crate::outbound::store::OAuthStore`]).
+mod oauth {
+    use crate::outbound::store::{AuthorizationState, ConnectionStatus, RefreshOutcome, TokenUpdate};
+    use crate::outbound::vault::Sealed;
+    use crate::store::{StoreError, Stores};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn sealed(text: &str) -> Sealed {
+        Sealed(text.as_bytes().to_vec())
+    }
+
+    fn state(id: &str, user: &str, expires_at: i64) -> AuthorizationState {
+        AuthorizationState {
+            id: id.into(),
+            user: user.into(),
+            resource: "Salesforce".into(),
+            pkce_verifier: Some(sealed("verifier")),
+            return_url: Some("/after?x=1".into()),
+            browser_binding: "cookie-digest".into(),
+            expires_at,
+        }
+    }
+
+    fn tokens(access: &str, refresh: Option<&str>, expires_at: i64) -> TokenUpdate {
+        TokenUpdate {
+            resource_type: "Salesforce".into(),
+            access_token: sealed(access),
+            refresh_token: refresh.map(sealed),
+            expires_at: Some(expires_at),
+        }
+    }
+
+    pub(super) async fn state_consumed_once(stores: Stores) {
+        let store = stores.oauth.clone();
+        store
+            .create_state(state("s1", "K2:CONTOSO\\alice", 1_000))
+            .await
+            .unwrap();
+        let err = store
+            .create_state(state("s1", "K2:CONTOSO\\bob", 1_000))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(_)),
+            "a duplicate id conflicts: {err}"
+        );
+        let mut consumers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            consumers.spawn(async move { store.consume_state("s1", 500).await });
+        }
+        let mut got = Vec::new();
+        while let Some(outcome) = consumers.join_next().await {
+            if let Some(s) = outcome.unwrap().unwrap() {
+                got.push(s);
+            }
+        }
+        assert_eq!(got.len(), 1, "exactly one consumer gets the state");
+        assert_eq!(got[0], state("s1", "K2:CONTOSO\\alice", 1_000), "read back as written");
+        assert_eq!(
+            store.consume_state("s1", 500).await.unwrap(),
+            None,
+            "a replay finds nothing"
+        );
+        assert_eq!(store.consume_state("never", 500).await.unwrap(), None);
+    }
+
+    pub(super) async fn state_expiry(stores: Stores) {
+        let store = stores.oauth;
+        store.create_state(state("old", "alice", 100)).await.unwrap();
+        assert_eq!(
+            store.consume_state("old", 100).await.unwrap(),
+            None,
+            "expired at its expiry"
+        );
+        store
+            .create_state(state("old", "alice", 100))
+            .await
+            .expect("an expired state was removed");
+        store.create_state(state("live", "alice", 200)).await.unwrap();
+        assert_eq!(store.purge_expired_states(150).await.unwrap(), 1);
+        assert!(store.consume_state("live", 150).await.unwrap().is_some());
+    }
+
+    pub(super) async fn upsert_and_rotation(stores: Stores) {
+        let store = stores.oauth;
+        let first = store
+            .upsert_connection("K2:CONTOSO\\Alice", "Salesforce", tokens("a1", Some("r1"), 1_000), 10)
+            .await
+            .unwrap();
+        assert_eq!(first.user, "K2:CONTOSO\\Alice");
+        assert_eq!((first.created_at, first.updated_at), (10, 10));
+        assert_eq!(first.status, ConnectionStatus::Connected);
+        let rotated = store
+            .upsert_connection("K2:CONTOSO\\Alice", "Salesforce", tokens("a2", Some("r2"), 2_000), 20)
+            .await
+            .unwrap();
+        assert_eq!(rotated.access_token, sealed("a2"));
+        assert_eq!(
+            rotated.refresh_token,
+            Some(sealed("r2")),
+            "the rotated refresh token is saved"
+        );
+        assert_eq!(
+            (rotated.created_at, rotated.updated_at, rotated.expires_at),
+            (10, 20, Some(2_000))
+        );
+        let kept = store
+            .upsert_connection("k2:contoso\\alice", "Salesforce", tokens("a3", None, 3_000), 30)
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.refresh_token,
+            Some(sealed("r2")),
+            "no new refresh token keeps the stored one"
+        );
+        assert_eq!(
+            kept.user, "K2:CONTOSO\\Alice",
+            "users match case-insensitively; the first spelling is kept"
+        );
+        let read = store
+            .connection("K2:CONTOSO\\ALICE", "Salesforce")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, kept, "read back as written");
+        assert_eq!(store.all_connections().await.unwrap().len(), 1);
+    }
+
+    pub(super) async fn revoke(stores: Stores) {
+        let store = stores.oauth;
+        for (user, resource) in [("alice", "A"), ("alice", "B"), ("bob", "A")] {
+            store
+                .upsert_connection(user, resource, tokens("a", Some("r"), 100), 1)
+                .await
+                .unwrap();
+        }
+        assert!(store.revoke("ALICE", "A").await.unwrap());
+        assert!(!store.revoke("alice", "A").await.unwrap(), "already gone");
+        assert_eq!(store.connection("alice", "A").await.unwrap(), None);
+        assert_eq!(store.revoke_all("alice").await.unwrap(), 1);
+        assert!(store.connections_of("alice").await.unwrap().is_empty());
+        let left: Vec<_> = store
+            .all_connections()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.user, c.resource))
+            .collect();
+        assert_eq!(
+            left,
+            [("bob".to_string(), "A".to_string())],
+            "bob's connection is untouched"
+        );
+    }
+
+    pub(super) async fn user_isolation(stores: Stores) {
+        let store = stores.oauth;
+        store
+            .upsert_connection("alice", "Graph", tokens("alice-a", Some("alice-r"), 100), 1)
+            .await
+            .unwrap();
+        store
+            .upsert_connection("bob", "Graph", tokens("bob-a", Some("bob-r"), 100), 1)
+            .await
+            .unwrap();
+        store
+            .upsert_connection("alice2", "Graph", tokens("x", None, 100), 1)
+            .await
+            .unwrap();
+        let alice = store.connections_of("alice").await.unwrap();
+        assert_eq!(alice.len(), 1, "{alice:?}");
+        assert_eq!(alice[0].access_token, sealed("alice-a"));
+        assert_eq!(
+            store.connection("bob", "Graph").await.unwrap().unwrap().access_token,
+            sealed("bob-a")
+        );
+        assert_eq!(store.connection("carol", "Graph").await.unwrap(), None);
+        assert!(
+            !store.revoke("carol", "Graph").await.unwrap(),
+            "carol cannot revoke another's"
+        );
+        let err = store
+            .with_refresh_lock(
+                "carol",
+                "Graph",
+                5,
+                Box::new(|_| Box::pin(async { RefreshOutcome::Keep })),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        let all: Vec<String> = store
+            .all_connections()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.user)
+            .collect();
+        assert_eq!(all, ["alice", "alice2", "bob"]);
+    }
+
+    pub(super) async fn refresh_lock(stores: Stores) {
+        let store = stores.oauth;
+        store
+            .upsert_connection("alice", "Graph", tokens("a1", Some("r1"), 100), 1)
+            .await
+            .unwrap();
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let mut holders = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (store, refreshes, inside) = (store.clone(), refreshes.clone(), inside.clone());
+            holders.spawn(async move {
+                store
+                    .with_refresh_lock(
+                        "alice",
+                        "Graph",
+                        50,
+                        Box::new(move |current| {
+                            Box::pin(async move {
+                                assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "one holder at a time");
+                                // The provider's latency, so that the other holders queue on the lock.
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                let outcome = if current.access_token == sealed("a1") {
+                                    refreshes.fetch_add(1, Ordering::SeqCst);
+                                    RefreshOutcome::Tokens(tokens("a2", Some("r2"), 200))
+                                } else {
+                                    RefreshOutcome::Keep
+                                };
+                                inside.fetch_sub(1, Ordering::SeqCst);
+                                outcome
+                            })
+                        }),
+                    )
+                    .await
+            });
+        }
+        while let Some(outcome) = holders.join_next().await {
+            let left = outcome.unwrap().unwrap();
+            assert_eq!(
+                left.access_token,
+                sealed("a2"),
+                "every holder ends with the refreshed token"
+            );
+            assert_eq!(left.refresh_token, Some(sealed("r2")));
+        }
+        assert_eq!(
+            refreshes.load(Ordering::SeqCst),
+            1,
+            "the later holders saw the first one's write"
+        );
+        let read = store.connection("alice", "Graph").await.unwrap().unwrap();
+        assert_eq!(
+            (read.access_token, read.refresh_token, read.updated_at),
+            (sealed("a2"), Some(sealed("r2")), 50)
+        );
+        let marked = store
+            .with_refresh_lock(
+                "alice",
+                "Graph",
+                60,
+                Box::new(|_| Box::pin(async { RefreshOutcome::NeedsReauthorization })),
+            )
+            .await
+            .unwrap();
+        assert_eq!(marked.status, ConnectionStatus::NeedsReauthorization);
+        assert_eq!(
+            marked.access_token,
+            sealed("a2"),
+            "the tokens are kept until replaced or revoked"
+        );
+        let again = store
+            .upsert_connection("alice", "Graph", tokens("a3", Some("r3"), 300), 70)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.status,
+            ConnectionStatus::Connected,
+            "a new authorization reconnects"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::odata::store::SmartObjectStore;
+use crate::outbound::store::OAuthStore;
 use crate::workflow::store::WorkflowStore;
 use std::sync::Arc;
 use thiserror::Error;
@@ -35,11 +36,13 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Both APIs' stores, opened by a backend on one database.
+/// Both APIs' stores and the outbound OAuth store, opened by a backend on one database.
 #[derive(Clone)]
 pub struct Stores {
     /// Workflow instances, tasks and history.
     pub workflow: Arc<dyn WorkflowStore>,
     /// SmartObject rows and the workflow-statistics views.
     pub smartobjects: Arc<dyn SmartObjectStore>,
+    /// Outbound OAuth connections and authorization states.
+    pub oauth: Arc<dyn OAuthStore>,
 }

@@ -5,11 +5,13 @@
 
 pub mod directory;
 pub mod env;
+pub mod oauth;
 pub mod schema;
 pub mod secret;
 pub mod shared_state;
 
 pub use directory::*;
+pub use oauth::*;
 pub use schema::*;
 pub use secret::Secret;
 pub use shared_state::*;

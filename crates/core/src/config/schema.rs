@@ -50,6 +50,9 @@ pub struct GatewayConfig {
     /// The built-in SmartObject OData v4 API.
     #[serde(default)]
     pub odata: OdataConfig,
+    /// Outbound OAuth (resource types, resources, the token vault). Default: absent (none).
+    #[serde(default)]
+    pub oauth: Option<super::OAuthConfig>,
     /// Route table: the longest matching path prefix wins; no match is 404.
     pub routes: Vec<RouteConfig>,
     /// Lockout and rate-limit counters shared by replicas (Redis). Default absent: each process counts alone.

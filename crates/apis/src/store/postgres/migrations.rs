@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "odata_statistics_001",
         sql: STATISTICS_VIEWS,
     },
+    Migration {
+        version: 4,
+        name: "oauth_001",
+        sql: OAUTH_TABLES,
+    },
 ];
 
 /// Applies every migration not yet recorded, in one transaction under the advisory lock.
@@ -192,4 +197,32 @@ CREATE VIEW odata_workflow_tasks AS SELECT
     AS "FinishDate",
   t.completed_at - t.created_at AS "DurationSeconds"
 FROM wf_tasks t JOIN wf_instances i ON i.id = t.instance_id;
+"#;
+
+/// Version 4 (`oauth_001`, issue 17): outbound OAuth connections (tokens as vault ciphertexts) and pending
+/// authorization states, as SQLite's. A refresh takes the connection's row `FOR UPDATE`.
+const OAUTH_TABLES: &str = r#"
+CREATE TABLE oauth_connections (
+  user_key TEXT COLLATE "C" NOT NULL,
+  user_name TEXT COLLATE "C" NOT NULL,
+  resource TEXT COLLATE "C" NOT NULL,
+  resource_type TEXT COLLATE "C" NOT NULL,
+  access_token BYTEA NOT NULL,
+  refresh_token BYTEA,
+  expires_at BIGINT,
+  status TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (user_key, resource)
+);
+CREATE TABLE oauth_states (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  user_name TEXT COLLATE "C" NOT NULL,
+  resource TEXT COLLATE "C" NOT NULL,
+  pkce_verifier BYTEA,
+  return_url TEXT COLLATE "C",
+  browser_binding TEXT COLLATE "C" NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX oauth_states_expiry ON oauth_states (expires_at);
 "#;

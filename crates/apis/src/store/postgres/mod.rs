@@ -7,10 +7,12 @@
 //! `BINARY` collation and the reference evaluator do, whatever the database's locale.
 
 pub mod migrations;
+pub mod oauth;
 pub mod query;
 pub mod smartobjects;
 pub mod workflow;
 
+pub use oauth::PgOAuthStore;
 pub use smartobjects::PgSmartObjectStore;
 pub use workflow::PgWorkflowStore;
 
@@ -126,7 +128,8 @@ pub async fn open(url: &str, options: Options) -> Result<Stores, StoreError> {
     let db = Arc::new(Database::open(url, options).await?);
     Ok(Stores {
         workflow: Arc::new(PgWorkflowStore::new(db.clone())),
-        smartobjects: Arc::new(PgSmartObjectStore::new(db)),
+        smartobjects: Arc::new(PgSmartObjectStore::new(db.clone())),
+        oauth: Arc::new(PgOAuthStore::new(db)),
     })
 }
 

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "odata_statistics_001",
         sql: STATISTICS_VIEWS,
     },
+    Migration {
+        version: 4,
+        name: "oauth_001",
+        sql: OAUTH_TABLES,
+    },
 ];
 
 /// Applies every migration not yet recorded, adopting a database from before versions first.
@@ -222,6 +227,34 @@ CREATE VIEW odata_workflow_tasks AS SELECT
 FROM wf_tasks t JOIN wf_instances i ON i.id = t.instance_id;
 "#;
 
+/// Version 4 (`oauth_001`, issue 17): outbound OAuth connections (tokens as vault ciphertexts) and pending
+/// authorization states. Users are matched by `user_key` (the name in lower case, made by the store).
+const OAUTH_TABLES: &str = r#"
+CREATE TABLE oauth_connections (
+  user_key TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  access_token BLOB NOT NULL,
+  refresh_token BLOB,
+  expires_at INTEGER,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_key, resource)
+);
+CREATE TABLE oauth_states (
+  id TEXT PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  pkce_verifier BLOB,
+  return_url TEXT,
+  browser_binding TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX oauth_states_expiry ON oauth_states(expires_at);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +278,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
         apply(&mut conn).expect("applying again is a no-op");
-        assert_eq!(applied(&conn).unwrap(), [1, 2, 3]);
+        assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4]);
         let names: Vec<String> = conn
             .prepare("SELECT name FROM schema_migrations ORDER BY version")
             .unwrap()
@@ -253,7 +286,10 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(names, ["workflow_001", "workflow_002", "odata_statistics_001"]);
+        assert_eq!(
+            names,
+            ["workflow_001", "workflow_002", "odata_statistics_001", "oauth_001"]
+        );
     }
 
     /// Every layout the code before versions could leave is adopted without re-applying what it has (the
@@ -268,7 +304,7 @@ mod tests {
             &["workflow_001", "workflow_002", "odata_statistics_001"],
         ] {
             let conn = legacy(names);
-            assert_eq!(applied(&conn).unwrap(), [1, 2, 3], "{names:?}");
+            assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4], "{names:?}");
             let kept: i64 = conn
                 .query_row("SELECT applied_at FROM schema_migrations WHERE version = 1", [], |r| {
                     r.get(0)

@@ -4,10 +4,12 @@
 //! rusqlite is named nowhere else.
 
 pub mod migrations;
+pub mod oauth;
 pub mod query;
 pub mod smartobjects;
 pub mod workflow;
 
+pub use oauth::SqliteOAuthStore;
 pub use smartobjects::SqliteSmartObjectStore;
 pub use workflow::SqliteWorkflowStore;
 
@@ -73,7 +75,8 @@ pub async fn open(path: &Path, readers: usize) -> Result<Stores, StoreError> {
     let db = Arc::new(db);
     Ok(Stores {
         workflow: Arc::new(SqliteWorkflowStore::new(db.clone())),
-        smartobjects: Arc::new(SqliteSmartObjectStore::new(db)),
+        smartobjects: Arc::new(SqliteSmartObjectStore::new(db.clone())),
+        oauth: Arc::new(SqliteOAuthStore::new(db)),
     })
 }
 

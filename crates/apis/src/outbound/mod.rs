@@ -1,0 +1,16 @@
+//! Outbound OAuth (seed 004): the gateway acting on behalf of a user against a third-party service with that
+//! user's OAuth tokens.
+//!
+//! - [`resource`]: resource types (parameters, the stages each is sent in, defaults) and resources
+//!   (endpoints, per-stage values), read from YAML and validated with field paths.
+//! - [`params`]: the pure function "parameters for stage S of resource R" and their encoding.
+//! - [`vault`]: AES-256-GCM encryption of tokens at rest, bound to user, resource and field, with key rotation.
+//! - [`store`]: the [`OAuthStore`] trait (connections, authorization states, the refresh lock), implemented by
+//!   both backends and checked by the conformance suite.
+//!
+//! [`OAuthStore`]: store::OAuthStore
+
+pub mod params;
+pub mod resource;
+pub mod store;
+pub mod vault;
