@@ -75,6 +75,8 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
         }
     }
 
+    replicas_that_share_nothing(cfg, &mut warn);
+
     let users: Option<UsersFile> = cfg
         .basic
         .enabled
@@ -184,6 +186,52 @@ pub fn diagnose(file: &ConfigFile) -> Vec<Warning> {
     out
 }
 
+/// A configuration that shares half of its state: a gateway cannot know how many replicas run it, but one whose
+/// built-in APIs are on PostgreSQL is meant for several, and one with shared counters is too. Then whatever the
+/// other half keeps in one process is almost certainly a mistake. (A configuration that shares nothing is one
+/// machine's; `check` says what that means for replicas in its summary.)
+fn replicas_that_share_nothing(cfg: &authgate_core::config::GatewayConfig, warn: &mut impl FnMut(String, String)) {
+    let on_postgres = cfg
+        .builtin
+        .database
+        .to_str()
+        .is_some_and(authgate_apis::store::postgres::is_url);
+    let shared_counters = cfg.shared_state.is_some();
+    let lockout = &cfg.basic.lockout;
+    let lockout_on = cfg.basic.enabled && (lockout.max_failures_per_user > 0 || lockout.max_failures_per_ip > 0);
+    let limited: Vec<String> = cfg
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.rate_limit.per_ip.is_some() || r.rate_limit.per_user.is_some())
+        .map(|(i, r)| format!("routes[{i}] ({})", r.name))
+        .collect();
+    if on_postgres && !shared_counters && (lockout_on || !limited.is_empty()) {
+        let counted = match (lockout_on, limited.is_empty()) {
+            (true, true) => "the Basic lockout counts".to_string(),
+            (true, false) => format!("the Basic lockout and the rate limits of {} count", limited.join(", ")),
+            _ => format!("the rate limits of {} count", limited.join(", ")),
+        };
+        warn(
+            "shared_state".into(),
+            format!(
+                "not set while builtin.database is shared: {counted} in each process alone, so N replicas give an \
+                 attacker N times the password guesses and make each rate limit N times its rate; set \
+                 shared_state.redis for them to count together"
+            ),
+        );
+    }
+    let builtin_routed = cfg.routes.iter().any(|r| r.enabled && r.upstream == "builtin");
+    if shared_counters && builtin_routed && !on_postgres {
+        warn(
+            "builtin.database".into(),
+            "a SQLite file while shared_state is set: the counters are shared but each replica has its own \
+             workflows, tasks and SmartObject rows; use a postgres:// URL for them to share one database"
+                .into(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +301,37 @@ routes:
     fn the_shipped_configuration_has_no_warnings() {
         let file = ConfigFile::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.yaml"))).unwrap();
         assert_eq!(diagnose(&file), Vec::new());
+    }
+
+    #[test]
+    fn half_shared_replicas_are_warned_about() {
+        let head = "listeners: [{address: \"127.0.0.1:1\"}]\nbasic: {directory: users.yaml}\n";
+        let routes = "routes:\n  - {name: wf, prefix: /api, upstream: builtin, rate_limit: {per_user: {requests_per_second: 5, burst: 5}}}\n";
+        let redis = "shared_state: {redis: {url: \"redis://127.0.0.1:1/0\"}}\n";
+        let postgres = "builtin: {database: \"postgres://authgate@127.0.0.1:1/authgate\"}\n";
+        let warnings = |extra: &str| -> Vec<String> {
+            diagnose_text(&format!("{head}{extra}{routes}"), "users: []\n")
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
+        };
+        let about = |text: &[String], path: &str| text.iter().any(|t| t.starts_with(&format!("warning: {path}:")));
+
+        let database_only = warnings(postgres);
+        assert!(about(&database_only, "shared_state"), "{database_only:#?}");
+        assert!(
+            database_only
+                .iter()
+                .any(|t| t.contains("the Basic lockout and the rate limits of routes[0] (wf)")),
+            "{database_only:#?}"
+        );
+        let counters_only = warnings(redis);
+        assert!(about(&counters_only, "builtin.database"), "{counters_only:#?}");
+        for quiet in [warnings(""), warnings(&format!("{redis}{postgres}"))] {
+            assert!(
+                !about(&quiet, "shared_state") && !about(&quiet, "builtin.database"),
+                "{quiet:#?}"
+            );
+        }
     }
 }

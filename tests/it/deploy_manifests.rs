@@ -128,6 +128,11 @@ fn sidecar_deployment_follows_the_conventions() {
 /// Runs `authgate check` on the configuration in `manifest`'s ConfigMap, with the Secret's files beside it
 /// (`secrets/`) and `env`; returns its output, asserting it passed.
 fn check_configmap(manifest: &str, env: &[(&str, &str)]) -> String {
+    check_configmap_with(manifest, env, &[])
+}
+
+/// As [`check_configmap`], with extra arguments to `authgate check`.
+fn check_configmap_with(manifest: &str, env: &[(&str, &str)], args: &[&str]) -> String {
     let docs = documents(manifest);
     let dir = tempfile::tempdir().unwrap();
     // The image ships the definitions under /etc/authgate/policies: here they come from the repository.
@@ -153,6 +158,7 @@ fn check_configmap(manifest: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
         .args(["check", "--config"])
         .arg(dir.path().join("gateway.yaml"))
+        .args(args)
         .env("AAD_TENANT_ID", "00000000-0000-0000-0000-000000000000")
         .envs(env.iter().copied())
         .output()
@@ -209,6 +215,7 @@ fn scaled_deployment_shares_its_state_through_settings_from_a_secret() {
     from_secret("AUTHGATE_DATABASE_URL");
     from_secret("AUTHGATE_REDIS_URL");
     assert_eq!(config["builtin"]["database"], "${AUTHGATE_DATABASE_URL}");
+    assert_eq!(config["shared_state"]["redis"]["url"], "${AUTHGATE_REDIS_URL}");
     let database_url = secret["stringData"]["database-url"].as_str().unwrap();
     assert!(database_url.starts_with("postgres://"), "{database_url}");
 
