@@ -1,6 +1,7 @@
 //! Load test of the Workflow REST API through the real gateway: `cargo bench --bench workflow_load`.
 //!
-//! Starts the release binary on loopback with 1,100 Basic users (1,000 employees, 100 approvers as their
+//! Runs once on SQLite and once on PostgreSQL (a cluster of its own, started by the test kit as the
+//! integration tests do), then prints both backends side by side. For each, starts the release binary on loopback with 1,100 Basic users (1,000 employees, 100 approvers as their
 //! managers), seeds 10,000 expense-claim instances through the API (100 open approval tasks per approver),
 //! then drives two phases at 64 keep-alive connections, each a client of its own:
 //!
@@ -16,7 +17,10 @@
 #[path = "support/load.rs"]
 mod load;
 
-use load::{answered, connection, env_or, hash, report, run_for, runtime, selected, Gateway, Samples};
+use authgate_testkit::postgres::Postgres;
+use load::{
+    answered, compare, connection, env_or, hash, report, run_for, runtime, selected, Figures, Gateway, Samples,
+};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +37,8 @@ fn employee(i: usize) -> String {
     format!("emp{i:04}")
 }
 
-async fn start_gateway() -> (Gateway, tempfile::TempDir) {
+/// A gateway on `database` (a fresh SQLite file in its directory when `None`).
+async fn start_gateway(database: Option<String>) -> (Gateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut users = String::from("users:\n");
     for i in 0..APPROVERS {
@@ -52,10 +57,11 @@ async fn start_gateway() -> (Gateway, tempfile::TempDir) {
         );
     }
     std::fs::write(dir.path().join("users.yaml"), users).expect("write users.yaml");
+    let database = database.unwrap_or_else(|| dir.path().join("workflow.db").display().to_string());
     let rest = format!(
         "basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
          user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
-         builtin: {{socket: api.sock, database: workflow.db}}\n\
+         builtin: {{socket: api.sock, database: \"{database}\"}}\n\
          workflow: {{definitions: \"{}\"}}\n\
          routes: [{{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}]\n",
         concat!(env!("CARGO_MANIFEST_DIR"), "/policies/workflows")
@@ -100,13 +106,13 @@ async fn seed(base: &str, instances: usize, connections: usize) {
 }
 
 /// `GET tasks` as random approvers for `seconds`.
-async fn worklist_phase(base: &str, connections: usize, seconds: u64) {
+async fn worklist_phase(base: &str, connections: usize, seconds: u64) -> Figures {
     let url = format!("{base}/tasks");
     run_for("GET tasks (100 per page)", connections, seconds, move |client, i| {
         let user = approver(i % APPROVERS);
         answered(client.get(&url).basic_auth(&user, Some(&user)), 200)
     })
-    .await;
+    .await
 }
 
 /// Every approver's open approval tasks, as `(approver, serial number)`.
@@ -143,7 +149,7 @@ async fn open_approvals(base: &str) -> Vec<(String, String)> {
 }
 
 /// Approves every task in `tasks`, `connections` at a time.
-async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String)>) {
+async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String)>) -> Figures {
     let queue = Arc::new(Mutex::new(tasks));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let start = Instant::now();
@@ -171,7 +177,7 @@ async fn action_phase(base: &str, connections: usize, tasks: Vec<(String, String
     }
     let elapsed = start.elapsed();
     let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
-    report("POST tasks/{sn}/actions/Approve", samples, elapsed);
+    report("POST tasks/{sn}/actions/Approve", samples, elapsed)
 }
 
 fn main() {
@@ -183,17 +189,40 @@ fn main() {
     let connections = env_or("WORKFLOW_LOAD_CONNECTIONS", 64);
     let seconds = env_or("WORKFLOW_LOAD_SECONDS", 10) as u64;
     runtime().block_on(async {
-        let (gateway, _dir) = start_gateway().await;
-        let base = format!("http://127.0.0.1:{}/api/workflow/v1", gateway.port);
-        let t = Instant::now();
-        seed(&base, instances, connections).await;
-        println!(
-            "seeded {instances} instances in {:.1} s ({connections} connections)",
-            t.elapsed().as_secs_f64()
-        );
-        worklist_phase(&base, connections, seconds).await;
-        let tasks = open_approvals(&base).await;
-        println!("{} open approval tasks", tasks.len());
-        action_phase(&base, connections, tasks).await;
+        let cluster = Postgres::start().await;
+        let sqlite = run_backend("SQLite", None, instances, connections, seconds).await;
+        let postgres = run_backend(
+            "PostgreSQL",
+            Some(cluster.create_database()),
+            instances,
+            connections,
+            seconds,
+        )
+        .await;
+        compare(&[("SQLite", sqlite), ("PostgreSQL", postgres)]);
     });
+}
+
+/// Starts a gateway on `database`, seeds it and runs both phases.
+async fn run_backend(
+    backend: &str,
+    database: Option<String>,
+    instances: usize,
+    connections: usize,
+    seconds: u64,
+) -> Vec<Figures> {
+    println!("== {backend}");
+    let (gateway, _dir) = start_gateway(database).await;
+    let base = format!("http://127.0.0.1:{}/api/workflow/v1", gateway.port);
+    let t = Instant::now();
+    seed(&base, instances, connections).await;
+    println!(
+        "seeded {instances} instances in {:.1} s ({connections} connections)",
+        t.elapsed().as_secs_f64()
+    );
+    let worklist = worklist_phase(&base, connections, seconds).await;
+    let tasks = open_approvals(&base).await;
+    println!("{} open approval tasks", tasks.len());
+    let actions = action_phase(&base, connections, tasks).await;
+    vec![worklist, actions]
 }

@@ -134,8 +134,23 @@ impl Samples {
     }
 }
 
-/// Prints requests/s and latency percentiles of a phase that took `elapsed`.
-pub fn report(phase: &str, samples: Samples, elapsed: Duration) {
+/// The headline figures of one phase.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    /// The phase's label.
+    pub phase: String,
+    /// Successful requests per second.
+    pub rps: f64,
+    /// Median latency, ms.
+    pub p50: f64,
+    /// 99th percentile latency, ms.
+    pub p99: f64,
+    /// Failed requests.
+    pub errors: usize,
+}
+
+/// Prints requests/s and latency percentiles of a phase that took `elapsed`, and returns them.
+pub fn report(phase: &str, samples: Samples, elapsed: Duration) -> Figures {
     let mut l = samples.latencies;
     l.sort();
     let pct = |p: f64| {
@@ -153,11 +168,39 @@ pub fn report(phase: &str, samples: Samples, elapsed: Duration) {
         ms(l.last().copied()),
         samples.errors
     );
+    Figures {
+        phase: phase.to_string(),
+        rps: l.len() as f64 / elapsed.as_secs_f64(),
+        p50: ms(pct(0.50)),
+        p99: ms(pct(0.99)),
+        errors: samples.errors,
+    }
+}
+
+/// Prints the phases of every backend side by side: one line per phase, req/s, p50 and p99 per backend.
+pub fn compare(runs: &[(&str, Vec<Figures>)]) {
+    let mut header = format!("{:<54}", "phase");
+    for (backend, _) in runs {
+        header += &format!(" | {:>26}", format!("{backend}: req/s  p50  p99"));
+    }
+    println!("\n{header}");
+    let phases = runs.first().map_or(0, |(_, f)| f.len());
+    for i in 0..phases {
+        let mut line = format!("{:<54}", runs[0].1[i].phase);
+        for (_, figures) in runs {
+            let f = &figures[i];
+            line += &format!(" | {:>8.0} {:>7.2}ms {:>7.2}ms", f.rps, f.p50, f.p99);
+            if f.errors > 0 {
+                line += &format!(" ({} errors)", f.errors);
+            }
+        }
+        println!("{line}");
+    }
 }
 
 /// Runs `request` on `connections` connections for `seconds` and reports the phase. `request` gets the
 /// connection and a per-connection sequence number and says whether the response was the expected one.
-pub async fn run_for<F, Fut>(phase: &str, connections: usize, seconds: u64, request: F)
+pub async fn run_for<F, Fut>(phase: &str, connections: usize, seconds: u64, request: F) -> Figures
 where
     F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -186,5 +229,5 @@ where
     }
     let elapsed = start.elapsed();
     let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
-    report(phase, samples, elapsed);
+    report(phase, samples, elapsed)
 }

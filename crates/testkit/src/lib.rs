@@ -1,6 +1,10 @@
 //! The test kit (a dev-dependency only, nothing of it ships): fixed signing keys, token minting, a test
-//! provider and its claims, cheap password hashes. Shared by the unit tests of the workspace's crates, the
+//! provider and its claims, cheap password hashes, a PostgreSQL cluster of its own and the child-process helpers
+//! of test servers. Shared by the unit tests of the workspace's crates, the
 //! integration tests (`tests/it/`) and the benches.
+
+pub mod postgres;
+pub mod process;
 
 use authgate_core::auth::bearer::Provider;
 pub use authgate_core::minting::{provider_for, DEFAULT_AUDIENCE as TEST_AUDIENCE, DEFAULT_ISSUER as TEST_ISSUER};

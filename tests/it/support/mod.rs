@@ -19,23 +19,7 @@ pub mod odata;
 pub mod raw;
 pub mod workflow;
 
-/// A free loopback port (bound then released), never one handed out before in this process: the kernel may
-/// give a released port again at once, and two servers of one test (a listener and its admin listener) on
-/// the same port would fail or, with `SO_REUSEPORT`, share it.
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
-            return port;
-        }
-    }
-}
+pub use authgate_testkit::process::free_port;
 
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
