@@ -219,7 +219,13 @@ async fn failed_logins_spread_over_three_replicas_lock_the_account_after_the_lim
         assert_eq!(right.status(), 429, "locked on replica {i}");
         assert!(right.headers().contains_key("retry-after"));
     }
-    assert_eq!(gws[1].get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw").await.status(), 200);
+    assert_eq!(
+        gws[1]
+            .get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw")
+            .await
+            .status(),
+        200
+    );
 }
 
 /// A per-user rate limit holds across three replicas: over four seconds of requests spread over them by six
@@ -236,7 +242,12 @@ async fn a_per_user_rate_limit_holds_across_three_replicas_within_ten_percent() 
     .await;
     // Warm every replica's credential cache first, so the run measures the limit, not password hashing.
     for gw in &gws {
-        assert_eq!(gw.get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw").await.status(), 200);
+        assert_eq!(
+            gw.get_basic("/api/x", "erin@contoso.com", "erin@contoso.com-pw")
+                .await
+                .status(),
+            200
+        );
     }
     let (ok, limited) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let started = Instant::now();
