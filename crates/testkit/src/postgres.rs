@@ -28,6 +28,14 @@ pub struct Postgres {
     /// Its directory (data, socket, log).
     pub dir: tempfile::TempDir,
     databases: AtomicUsize,
+    /// Started with [`Postgres::start_tls`]: `ssl=on` with `server.crt`/`server.key` in the data directory.
+    tls: bool,
+}
+
+/// A server certificate and its key, PEM.
+pub struct ServerCert {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 /// The directory of the server binaries, as Debian lays them out: `pg_config --bindir` when `pg_config` is
@@ -77,6 +85,16 @@ fn unprivileged_owner() -> Option<(u32, u32)> {
 impl Postgres {
     /// Creates and starts a cluster on a free loopback port and waits until it accepts connections.
     pub async fn start() -> Self {
+        Self::create(None).await
+    }
+
+    /// Like [`Postgres::start`], with `ssl=on` and `cert` as the server's certificate, and a `pg_hba.conf`
+    /// accepting TCP connections over TLS only (`hostssl`); `psql` (libpq, `sslmode=prefer`) still works.
+    pub async fn start_tls(cert: &ServerCert) -> Self {
+        Self::create(Some(cert)).await
+    }
+
+    async fn create(cert: Option<&ServerCert>) -> Self {
         let bindir = bindir();
         let tool = |name: &str| {
             let path = bindir.join(name);
@@ -113,6 +131,23 @@ impl Postgres {
             String::from_utf8_lossy(&initdb.stdout),
             String::from_utf8_lossy(&initdb.stderr)
         );
+        if let Some(cert) = cert {
+            let write = |name: &str, text: &str, mode: u32| {
+                let path = data.join(name);
+                std::fs::write(&path, text).unwrap();
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            };
+            write("server.crt", &cert.cert_pem, 0o644);
+            write("server.key", &cert.key_pem, 0o600);
+            write(
+                "pg_hba.conf",
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+                0o600,
+            );
+        }
         let port = free_port();
         let mut server = Self {
             process: Killed(None),
@@ -121,6 +156,7 @@ impl Postgres {
             port,
             dir,
             databases: AtomicUsize::new(0),
+            tls: cert.is_some(),
         };
         server.run().await;
         server
@@ -153,6 +189,18 @@ impl Postgres {
                 "-c",
                 "full_page_writes=off",
             ])
+            .args(if self.tls {
+                &[
+                    "-c",
+                    "ssl=on",
+                    "-c",
+                    "ssl_cert_file=server.crt",
+                    "-c",
+                    "ssl_key_file=server.key",
+                ][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

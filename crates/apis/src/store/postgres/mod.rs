@@ -10,6 +10,7 @@ pub mod migrations;
 pub mod oauth;
 pub mod query;
 pub mod smartobjects;
+pub mod tls;
 pub mod workflow;
 
 pub use oauth::PgOAuthStore;
@@ -18,11 +19,9 @@ pub use workflow::PgWorkflowStore;
 
 use crate::store::{StoreError, Stores};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// How the pool is sized and how long anything may take.
 #[derive(Debug, Clone, Copy)]
@@ -71,11 +70,19 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Checks that `url` is a connection string the driver accepts; the error never shows the password.
+/// Checks that `url` is a connection string we accept (libpq's `sslmode` values, a readable `sslrootcert`,
+/// the rest as the driver understands it); the error never shows the password.
 pub fn check_url(url: &str) -> Result<(), String> {
-    tokio_postgres::Config::from_str(url)
-        .map(drop)
-        .map_err(|e| format!("the PostgreSQL URL {} is not valid: {}", redact(url), describe(&e)))
+    connection(url).map(drop)
+}
+
+/// The driver's configuration and the TLS connector of `url` ([`tls::Settings`]); the error never shows the
+/// password.
+fn connection(url: &str) -> Result<(tokio_postgres::Config, tls::MakeRustlsConnect), String> {
+    let invalid = |e: String| format!("the PostgreSQL URL {} is not valid: {e}", redact(url));
+    let settings = tls::Settings::parse(url).map_err(invalid)?;
+    let connector = settings.connector().map_err(invalid)?;
+    Ok((settings.config, connector))
 }
 
 /// The message of a driver error: the server's code and message when it sent one.
@@ -137,15 +144,13 @@ pub async fn open(url: &str, options: Options) -> Result<Stores, StoreError> {
 /// `options.statement_timeout`), without migrating: whether the server can be reached, for `authgate check`.
 /// The error never shows the password.
 pub async fn ping(url: &str, options: Options) -> Result<(), StoreError> {
-    check_url(url).map_err(StoreError::Unavailable)?;
-    let mut config = tokio_postgres::Config::from_str(url)
-        .map_err(|_| StoreError::Unavailable(format!("the PostgreSQL URL {} is not valid", redact(url))))?;
+    let (mut config, tls) = connection(url).map_err(StoreError::Unavailable)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(options.connect_timeout);
     }
     let within = options.connect_timeout + options.statement_timeout;
     let attempt = async {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
         let answered = client.simple_query("SELECT 1").await.map(drop);
         drop(client);
@@ -165,9 +170,7 @@ impl Database {
     /// an error.
     pub async fn open(url: &str, options: Options) -> Result<Self, StoreError> {
         let shown = redact(url);
-        check_url(url).map_err(StoreError::Unavailable)?;
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|_| StoreError::Unavailable(format!("the PostgreSQL URL {shown} is not valid")))?;
+        let (mut config, tls) = connection(url).map_err(StoreError::Unavailable)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
@@ -176,7 +179,7 @@ impl Database {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
