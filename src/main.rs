@@ -189,6 +189,17 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (file, gateway) = load(&config)?;
             print!("{}", authgate::inspect::summary(&file, &gateway));
             println!("database: {}", gateway.apis.describe_database());
+            if let Some(shared) = &gateway.shared {
+                let reached = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|runtime| runtime.block_on(shared.ping()));
+                match reached {
+                    Ok(()) => println!("shared state reachable: {}", shared.describe()),
+                    Err(e) => println!("shared state UNREACHABLE: {}: {e}", shared.describe()),
+                }
+            }
             if diagnostics {
                 let warnings = authgate::diagnostics::diagnose(&file);
                 for warning in &warnings {

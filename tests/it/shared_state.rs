@@ -253,12 +253,12 @@ async fn a_rate_limiter_on_a_stopped_redis_falls_back_to_its_local_bucket() {
     assert_eq!(limiter.check("alice").await, Ok(()));
 }
 
-#[test]
-fn check_names_the_store_without_its_password() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes a configuration sharing its state in the Redis at `url` (and the test users) into `dir`; returns
+/// its path, for `authgate check`.
+fn check_config(dir: &tempfile::TempDir, url: &str) -> std::path::PathBuf {
     std::fs::write(dir.path().join("users.yaml"), users_yaml()).unwrap();
     let config = format!(
-        "{}shared_state: {{redis: {{url: \"redis://:s3cret-pw@127.0.0.1:1/0\"}}}}\nroutes: []\n",
+        "{}shared_state: {{redis: {{url: \"{url}\"}}}}\nroutes: []\n",
         base_config()
             .replace("{PORT}", "18080")
             .replace("{ADMIN}", "18081")
@@ -266,6 +266,33 @@ fn check_names_the_store_without_its_password() {
     );
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// `check` connects to the configured Redis and says that it answers.
+#[tokio::test]
+async fn check_says_whether_redis_answers() {
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = check_config(&dir, &redis.url());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(&format!("shared state reachable: {}", redis.url())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_names_the_store_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = check_config(&dir, "redis://:s3cret-pw@127.0.0.1:1/0");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
         .args(["check", "--config"])
         .arg(&path)
@@ -277,6 +304,10 @@ fn check_names_the_store_without_its_password() {
     );
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("shared state: redis://:***@127.0.0.1:1/0"), "{stdout}");
+    assert!(
+        stdout.contains("shared state UNREACHABLE: redis://:***@127.0.0.1:1/0: "),
+        "nothing listens on port 1: {stdout}"
+    );
     assert!(
         !stdout.contains("s3cret") && !stderr.contains("s3cret"),
         "{stdout}\n{stderr}"

@@ -66,6 +66,9 @@ pub trait SharedCounters: Send + Sync {
         limits: &LockLimits,
     ) -> Result<bool, Unavailable>;
 
+    /// Connects afresh and asks the store whether it answers, within its connect timeout, outside the
+    /// degraded-mode bookkeeping (for `check`): the reason when it does not (never the password).
+    async fn ping(&self) -> Result<(), String>;
     /// Whether the store is currently unreachable (the callers use their local counters).
     fn degraded(&self) -> bool;
 

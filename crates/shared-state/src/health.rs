@@ -53,6 +53,18 @@ pub struct Health<C: Connector> {
 
 impl<C: Connector> Health<C> {
     /// Healthy until the first failure; connects on first use.
+    /// Opens a new connection (which answered the connector's check) within the connect timeout, without
+    /// touching the connection in use or the degraded state: for `check`.
+    pub async fn probe_once(&self) -> Result<(), String> {
+        match tokio::time::timeout(self.timing.connect_timeout, self.connector.connect()).await {
+            Ok(connected) => connected.map(drop),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.timing.connect_timeout.as_millis()
+            )),
+        }
+    }
+
     pub fn new(connector: C, timing: Timing, metrics: Arc<Metrics>, name: String) -> Arc<Self> {
         Arc::new(Self {
             connector,

@@ -228,6 +228,10 @@ impl SharedCounters for RedisCounters {
         Ok(locked == 1)
     }
 
+    async fn ping(&self) -> Result<(), String> {
+        self.health.probe_once().await
+    }
+
     fn degraded(&self) -> bool {
         self.health.is_degraded()
     }
