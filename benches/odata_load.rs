@@ -24,8 +24,7 @@ use authgate_apis::odata::edm::{normalize_datetime, Value};
 use authgate_apis::odata::smartobject::load_dir;
 use authgate_apis::store;
 use authgate_core::config::OdataConfig;
-use authgate_testkit::postgres::Postgres;
-use load::{answered, compare, env_or, hash, run_for, runtime, selected, Figures, Gateway};
+use load::{answered, env_or, hash, on_sqlite_and_postgres, run_for, selected, Figures, Gateway};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -127,19 +126,7 @@ fn main() {
     let rows = env_or("ODATA_LOAD_ROWS", 100_000);
     let connections = env_or("ODATA_LOAD_CONNECTIONS", 64);
     let seconds = env_or("ODATA_LOAD_SECONDS", 10) as u64;
-    runtime().block_on(async {
-        let cluster = Postgres::start().await;
-        let sqlite = run_backend("SQLite", None, rows, connections, seconds).await;
-        let postgres = run_backend(
-            "PostgreSQL",
-            Some(cluster.create_database()),
-            rows,
-            connections,
-            seconds,
-        )
-        .await;
-        compare(&[("SQLite", sqlite), ("PostgreSQL", postgres)]);
-    });
+    on_sqlite_and_postgres(|backend, database| run_backend(backend, database, rows, connections, seconds));
 }
 
 /// Seeds, starts a gateway on `url` (a fresh SQLite file when `None`) and runs both phases.

@@ -17,9 +17,8 @@
 #[path = "support/load.rs"]
 mod load;
 
-use authgate_testkit::postgres::Postgres;
 use load::{
-    answered, compare, connection, env_or, hash, report, run_for, runtime, selected, Figures, Gateway, Samples,
+    answered, connection, env_or, hash, on_sqlite_and_postgres, report, run_for, selected, Figures, Gateway, Samples,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -188,19 +187,7 @@ fn main() {
     let instances = env_or("WORKFLOW_LOAD_INSTANCES", 10_000);
     let connections = env_or("WORKFLOW_LOAD_CONNECTIONS", 64);
     let seconds = env_or("WORKFLOW_LOAD_SECONDS", 10) as u64;
-    runtime().block_on(async {
-        let cluster = Postgres::start().await;
-        let sqlite = run_backend("SQLite", None, instances, connections, seconds).await;
-        let postgres = run_backend(
-            "PostgreSQL",
-            Some(cluster.create_database()),
-            instances,
-            connections,
-            seconds,
-        )
-        .await;
-        compare(&[("SQLite", sqlite), ("PostgreSQL", postgres)]);
-    });
+    on_sqlite_and_postgres(|backend, database| run_backend(backend, database, instances, connections, seconds));
 }
 
 /// Starts a gateway on `database`, seeds it and runs both phases.

@@ -231,3 +231,18 @@ where
     let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
     report(phase, samples, elapsed)
 }
+
+/// Runs `run` on each backend of the built-in APIs (a fresh SQLite file: `None`; a fresh database of a
+/// PostgreSQL cluster of its own: its URL), then prints their figures side by side.
+pub fn on_sqlite_and_postgres<F, Fut>(run: F)
+where
+    F: Fn(&'static str, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Figures>>,
+{
+    runtime().block_on(async {
+        let cluster = authgate_testkit::postgres::Postgres::start().await;
+        let sqlite = run("SQLite", None).await;
+        let postgres = run("PostgreSQL", Some(cluster.create_database())).await;
+        compare(&[("SQLite", sqlite), ("PostgreSQL", postgres)]);
+    });
+}
