@@ -2,7 +2,6 @@
 //! latency samples and their report. Each load benchmark includes this file with `#[path]`.
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -19,13 +18,8 @@ pub fn selected(name: &str) -> bool {
     args.is_empty() || args.iter().any(|a| name.contains(a.as_str()))
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+/// A free loopback port (the test kit's: never the same one twice in a process).
+pub use authgate_testkit::process::free_port;
 
 /// A cheap argon2id hash: the benchmarks measure the APIs, and verified credentials are cached anyway.
 pub fn hash(password: &str) -> String {
