@@ -4,13 +4,18 @@
 //! - [`resource`]: resource types (parameters, the stages each is sent in, defaults) and resources
 //!   (endpoints, per-stage values), read from YAML and validated with field paths.
 //! - [`params`]: the pure function "parameters for stage S of resource R" and their encoding.
+//! - [`endpoint`]: one request to a provider's token endpoint, the answer read as a token or an OAuth error.
 //! - [`vault`]: AES-256-GCM encryption of tokens at rest, bound to user, resource and field, with key rotation.
+//! - [`tokens`]: the [`TokenSource`](tokens::TokenSource) seam between the token suppliers (stored connections,
+//!   on-behalf-of exchange) and their users (outbound routes, REST-backed SmartObjects).
 //! - [`store`]: the [`OAuthStore`] trait (connections, authorization states, the refresh lock), implemented by
 //!   both backends and checked by the conformance suite.
 //!
 //! [`OAuthStore`]: store::OAuthStore
 
+pub mod endpoint;
 pub mod params;
 pub mod resource;
 pub mod store;
+pub mod tokens;
 pub mod vault;
