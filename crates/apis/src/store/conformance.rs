@@ -46,6 +46,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("workflow_worklist_by_user_group_state_and_page", |s| {
         Box::pin(workflow_worklist(s))
     }),
+    ("workflow_worklist_pages_merge_every_source_in_id_order", |s| {
+        Box::pin(workflow_worklist_pages(s))
+    }),
     ("workflow_update_task_writes_the_transition", |s| {
         Box::pin(workflow_update_task(s))
     }),
@@ -273,6 +276,79 @@ async fn workflow_worklist(stores: Stores) {
         .await
         .unwrap();
     assert_eq!(ids(allocated), vec![bob_task]);
+}
+
+/// Tasks held by the user and untaken in several groups, interleaved: every page of the worklist, with the
+/// groups named once, twice (in another case), or more than `MAX_GROUP_SCANS` of them, is the right slice
+/// of one id-ordered list with no task twice.
+async fn workflow_worklist_pages(stores: Stores) {
+    use crate::workflow::store::MAX_GROUP_SCANS;
+    let mut mine = Vec::new();
+    for n in 0..40 {
+        let task = match n % 5 {
+            0 => task_to(DESTINATION_USER, "K2:CONTOSO\\dana"),
+            1 => task_to(DESTINATION_GROUP, "G1"),
+            2 => task_to(DESTINATION_GROUP, "g2"),
+            3 => task_to(DESTINATION_GROUP, "G3"),
+            _ => task_to(DESTINATION_GROUP, "Elsewhere"),
+        };
+        let (_, id) = start(&stores, &format!("P-{n}"), task, 100 + n).await;
+        if n % 5 != 4 {
+            mine.push(id);
+        }
+    }
+    let ids = |rows: Vec<(crate::workflow::store::TaskRecord, InstanceRecord)>| {
+        rows.into_iter().map(|(t, _)| t.id).collect::<Vec<_>>()
+    };
+    let many: Vec<String> = ["G1", "G2", "G3"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..MAX_GROUP_SCANS).map(|i| format!("Filler{i}")))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    for groups in [vec!["G1", "G2", "G3"], vec!["g1", "G1", "G2", "g3", "G3", "g2"], many] {
+        let dana = principal("K2:CONTOSO\\Dana", &groups);
+        let all = ids(stores
+            .workflow
+            .worklist(&dana, None, Page { skip: 0, take: 1000 }, 1000)
+            .await
+            .unwrap());
+        assert_eq!(all, mine, "the whole worklist with groups {groups:?}");
+        for take in [1, 7, 13] {
+            let mut paged = Vec::new();
+            let mut skip = 0;
+            loop {
+                let page = ids(stores
+                    .workflow
+                    .worklist(&dana, None, Page { skip, take }, 1000)
+                    .await
+                    .unwrap());
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.len() <= take as usize);
+                paged.extend(page);
+                skip += take;
+            }
+            assert_eq!(paged, mine, "pages of {take} with groups {groups:?}");
+        }
+        let available = ids(stores
+            .workflow
+            .worklist(&dana, Some(TaskStatus::Available), Page { skip: 3, take: 5 }, 1000)
+            .await
+            .unwrap());
+        let untaken: Vec<i64> = mine
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 != 0)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(
+            available,
+            untaken[3..8].to_vec(),
+            "a filtered page with groups {groups:?}"
+        );
+    }
 }
 
 async fn workflow_update_task(stores: Stores) {

@@ -229,6 +229,23 @@ pub struct Page {
     pub take: i64,
 }
 
+/// Most groups whose untaken tasks a backend reads with one ordered index scan each when it builds a worklist
+/// page (each scan stopped after skip + take rows, so the page costs the same however many tasks are open).
+/// A caller in more groups gets one scan over all of them, whichever way the database plans it.
+pub const MAX_GROUP_SCANS: usize = 64;
+
+/// The caller's groups as the worklist reads them: each once, compared as the stores compare names (ASCII
+/// case-insensitively), the first spelling kept. A group named twice would otherwise be scanned twice and
+/// its tasks listed twice.
+pub fn worklist_groups(groups: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    groups
+        .iter()
+        .filter(|g| seen.insert(g.to_ascii_lowercase()))
+        .cloned()
+        .collect()
+}
+
 /// Workflow state storage. SQLite implements it today; PostgreSQL can implement it later.
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {

@@ -8,7 +8,8 @@ use crate::store::StoreError;
 use crate::workflow::error::WorkflowError;
 use crate::workflow::item_refs::ItemReferences;
 use crate::workflow::store::{
-    Decide, HistoryRecord, InstanceRecord, NewInstance, NewTask, Page, Principal, TaskRecord, TaskStatus, WorkflowStore,
+    worklist_groups, Decide, HistoryRecord, InstanceRecord, NewInstance, NewTask, Page, Principal, TaskRecord,
+    TaskStatus, WorkflowStore, MAX_GROUP_SCANS,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -220,8 +221,10 @@ impl WorkflowStore for PgWorkflowStore {
         page: Page,
         now: i64,
     ) -> Result<Vec<(TaskRecord, InstanceRecord)>, StoreError> {
-        // Two index scans (held by the user; untaken in one of their groups), merged by id. Names match
-        // ASCII case-insensitively, as SQLite's NOCASE does (`lower` under "C" maps ASCII only).
+        // One index scan per source (held by the user; untaken in each of their groups), each stopped after
+        // the rows this page can need, merged by id: the cost grows with skip + take and the number of
+        // groups, never with the length of the worklist. Names match ASCII case-insensitively, as SQLite's
+        // NOCASE does (`lower` under "C" maps ASCII only).
         let mut values: Vec<Param> = vec![Param::Text(who.user.clone())];
         let filter = match state {
             Some(s) => {
@@ -233,29 +236,43 @@ impl WorkflowStore for PgWorkflowStore {
             }
             None => String::new(),
         };
-        let mut sql = format!(
-            "SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
-             AND lower(t.allocated_to) = lower($1::TEXT COLLATE \"C\"){filter}"
-        );
-        if !who.groups.is_empty() {
+        values.push(Param::Int(page.skip.saturating_add(page.take)));
+        let enough = values.len();
+        let mut branches = vec![format!(
+            "(SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
+             AND lower(t.allocated_to) = lower($1::TEXT COLLATE \"C\"){filter} ORDER BY t.id LIMIT ${enough}::BIGINT)"
+        )];
+        let groups = worklist_groups(&who.groups);
+        if groups.len() > MAX_GROUP_SCANS {
             let mut marks = Vec::new();
-            for g in &who.groups {
-                values.push(Param::Text(g.clone()));
+            for g in groups {
+                values.push(Param::Text(g));
                 marks.push(format!("lower(${}::TEXT COLLATE \"C\")", values.len()));
             }
-            sql.push_str(&format!(
-                " UNION ALL SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
+            branches.push(format!(
+                "(SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
                  AND t.allocated_to IS NULL AND t.destination_kind = 'group' \
-                 AND lower(t.destination) IN ({}){filter}",
+                 AND lower(t.destination) IN ({}){filter} ORDER BY t.id LIMIT ${enough}::BIGINT)",
                 marks.join(", ")
             ));
+        } else {
+            for g in groups {
+                values.push(Param::Text(g));
+                branches.push(format!(
+                    "(SELECT {TASK_COLUMNS} FROM wf_tasks t WHERE t.completed_at IS NULL \
+                     AND t.allocated_to IS NULL AND t.destination_kind = 'group' \
+                     AND lower(t.destination) = lower(${}::TEXT COLLATE \"C\"){filter} ORDER BY t.id LIMIT ${enough}::BIGINT)",
+                    values.len()
+                ));
+            }
         }
         values.push(Param::Int(page.take));
         let limit = values.len();
         values.push(Param::Int(page.skip));
         let full = format!(
-            "SELECT w.*, {INSTANCE_COLUMNS} FROM ({sql}) w JOIN wf_instances i ON i.id = w.instance_id \
+            "SELECT w.*, {INSTANCE_COLUMNS} FROM ({}) w JOIN wf_instances i ON i.id = w.instance_id \
              ORDER BY w.id LIMIT ${limit}::BIGINT OFFSET ${}::BIGINT",
+            branches.join(" UNION ALL "),
             limit + 1
         );
         let client = self.db.client().await?;
