@@ -3,7 +3,8 @@
 //! authgate's passthrough so that what pingora itself costs per request and what authgate adds are known.
 //! Dev-only: `cargo build --release --example pingora_passthrough`; never shipped.
 //!
-//! `pingora_passthrough LISTEN UPSTREAM THREADS`, e.g. `pingora_passthrough 127.0.0.1:8080 127.0.0.1:8081 2`.
+//! `pingora_passthrough LISTEN UPSTREAM THREADS [steal|nosteal]`, e.g. `pingora_passthrough 127.0.0.1:8080
+//! 127.0.0.1:8081 2`; the last argument sets pingora's `work_stealing` (default `steal`, pingora's default).
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -29,13 +30,18 @@ impl ProxyHttp for Passthrough {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, upstream, threads] = args.as_slice() else {
-        bail!("usage: pingora_passthrough LISTEN UPSTREAM THREADS");
+    let (listen, upstream, threads, work_stealing) = match args.as_slice() {
+        [listen, upstream, threads] => (listen, upstream, threads, true),
+        [listen, upstream, threads, mode] if mode == "steal" || mode == "nosteal" => {
+            (listen, upstream, threads, mode == "steal")
+        }
+        _ => bail!("usage: pingora_passthrough LISTEN UPSTREAM THREADS [steal|nosteal]"),
     };
     let upstream: SocketAddr = upstream.parse().context("UPSTREAM: host:port")?;
     let threads: usize = threads.parse().context("THREADS: a number")?;
     let conf = ServerConf {
         threads,
+        work_stealing,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()

@@ -43,7 +43,7 @@
 # Tokens come from `authgate bench-tokens` and are kept in WORK for reuse while they are fresh (< 12 h old).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -831,4 +831,5 @@ main() {
     fi
 }
 
-main "$@"
+# benches/load/profile.sh sources this file for its servers and measurement helpers.
+[[ -n ${RUN_SH_LIBRARY:-} ]] || main "$@"
