@@ -13,6 +13,11 @@ use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 
+/// The allocator of authgate's binary (`src/main.rs`), so that the difference between the two rows is authgate's own
+/// work and not glibc malloc (about a tenth of a passthrough's CPU under this load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Passthrough {
     upstream: SocketAddr,
 }
