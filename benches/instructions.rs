@@ -1,0 +1,233 @@
+//! Instruction counts of the request path's pieces under valgrind (callgrind, through gungraun): repeatable on a
+//! noisy machine where timings are not, so they guard against regressions in CI. Each benchmark runs its
+//! function once; the setup (keys, tokens, caches filled, runtimes) is not counted.
+//!
+//! Run: `cargo bench --bench instructions` (needs valgrind and the `gungraun-runner` of the same version as the
+//! `gungraun` crate, both installed by `.ci/bootstrap`). `benches/instructions/check.sh` runs them and compares
+//! every count with `benches/instructions/baseline.json` (fails over +10%); `check.sh --update` rewrites the
+//! record, a deliberate change reviewed like code.
+//!
+//! - `credentials::basic` / `credentials::bearer`: `parse_authorization` of a Basic and a bearer header.
+//! - `bearer_uncached::uncached_rs256`: authgate's whole bearer check without cache (parse, claims, key, RS256 signature,
+//!   identity).
+//! - `bearer_cached::cached_rs256_x100`: the same token again through `BearerAuthenticator` (SHA-256 +
+//!   token-cache hit), 100 times.
+//! - `basic::cached_x100`: Basic through the credential cache (HMAC key, cache hit, entry version check), 100
+//!   times.
+//! - `identity_headers::render`: rendering the identity headers sent upstream.
+//! - `routing::resolve_plain` / `routing::resolve_rewritten`: the request target to a route (Host rule, path
+//!   normalisation, longest-prefix lookup among six routes) for a normal path and one that must be rewritten.
+//! - `normalize::normalize_rewritten`: path normalisation alone on that path.
+
+use authgate::proxy::ratelimit::RouteLimits;
+use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream};
+use authgate::proxy::target;
+use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache};
+use authgate_core::auth::bearer::{self, BearerAuthenticator, Provider};
+use authgate_core::auth::credentials::{parse_authorization, BasicCredentials};
+use authgate_core::auth::lockout::Lockout;
+use authgate_core::auth::token_cache::TokenCache;
+use authgate_core::auth::HeaderSet;
+use authgate_core::config::{ForwardCredentials, HeaderNamesConfig, LockoutConfig};
+use authgate_core::directory::embedded::{EmbeddedDirectory, UserEntry};
+use authgate_core::identity::{FqnFormats, Identity};
+use authgate_core::metrics::Metrics;
+use authgate_testkit::{cheap_hash, now, test_claims, test_provider, SigningKey, TestAlg};
+use gungraun::{library_benchmark, library_benchmark_group, main};
+use pingora::http::RequestHeader;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+const BASIC: &[u8] = b"Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=";
+const MAX_TOKEN: usize = 16 * 1024;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn headers() -> Arc<HeaderSet> {
+    Arc::new(HeaderSet::from_config(&HeaderNamesConfig::default()).expect("default header names"))
+}
+
+fn token_and_provider() -> (String, Vec<Arc<Provider>>) {
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    let token = key.mint(&test_claims("alice@contoso.com", 3600));
+    (token, vec![Arc::new(test_provider([&key]))])
+}
+
+/// A bearer header of a typical token's length (parsing checks its characters, not its signature).
+fn bearer_header() -> Vec<u8> {
+    let part = |n: usize| "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0".repeat(n);
+    format!("Bearer {}.{}.{}", part(1), part(12), part(10)).into_bytes()
+}
+
+/// Cache hits are measured as [`HITS`] calls (counts are for all of them), after as many in the setup: the
+/// caches' housekeeping runs every so many operations, and one call would count it or not by chance.
+const HITS: usize = 100;
+
+#[library_benchmark]
+#[bench::basic(BASIC.to_vec())]
+#[bench::bearer(bearer_header())]
+fn credentials(header: Vec<u8>) -> bool {
+    black_box(parse_authorization(&[black_box(header.as_slice())], MAX_TOKEN).is_ok())
+}
+
+fn uncached_setup() -> (Runtime, String, Vec<Arc<Provider>>) {
+    let (token, providers) = token_and_provider();
+    (runtime(), token, providers)
+}
+
+#[library_benchmark]
+#[bench::uncached_rs256(setup = uncached_setup)]
+fn bearer_uncached((rt, token, providers): (Runtime, String, Vec<Arc<Provider>>)) -> bool {
+    black_box(
+        rt.block_on(bearer::verify(&providers, None, black_box(&token), now()))
+            .is_ok(),
+    )
+}
+
+fn cached_setup() -> (Runtime, String, BearerAuthenticator) {
+    let (token, providers) = token_and_provider();
+    let rt = runtime();
+    let cached = BearerAuthenticator::new(
+        providers,
+        TokenCache::new(10_000, Duration::from_secs(3600)),
+        headers(),
+        Arc::new(Metrics::new()),
+    );
+    for _ in 0..=HITS {
+        assert!(rt.block_on(cached.authenticate(&token, None)).is_ok());
+    }
+    (rt, token, cached)
+}
+
+#[library_benchmark]
+#[bench::cached_rs256_x100(setup = cached_setup)]
+fn bearer_cached((rt, token, cached): (Runtime, String, BearerAuthenticator)) -> usize {
+    (0..HITS)
+        .filter(|_| rt.block_on(cached.authenticate(black_box(&token), None)).is_ok())
+        .count()
+}
+
+fn alice() -> BasicCredentials {
+    BasicCredentials {
+        user: "alice".into(),
+        password: "alice-password".to_string().into(),
+    }
+}
+
+fn basic_setup() -> (Runtime, BasicAuthenticator) {
+    let entry = UserEntry {
+        name: "alice".into(),
+        user_manager: "ad".into(),
+        domain: Some("CONTOSO".into()),
+        password_hash: Some(cheap_hash("alice-password")),
+        mfa: false,
+        email: Some("alice@contoso.com".into()),
+        display_name: Some("Alice".into()),
+        groups: vec!["Finance".into()],
+        manager: None,
+        disabled: false,
+    };
+    let basic = BasicAuthenticator::new(
+        Arc::new(EmbeddedDirectory::from_entries(vec![entry]).expect("one valid user")),
+        BasicSettings {
+            credentials: Arc::new(CredentialCache::new(1000, Duration::from_secs(3600))),
+            lockout: Arc::new(Lockout::new(&LockoutConfig::default())),
+            fqn: FqnFormats::default(),
+        },
+        headers(),
+        Arc::new(Metrics::new()),
+    );
+    let rt = runtime();
+    for _ in 0..=HITS {
+        assert!(rt.block_on(basic.authenticate(&alice(), None)).is_ok());
+    }
+    (rt, basic)
+}
+
+#[library_benchmark]
+#[bench::cached_x100(setup = basic_setup)]
+fn basic((rt, basic): (Runtime, BasicAuthenticator)) -> usize {
+    (0..HITS)
+        .filter(|_| {
+            let credentials = alice();
+            rt.block_on(basic.authenticate(black_box(&credentials), None)).is_ok()
+        })
+        .count()
+}
+
+fn identity_setup() -> (Arc<HeaderSet>, Identity) {
+    // ES256: the identity is the same whatever signed the token, and a P-256 key is quick to make under valgrind.
+    let key = SigningKey::generate(TestAlg::ES256, "k1");
+    let token = key.mint(&test_claims("alice@contoso.com", 3600));
+    let providers = vec![Arc::new(test_provider([&key]))];
+    let verified = runtime()
+        .block_on(bearer::verify(&providers, None, &token, now()))
+        .expect("a valid token");
+    (headers(), verified.identity)
+}
+
+#[library_benchmark]
+#[bench::render(setup = identity_setup)]
+fn identity_headers((set, identity): (Arc<HeaderSet>, Identity)) -> usize {
+    black_box(set.render(black_box(&identity)).len())
+}
+
+fn route(name: &str, prefix: &str, index: usize) -> Route {
+    Route {
+        name: name.into(),
+        prefix: normalize_prefix(prefix),
+        upstream: Upstream::Builtin("api.sock".into()),
+        disabled: None,
+        auth: None,
+        forward: ForwardCredentials::None,
+        path: PathPolicy::default(),
+        limits: RouteLimits::default(),
+        index,
+        assertion_audience: String::new(),
+    }
+}
+
+fn routing_setup(target: &str) -> (RouteTable, RequestHeader) {
+    let table = RouteTable::new(
+        [
+            ("root", "/"),
+            ("workflow", "/api/workflow/v1"),
+            ("odata", "/api/odata/v4"),
+            ("whoami", "/api/whoami"),
+            ("public", "/public"),
+            ("legacy", "/legacy/api"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, prefix))| route(name, prefix, i))
+        .collect(),
+    );
+    let mut req = RequestHeader::build("GET", target.as_bytes(), None).expect("a valid request line");
+    req.insert_header("host", "gateway.example").expect("a valid host");
+    (table, req)
+}
+
+#[library_benchmark]
+#[bench::resolve_plain(args = ("/api/workflow/v1/tasks/1_1/actions/Approve"), setup = routing_setup)]
+#[bench::resolve_rewritten(args = ("/public/%2e%2e/api//workflow/v1/./tasks"), setup = routing_setup)]
+fn routing((table, req): (RouteTable, RequestHeader)) -> bool {
+    black_box(target::resolve(black_box(&req), &table).is_ok())
+}
+
+#[library_benchmark]
+#[bench::normalize_rewritten("/public/%2e%2e/api//workflow/v1/./tasks")]
+fn normalize(path: &str) -> usize {
+    black_box(authgate_core::http::path::normalize(black_box(path)).map_or(0, |n| n.path.len()))
+}
+
+library_benchmark_group!(name = request_path; benchmarks = credentials, bearer_uncached, bearer_cached, basic,
+    identity_headers, routing, normalize);
+
+main!(library_benchmark_groups = request_path);
