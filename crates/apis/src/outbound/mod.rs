@@ -10,12 +10,15 @@
 //!   on-behalf-of exchange) and their users (outbound routes, REST-backed SmartObjects).
 //! - [`store`]: the [`OAuthStore`] trait (connections, authorization states, the refresh lock), implemented by
 //!   both backends and checked by the conformance suite.
+//! - [`service`]: [`Outbound`](service::Outbound), what the gateway holds: the reloadable catalog and vault,
+//!   the store, the HTTP client and the token source of each grant kind.
 //!
 //! [`OAuthStore`]: store::OAuthStore
 
 pub mod endpoint;
 pub mod params;
 pub mod resource;
+pub mod service;
 pub mod store;
 pub mod tokens;
 pub mod vault;
