@@ -213,12 +213,17 @@ impl ApiSettings {
         }
     }
 
-    /// Opens (and migrates) the stores and builds the APIs on them.
-    pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
-        let stores = match &self.database {
+    /// Opens (and migrates) the stores (also for the `oauth` commands).
+    pub async fn open_stores(&self) -> anyhow::Result<authgate_apis::store::Stores> {
+        Ok(match &self.database {
             Database::Sqlite(path) => authgate_apis::store::sqlite::open(path, self.threads.max(2)).await?,
             Database::Postgres(url) => postgres::open(url, self.postgres).await?,
-        };
+        })
+    }
+
+    /// Opens (and migrates) the stores and builds the APIs on them.
+    pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
+        let stores = self.open_stores().await?;
         tracing::info!(database = %self.database, "built-in API stores open");
         Ok(BuiltinApis::open(stores, headers, self.parts(people)).await?)
     }

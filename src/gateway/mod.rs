@@ -176,7 +176,7 @@ impl Gateway {
             _ => issues.take(assertion::from_config(&cfg.assertion), || None),
         };
 
-        let (Some(server), Some((directories, basic)), Some(apis), true) =
+        let (Some(server), Some((directories, basic)), Some(mut apis), true) =
             (server, directories, apis, issues.0.is_empty())
         else {
             return Err(ConfigError::Invalid {
@@ -184,6 +184,10 @@ impl Gateway {
                 issues: issues.0,
             });
         };
+        if let Some(oauth) = apis.oauth.as_mut() {
+            let refreshes = metrics.outbound_oauth_refreshes.clone();
+            oauth.refreshes = Arc::new(move |outcome| refreshes.with_label_values(&[outcome]).inc());
+        }
         let bearer = BearerAuthenticator::new(
             providers,
             TokenCache::new(

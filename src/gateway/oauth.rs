@@ -5,6 +5,7 @@
 //! The built-in APIs build [`Outbound`](authgate_apis::outbound::service::Outbound) from these settings on
 //! their store, once the database is open.
 
+use authgate_apis::outbound::connections::RefreshCounter;
 use authgate_apis::outbound::resource::{Catalog, GrantKind};
 use authgate_apis::outbound::vault::Vault;
 use authgate_apis::OAuthParts;
@@ -24,6 +25,9 @@ pub struct OAuthSettings {
     pub resources_dir: PathBuf,
     /// The directories, their files and the key files: a change triggers a reload.
     pub watched: Vec<PathBuf>,
+    /// Counts refreshes by outcome; [`Gateway::build_with`](super::Gateway::build_with) points it at the
+    /// metrics (none counted before).
+    pub refreshes: RefreshCounter,
 }
 
 impl OAuthSettings {
@@ -65,6 +69,7 @@ impl OAuthSettings {
                 types_dir,
                 resources_dir,
                 watched,
+                refreshes: Arc::new(|_| {}),
             })),
             _ => Err(issues),
         }
@@ -75,6 +80,7 @@ impl OAuthSettings {
         OAuthParts {
             catalog: self.catalog.clone(),
             vault: self.vault.clone(),
+            refreshes: self.refreshes.clone(),
         }
     }
 

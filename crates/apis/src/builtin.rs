@@ -4,7 +4,9 @@
 
 use crate::odata::catalog::Catalog;
 use crate::odata::ODataApi;
+use crate::outbound::connections::{Connections, RefreshCounter};
 use crate::outbound::resource::Catalog as OAuthCatalog;
+use crate::outbound::resource::GrantKind;
 use crate::outbound::service::{http_client, Outbound};
 use crate::outbound::vault::Vault;
 use crate::store::{StoreError, Stores};
@@ -45,6 +47,8 @@ pub struct OAuthParts {
     pub catalog: OAuthCatalog,
     /// The token vault's keys.
     pub vault: Arc<Vault>,
+    /// Counts refreshes by outcome (the `authgate_outbound_oauth_refreshes_total` metric).
+    pub refreshes: RefreshCounter,
 }
 
 /// The built-in APIs on their stores.
@@ -62,12 +66,10 @@ impl BuiltinApis {
             Some(oauth) => {
                 let client = http_client()
                     .map_err(|e| StoreError::Unavailable(format!("cannot create the HTTP client: {e}")))?;
-                Some(Arc::new(Outbound::new(
-                    oauth.catalog,
-                    oauth.vault,
-                    stores.oauth.clone(),
-                    client,
-                )))
+                let mut outbound = Outbound::new(oauth.catalog, oauth.vault, stores.oauth.clone(), client);
+                let connections = Connections::new(&outbound, oauth.refreshes);
+                outbound.set_source(&[GrantKind::AuthorizationCode], Arc::new(connections));
+                Some(Arc::new(outbound))
             }
             None => None,
         };

@@ -36,7 +36,12 @@ use std::sync::Arc;
 
 /// Fixed base paths of the built-in APIs; matched case-insensitively (the rest of the path is left as sent).
 /// The OData API's base paths are configuration (`odata.base_paths`) and matched by its handler.
-pub const BASE_PATHS: [&str; 2] = ["/api/workflow/v1", "/api/whoami"];
+pub const BASE_PATHS: [&str; 4] = [
+    "/api/workflow/v1",
+    "/api/whoami",
+    outbound::service::BASE,
+    outbound::flow::CALLBACK_PATH,
+];
 
 /// What every built-in handler can reach.
 pub struct ApiState {
@@ -55,6 +60,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
         .nest(workflow::BASE, workflow::router())
+        .nest(outbound::service::BASE, outbound::handlers::router())
+        .merge(outbound::handlers::callback_router())
         // OData paths are not router patterns and its base paths reload with the configuration: its handler
         // takes whatever is left and answers 404 for paths under none of them.
         .fallback(odata::handlers::handle)
