@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod gateway;
 pub mod inspect;
 pub mod logging;
+pub mod oauth_cli;
 pub mod proxy;
 pub mod serve;
 pub mod tokenbench;

@@ -1,4 +1,5 @@
-//! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, bench-tokens, version.
+//! The `authgate` command line: serve, check, hash-password, token inspect, consent-url, bench-tokens, oauth,
+//! version.
 
 use anyhow::{bail, Context};
 use authgate::gateway::Gateway;
@@ -70,6 +71,58 @@ enum Command {
     /// Mint tokens in-process and measure how fast the bearer path validates them, on all cores (no load
     /// generator needed). Also writes tokens and their JWKS for load tests.
     BenchTokens(BenchTokensArgs),
+    /// Outbound OAuth: users' connections to third-party services (the Tokens view), and vault key rotation.
+    Oauth {
+        #[command(subcommand)]
+        command: OAuthCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuthCommand {
+    /// Users' connections.
+    Tokens {
+        #[command(subcommand)]
+        command: OAuthTokensCommand,
+    },
+    /// Re-encrypt every stored token under the newest vault key (the first listed); prints counts. Run it
+    /// after adding a key (and reloading the gateways), before removing the old one. Idempotent.
+    Reseal {
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuthTokensCommand {
+    /// List connections: resource type, resource, audience, primary credential, user, expires in, status.
+    List {
+        /// Only this user's (fully qualified name, case-insensitive).
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Revoke a user's connection to one resource, or all of them.
+    Revoke {
+        /// The user (fully qualified name, case-insensitive).
+        #[arg(long)]
+        user: String,
+        /// The resource.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        resource: Option<String>,
+        /// Every connection of the user.
+        #[arg(long)]
+        all: bool,
+        /// Configuration file.
+        #[arg(long, short, default_value = "gateway.yaml", env = "AUTHGATE_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -242,6 +295,42 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::BenchTokens(args) => bench_tokens(args),
+        Command::Oauth { command } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let out = match command {
+                OAuthCommand::Tokens {
+                    command: OAuthTokensCommand::List { user, json, config },
+                } => {
+                    let (_, gateway) = load(&config)?;
+                    runtime.block_on(authgate::oauth_cli::list(&gateway, user.as_deref(), json))?
+                }
+                OAuthCommand::Tokens {
+                    command:
+                        OAuthTokensCommand::Revoke {
+                            user,
+                            resource,
+                            all,
+                            config,
+                        },
+                } => {
+                    let (_, gateway) = load(&config)?;
+                    runtime.block_on(authgate::oauth_cli::revoke(&gateway, &user, resource.as_deref(), all))?
+                }
+                OAuthCommand::Reseal { config } => {
+                    let (_, gateway) = load(&config)?;
+                    let counts = runtime.block_on(authgate::oauth_cli::reseal(&gateway))?;
+                    let key = gateway
+                        .apis
+                        .oauth
+                        .as_ref()
+                        .map(|o| o.vault.current_key_id().to_string())
+                        .unwrap_or_default();
+                    authgate::oauth_cli::describe(&counts, &key)
+                }
+            };
+            print!("{out}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Token {
             command: TokenCommand::Inspect { token, config, offline },
         } => {

@@ -2,11 +2,12 @@
 //! ([`ProxyState`]), the process settings, the directories and the built-in APIs' settings. Every invalid
 //! value is reported with its field path; nothing half-built is ever served. Each subsystem builds itself
 //! with a `from_config` that returns every issue it found ([`server`], [`routes`], [`providers`],
-//! [`directories`], [`assertion`], [`apis`]), each with unit tests of its rules.
+//! [`directories`], [`assertion`], [`apis`], [`oauth`]), each with unit tests of its rules.
 
 pub mod apis;
 pub mod assertion;
 pub mod directories;
+pub mod oauth;
 pub mod providers;
 pub mod routes;
 pub mod server;
@@ -175,7 +176,7 @@ impl Gateway {
             _ => issues.take(assertion::from_config(&cfg.assertion), || None),
         };
 
-        let (Some(server), Some((directories, basic)), Some(apis), true) =
+        let (Some(server), Some((directories, basic)), Some(mut apis), true) =
             (server, directories, apis, issues.0.is_empty())
         else {
             return Err(ConfigError::Invalid {
@@ -183,6 +184,10 @@ impl Gateway {
                 issues: issues.0,
             });
         };
+        if let Some(oauth) = apis.oauth.as_mut() {
+            let refreshes = metrics.outbound_oauth_refreshes.clone();
+            oauth.refreshes = Arc::new(move |outcome| refreshes.with_label_values(&[outcome]).inc());
+        }
         let bearer = BearerAuthenticator::new(
             providers,
             TokenCache::new(
@@ -287,6 +292,9 @@ impl Gateway {
         }
         if old.server.threads != new.server.threads {
             out.push("server.threads");
+        }
+        if old.oauth.is_some() != new.oauth.is_some() {
+            out.push("oauth (adding or removing the section)");
         }
         out
     }

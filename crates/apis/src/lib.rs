@@ -24,7 +24,7 @@ pub mod server;
 pub mod store;
 pub mod workflow;
 
-pub use builtin::{ApiParts, BuiltinApis};
+pub use builtin::{ApiParts, BuiltinApis, OAuthParts};
 pub use error::ApiError;
 pub use identity::Caller;
 
@@ -36,7 +36,12 @@ use std::sync::Arc;
 
 /// Fixed base paths of the built-in APIs; matched case-insensitively (the rest of the path is left as sent).
 /// The OData API's base paths are configuration (`odata.base_paths`) and matched by its handler.
-pub const BASE_PATHS: [&str; 2] = ["/api/workflow/v1", "/api/whoami"];
+pub const BASE_PATHS: [&str; 4] = [
+    "/api/workflow/v1",
+    "/api/whoami",
+    outbound::service::BASE,
+    outbound::flow::CALLBACK_PATH,
+];
 
 /// What every built-in handler can reach.
 pub struct ApiState {
@@ -46,6 +51,8 @@ pub struct ApiState {
     pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
     /// The OData API's catalog and store; swapped whole when the configuration reloads.
     pub odata: arc_swap::ArcSwap<odata::ODataApi>,
+    /// Outbound OAuth, when `oauth:` is configured (it reloads its catalog and vault itself).
+    pub outbound: Option<Arc<outbound::service::Outbound>>,
 }
 
 /// The router of every built-in API.
@@ -53,6 +60,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
         .nest(workflow::BASE, workflow::router())
+        .nest(outbound::service::BASE, outbound::handlers::router())
+        .merge(outbound::handlers::callback_router())
         // OData paths are not router patterns and its base paths reload with the configuration: its handler
         // takes whatever is left and answers 404 for paths under none of them.
         .fallback(odata::handlers::handle)

@@ -53,6 +53,10 @@ pub struct Metrics {
     /// `authgate_shared_state_fallbacks_total`: checks answered by the local counters because the shared state
     /// was unreachable, slow, or known to be down.
     pub shared_state_fallbacks: IntCounter,
+    /// `authgate_outbound_oauth_refreshes_total{outcome}`: outbound OAuth access-token refreshes by outcome
+    /// (`refreshed`, `already_fresh`: another request or replica refreshed it first, `invalid_grant`, `failed`,
+    /// `backing_off`: not tried, a recent attempt failed). No user or resource labels.
+    pub outbound_oauth_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -177,6 +181,11 @@ impl Metrics {
             shared_state_fallbacks: counter(
                 "authgate_shared_state_fallbacks_total",
                 "Lockout and rate-limit checks answered by this replica's counters because the shared state was unavailable",
+            ),
+            outbound_oauth_refreshes: counter_vec(
+                "authgate_outbound_oauth_refreshes_total",
+                "Outbound OAuth access-token refreshes by outcome (refreshed, already_fresh, invalid_grant, failed, backing_off)",
+                &["outcome"],
             ),
             registry,
         }

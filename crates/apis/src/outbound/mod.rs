@@ -10,12 +10,23 @@
 //!   on-behalf-of exchange) and their users (outbound routes, REST-backed SmartObjects).
 //! - [`store`]: the [`OAuthStore`] trait (connections, authorization states, the refresh lock), implemented by
 //!   both backends and checked by the conformance suite.
+//! - [`service`]: [`Outbound`](service::Outbound), what the gateway holds: the reloadable catalog and vault,
+//!   the store, the HTTP client and the token source of each grant kind.
+//! - [`connections`]: the token source of `authorization_code` resources (stored connections, refreshed under
+//!   the store's lock, backoff, `invalid_grant`).
+//! - [`flow`], [`handlers`]: the browser flow (authorize, callback) and each user's own connections (JSON).
+//! - [`view`]: the Tokens view rows shared by the JSON API and `authgate oauth tokens list`.
 //!
 //! [`OAuthStore`]: store::OAuthStore
 
+pub mod connections;
 pub mod endpoint;
+pub mod flow;
+pub mod handlers;
 pub mod params;
 pub mod resource;
+pub mod service;
 pub mod store;
 pub mod tokens;
 pub mod vault;
+pub mod view;
