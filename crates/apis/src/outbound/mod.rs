@@ -14,6 +14,7 @@
 //! [`OAuthStore`]: store::OAuthStore
 
 pub mod endpoint;
+pub mod exchange;
 pub mod params;
 pub mod resource;
 pub mod store;
