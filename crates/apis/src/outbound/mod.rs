@@ -16,6 +16,7 @@
 pub mod endpoint;
 pub mod exchange;
 pub mod params;
+pub mod refusal;
 pub mod resource;
 pub mod store;
 pub mod tokens;
