@@ -273,6 +273,17 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
                 .join(", "),
         }
     );
+    match &gateway.apis.oauth {
+        None => {
+            let _ = writeln!(out, "oauth: not configured (no outbound OAuth resources)");
+        }
+        // Which routes use a resource: none until routes can name one (`outbound: {oauth_resource}`).
+        Some(oauth) => {
+            for line in oauth.describe(|_| Vec::new()) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
     let _ = writeln!(out, "routes (longest prefix first):");
     for r in gateway.proxy.routes.routes() {
         let auth = match &r.auth {

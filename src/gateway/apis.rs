@@ -2,6 +2,7 @@
 //! and links, and the published SmartObjects. [`ApiSettings::open`] opens their stores and builds the APIs,
 //! so the serve wiring never sees a storage backend.
 
+use super::oauth::OAuthSettings;
 use super::Issues;
 use authgate_apis::odata::catalog::Catalog;
 use authgate_apis::store::postgres;
@@ -96,8 +97,11 @@ pub struct ApiSettings {
     pub base_paths: Arc<[String]>,
     /// The external URL OData links are built from.
     pub public_url: Option<String>,
-    /// Directories and files whose change triggers a reload (definitions, SmartObjects).
+    /// Directories and files whose change triggers a reload (definitions, SmartObjects, OAuth resources and
+    /// vault key files).
     pub watched: Vec<PathBuf>,
+    /// Outbound OAuth, when `oauth:` is configured.
+    pub oauth: Option<OAuthSettings>,
 }
 
 impl ApiSettings {
@@ -144,11 +148,16 @@ impl ApiSettings {
         });
 
         let postgres = postgres_options(&cfg.builtin.postgres, &mut issues);
+        let oauth = OAuthSettings::from_config(file).unwrap_or_else(|found| {
+            issues.0.extend(found);
+            None
+        });
 
         let watched = std::iter::once(definitions_dir.clone())
             .chain(yaml_files(&definitions_dir).unwrap_or_default())
             .chain(std::iter::once(smartobjects_dir.clone()))
             .chain(yaml_files(&smartobjects_dir).unwrap_or_default())
+            .chain(oauth.iter().flat_map(|o| o.watched.iter().cloned()))
             .collect();
         issues.into_result(Self {
             socket: file.resolve(&cfg.builtin.socket),
@@ -162,6 +171,7 @@ impl ApiSettings {
             base_paths: cfg.odata.base_paths.clone().into(),
             public_url: cfg.odata.public_url.clone(),
             watched,
+            oauth,
         })
     }
 
@@ -175,6 +185,7 @@ impl ApiSettings {
             page_size: self.page_size,
             base_paths: self.base_paths.clone(),
             public_url: self.public_url.clone(),
+            oauth: self.oauth.as_ref().map(OAuthSettings::parts),
         }
     }
 

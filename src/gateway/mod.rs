@@ -2,11 +2,12 @@
 //! ([`ProxyState`]), the process settings, the directories and the built-in APIs' settings. Every invalid
 //! value is reported with its field path; nothing half-built is ever served. Each subsystem builds itself
 //! with a `from_config` that returns every issue it found ([`server`], [`routes`], [`providers`],
-//! [`directories`], [`assertion`], [`apis`]), each with unit tests of its rules.
+//! [`directories`], [`assertion`], [`apis`], [`oauth`]), each with unit tests of its rules.
 
 pub mod apis;
 pub mod assertion;
 pub mod directories;
+pub mod oauth;
 pub mod providers;
 pub mod routes;
 pub mod server;
@@ -287,6 +288,9 @@ impl Gateway {
         }
         if old.server.threads != new.server.threads {
             out.push("server.threads");
+        }
+        if old.oauth.is_some() != new.oauth.is_some() {
+            out.push("oauth (adding or removing the section)");
         }
         out
     }

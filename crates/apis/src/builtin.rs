@@ -4,6 +4,9 @@
 
 use crate::odata::catalog::Catalog;
 use crate::odata::ODataApi;
+use crate::outbound::resource::Catalog as OAuthCatalog;
+use crate::outbound::service::{http_client, Outbound};
+use crate::outbound::vault::Vault;
 use crate::store::{StoreError, Stores};
 use crate::workflow::definitions::Definitions;
 use crate::workflow::links::Links;
@@ -31,6 +34,17 @@ pub struct ApiParts {
     pub base_paths: Arc<[String]>,
     /// The gateway's external URL for OData links (never taken from the request).
     pub public_url: Option<String>,
+    /// Outbound OAuth's resource catalog and vault, when `oauth:` is configured. Whether it is configured is
+    /// fixed at start (the composition root refuses a reload that adds or removes it).
+    pub oauth: Option<OAuthParts>,
+}
+
+/// What outbound OAuth serves from the configuration.
+pub struct OAuthParts {
+    /// Resource types and resources.
+    pub catalog: OAuthCatalog,
+    /// The token vault's keys.
+    pub vault: Arc<Vault>,
 }
 
 /// The built-in APIs on their stores.
@@ -42,15 +56,34 @@ pub struct BuiltinApis {
 impl BuiltinApis {
     /// The APIs over `stores`, reading callers from the `headers` the proxy sets. The SmartObject tables are
     /// brought in line with the catalog before anything is served.
-    pub async fn open(stores: Stores, headers: Arc<HeaderSet>, parts: ApiParts) -> Result<Self, StoreError> {
+    pub async fn open(stores: Stores, headers: Arc<HeaderSet>, mut parts: ApiParts) -> Result<Self, StoreError> {
         stores.smartobjects.sync_schema(&parts.catalog).await?;
+        let outbound = match parts.oauth.take() {
+            Some(oauth) => {
+                let client = http_client()
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create the HTTP client: {e}")))?;
+                Some(Arc::new(Outbound::new(
+                    oauth.catalog,
+                    oauth.vault,
+                    stores.oauth.clone(),
+                    client,
+                )))
+            }
+            None => None,
+        };
         let (workflow, odata) = split(&stores, parts);
         let state = Arc::new(ApiState {
             headers,
             workflow: ArcSwap::from_pointee(workflow),
             odata: ArcSwap::from_pointee(odata),
+            outbound,
         });
         Ok(Self { state, stores })
+    }
+
+    /// Outbound OAuth, when configured: for the proxy's outbound routes and REST-backed SmartObjects.
+    pub fn outbound(&self) -> Option<Arc<Outbound>> {
+        self.state.outbound.clone()
     }
 
     /// The router of every built-in API.
@@ -61,7 +94,11 @@ impl BuiltinApis {
     /// Serves `parts` from now on. New SmartObjects and properties need their tables and columns before they
     /// are served: if the database refuses them, the Workflow API still takes the new parts and the OData API
     /// keeps its previous catalog (the error says why).
-    pub async fn reload(&self, parts: ApiParts) -> Result<(), StoreError> {
+    pub async fn reload(&self, mut parts: ApiParts) -> Result<(), StoreError> {
+        if let (Some(outbound), Some(oauth)) = (&self.state.outbound, parts.oauth.take()) {
+            outbound.reload(oauth.catalog);
+            outbound.reload_vault(oauth.vault);
+        }
         let (workflow, odata) = split(&self.stores, parts);
         self.state.workflow.store(Arc::new(workflow));
         self.stores.smartobjects.sync_schema(&odata.catalog).await?;

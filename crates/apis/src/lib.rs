@@ -24,7 +24,7 @@ pub mod server;
 pub mod store;
 pub mod workflow;
 
-pub use builtin::{ApiParts, BuiltinApis};
+pub use builtin::{ApiParts, BuiltinApis, OAuthParts};
 pub use error::ApiError;
 pub use identity::Caller;
 
@@ -46,6 +46,8 @@ pub struct ApiState {
     pub workflow: arc_swap::ArcSwap<workflow::WorkflowApi>,
     /// The OData API's catalog and store; swapped whole when the configuration reloads.
     pub odata: arc_swap::ArcSwap<odata::ODataApi>,
+    /// Outbound OAuth, when `oauth:` is configured (it reloads its catalog and vault itself).
+    pub outbound: Option<Arc<outbound::service::Outbound>>,
 }
 
 /// The router of every built-in API.

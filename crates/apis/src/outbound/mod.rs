@@ -10,6 +10,8 @@
 //!   on-behalf-of exchange) and their users (outbound routes, REST-backed SmartObjects).
 //! - [`store`]: the [`OAuthStore`] trait (connections, authorization states, the refresh lock), implemented by
 //!   both backends and checked by the conformance suite.
+//! - [`service`]: [`Outbound`](service::Outbound), what the gateway holds: the reloadable catalog and vault,
+//!   the store, the HTTP client and the token source of each grant kind.
 //!
 //! [`OAuthStore`]: store::OAuthStore
 
@@ -18,6 +20,7 @@ pub mod exchange;
 pub mod params;
 pub mod refusal;
 pub mod resource;
+pub mod service;
 pub mod store;
 pub mod tokens;
 pub mod vault;

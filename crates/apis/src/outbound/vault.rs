@@ -181,6 +181,11 @@ impl Vault {
         Self::new(keys).map_err(|message| vec![ConfigIssue::new(format!("{at}.keys"), message)])
     }
 
+    /// Every key id, the encrypting one first (for `authgate check`: ids only, never keys).
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
     /// The id of the key that encrypts.
     pub fn current_key_id(&self) -> &str {
         &self.keys[0].id

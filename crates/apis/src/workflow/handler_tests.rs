@@ -89,6 +89,7 @@ fn api() -> Api {
             base_paths: authgate_core::config::OdataConfig::default().base_paths.into(),
             public_url: None,
         }),
+        outbound: None,
     });
     Api {
         app: router(state),
