@@ -21,6 +21,7 @@ mod odata;
 mod odata_client;
 mod odata_sap;
 mod oidc_provider;
+mod outbound_routes;
 mod postgres_tls;
 mod replicas;
 mod server_hardening;

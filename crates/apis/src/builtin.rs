@@ -4,6 +4,7 @@
 
 use crate::odata::catalog::Catalog;
 use crate::odata::ODataApi;
+use crate::outbound::exchange::{self, Exchanger};
 use crate::outbound::resource::Catalog as OAuthCatalog;
 use crate::outbound::service::{http_client, Outbound};
 use crate::outbound::vault::Vault;
@@ -62,12 +63,12 @@ impl BuiltinApis {
             Some(oauth) => {
                 let client = http_client()
                     .map_err(|e| StoreError::Unavailable(format!("cannot create the HTTP client: {e}")))?;
-                Some(Arc::new(Outbound::new(
-                    oauth.catalog,
-                    oauth.vault,
-                    stores.oauth.clone(),
-                    client,
-                )))
+                let mut outbound = Outbound::new(oauth.catalog, oauth.vault, stores.oauth.clone(), client.clone());
+                outbound.set_source(
+                    &Exchanger::KINDS,
+                    Arc::new(Exchanger::new(client, exchange::DEFAULT_TIMEOUT)),
+                );
+                Some(Arc::new(outbound))
             }
             None => None,
         };

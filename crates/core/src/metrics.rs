@@ -53,6 +53,10 @@ pub struct Metrics {
     /// `authgate_shared_state_fallbacks_total`: checks answered by the local counters because the shared state
     /// was unreachable, slow, or known to be down.
     pub shared_state_fallbacks: IntCounter,
+    /// `authgate_outbound_tokens_total`: outbound OAuth tokens asked for by routes and REST-backed SmartObjects,
+    /// by the resource's grant kind and the result (`ok`, `not_connected`, `needs_reauthorization`,
+    /// `no_inbound_token`, `refused`, `unavailable`, `unknown_resource`). No user or resource names.
+    pub outbound_tokens: IntCounterVec,
 }
 
 impl Metrics {
@@ -177,6 +181,11 @@ impl Metrics {
             shared_state_fallbacks: counter(
                 "authgate_shared_state_fallbacks_total",
                 "Lockout and rate-limit checks answered by this replica's counters because the shared state was unavailable",
+            ),
+            outbound_tokens: counter_vec(
+                "authgate_outbound_tokens_total",
+                "Outbound OAuth tokens asked for, by grant kind (authorization_code, on_behalf_of, token_exchange) and result",
+                &["kind", "result"],
             ),
             registry,
         }
