@@ -167,6 +167,7 @@ impl Gateway {
             builtin_socket: &file.resolve(&cfg.builtin.socket),
             basic_enabled: cfg.basic.enabled,
             shared: shared.as_ref(),
+            oauth: apis.as_ref().and_then(|a| a.oauth.as_ref()).map(|o| &o.catalog),
         };
         let routes = issues.take(RouteTable::from_config(&cfg.routes, &route_context), || {
             RouteTable::new(Vec::new())

@@ -2,7 +2,9 @@
 
 use super::Issues;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
-use crate::proxy::routes::{normalize_prefix, Disabled, PathPolicy, Route, RouteTable, Upstream};
+use crate::proxy::routes::{normalize_prefix, Disabled, OutboundResource, PathPolicy, Route, RouteTable, Upstream};
+use authgate_apis::outbound::refusal::kind_label;
+use authgate_apis::outbound::resource::Catalog;
 use authgate_core::auth::RoutePolicy;
 use authgate_core::config::{AuthMode, ConfigIssue, RouteConfig};
 use authgate_core::http::path::is_plain_prefix;
@@ -22,6 +24,8 @@ pub struct RouteContext<'a> {
     pub basic_enabled: bool,
     /// The counters shared by replicas, if configured (rate limits count there).
     pub shared: Option<&'a Arc<dyn SharedCounters>>,
+    /// The outbound OAuth resources (`oauth:`), if configured (`outbound.oauth_resource` names one).
+    pub oauth: Option<&'a Catalog>,
 }
 
 impl RouteTable {
@@ -183,6 +187,39 @@ fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues)
             })
         }
     };
+    let outbound = r.outbound.as_ref().and_then(|o| {
+        let at = path("outbound.oauth_resource");
+        let Some(catalog) = ctx.oauth else {
+            issues.add(at, "no `oauth:` section is configured, so there are no OAuth resources");
+            return None;
+        };
+        let Some(resource) = catalog.resource(&o.oauth_resource) else {
+            let known: Vec<&str> = catalog.resources.iter().map(|r| r.name.as_str()).collect();
+            issues.add(
+                at,
+                format!(
+                    "no OAuth resource named '{}' (known: {})",
+                    o.oauth_resource,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+            return None;
+        };
+        if auth.is_none() {
+            issues.add(
+                path("outbound"),
+                "the token sent upstream is the authenticated user's: the route needs auth.mode: required",
+            );
+        }
+        Some(OutboundResource {
+            resource: resource.name.clone(),
+            kind: kind_label(catalog.type_of(resource).map(|t| t.kind).unwrap_or_default()),
+        })
+    });
     if issues.0.len() > before {
         return None;
     }
@@ -211,6 +248,7 @@ fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues)
         },
         index: i,
         assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
+        outbound,
     })
 }
 
@@ -235,6 +273,14 @@ mod tests {
     use std::path::Path;
 
     fn build_table(yaml: &str, basic_enabled: bool) -> Result<RouteTable, Vec<ConfigIssue>> {
+        build_table_with(yaml, basic_enabled, None)
+    }
+
+    fn build_table_with(
+        yaml: &str,
+        basic_enabled: bool,
+        oauth: Option<&Catalog>,
+    ) -> Result<RouteTable, Vec<ConfigIssue>> {
         let routes: Vec<RouteConfig> =
             authgate_core::config::parse_yaml(Path::new("gateway.yaml"), yaml, |_| None).unwrap();
         let providers = HashMap::from([("corp".to_string(), 0)]);
@@ -243,8 +289,64 @@ mod tests {
             builtin_socket: Path::new("/run/authgate/api.sock"),
             basic_enabled,
             shared: None,
+            oauth,
         };
         RouteTable::from_config(&routes, &ctx)
+    }
+
+    fn obo_catalog() -> Catalog {
+        fn parse<T: serde::de::DeserializeOwned>(text: &str) -> T {
+            authgate_core::config::parse_yaml(Path::new("x.yaml"), text, |_| None).unwrap()
+        }
+        Catalog::build(
+            vec![(
+                "t.yaml".into(),
+                parse("name: OBO\nkind: on_behalf_of\nparameters:\n  - {name: scope, stages: [token]}\n"),
+            )],
+            vec![(
+                "r.yaml".into(),
+                parse("name: Downstream API\ntype: OBO\ntoken_endpoint: https://idp.example/token\n"),
+            )],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_outbound_resource_must_exist_and_the_route_must_authenticate() {
+        let catalog = obo_catalog();
+        let table = build_table_with(
+            "[{name: a, prefix: /a, upstream: builtin, outbound: {oauth_resource: downstream api}}]",
+            true,
+            Some(&catalog),
+        )
+        .unwrap();
+        assert_eq!(
+            table.routes()[0].outbound.as_ref().map(|o| o.resource.as_str()),
+            Some("Downstream API"),
+            "named as the catalog spells it"
+        );
+        let messages = |yaml: &str, oauth| crate::gateway::test_support::messages(build_table_with(yaml, true, oauth));
+        assert_eq!(
+            messages(
+                "[{name: a, prefix: /a, upstream: builtin, outbound: {oauth_resource: Nope}}]",
+                Some(&catalog)
+            ),
+            ["routes[0].outbound.oauth_resource: no OAuth resource named 'Nope' (known: Downstream API)"]
+        );
+        assert_eq!(
+            messages(
+                "[{name: a, prefix: /a, upstream: builtin, outbound: {oauth_resource: X}}]",
+                None
+            ),
+            ["routes[0].outbound.oauth_resource: no `oauth:` section is configured, so there are no OAuth resources"]
+        );
+        assert_eq!(
+            messages(
+                "[{name: a, prefix: /a, upstream: builtin, auth: {mode: off}, outbound: {oauth_resource: downstream api}}]",
+                Some(&catalog)
+            ),
+            ["routes[0].outbound: the token sent upstream is the authenticated user's: the route needs auth.mode: required"]
+        );
     }
 
     fn issues(yaml: &str) -> Vec<String> {

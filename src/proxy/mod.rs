@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod downstream;
+pub mod outbound;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -13,6 +14,8 @@ pub mod tls;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_apis::outbound::service::Outbound;
+use authgate_apis::outbound::tokens::AccessToken;
 use authgate_core::auth::errors::{respond, ErrorResponse};
 use authgate_core::auth::Authenticated;
 use authgate_core::config::ForwardCredentials;
@@ -43,6 +46,8 @@ pub struct RequestCtx {
     auth_method: &'static str,
     /// Why the request was allowed or refused (`ok`, `audience`, `no_route`...).
     decision: &'static str,
+    /// The user's token for the route's outbound resource, sent upstream instead of the client's credentials.
+    outbound_token: Option<AccessToken>,
 }
 
 /// The proxy service.
@@ -50,6 +55,8 @@ pub struct AuthProxy {
     current: Arc<ArcSwap<ProxyState>>,
     id_prefix: u64,
     id_counter: AtomicU64,
+    /// Outbound OAuth (it reloads its own catalog), for routes with `outbound`.
+    outbound: Option<Arc<Outbound>>,
 }
 
 impl AuthProxy {
@@ -61,7 +68,14 @@ impl AuthProxy {
             current,
             id_prefix: u64::from_le_bytes(seed),
             id_counter: AtomicU64::new(0),
+            outbound: None,
         }
+    }
+
+    /// Routes with `outbound` get their tokens from `outbound` (without it they answer 503).
+    pub fn with_outbound(mut self, outbound: Option<Arc<Outbound>>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// The inbound `X-Request-Id` when it is sane, else a fresh one.
@@ -180,6 +194,7 @@ impl ProxyHttp for AuthProxy {
             upstream_started: None,
             auth_method: "-",
             decision: "-",
+            outbound_token: None,
         }
     }
 
@@ -249,6 +264,18 @@ impl ProxyHttp for AuthProxy {
                         return refuse_rate_limited(session, ctx, wait).await;
                     }
                 }
+                if let Some(resource) = &route.outbound {
+                    let token = outbound::token(self.outbound.as_deref(), session, &auth, resource, &state).await;
+                    match token {
+                        Ok(token) => ctx.outbound_token = Some(token),
+                        Err(refusal) => {
+                            ctx.decision = "outbound_token";
+                            ctx.auth = Some(auth);
+                            outbound::refuse(session, &refusal, &state.realm, &ctx.request_id).await?;
+                            return Ok(true);
+                        }
+                    }
+                }
                 ctx.auth = Some(auth);
                 Ok(false)
             }
@@ -290,7 +317,14 @@ impl ProxyHttp for AuthProxy {
         for name in spoofed {
             upstream.remove_header(&name);
         }
-        if let Some(route) = &ctx.route {
+        if let Some(token) = ctx.outbound_token.take() {
+            // The user's token for the route's resource replaces whatever the client sent.
+            upstream.remove_header(&AUTHORIZATION);
+            let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.secret()))
+                .or_err(ErrorType::InternalError, "outbound token is not a header value")?;
+            value.set_sensitive(true);
+            upstream.insert_header(AUTHORIZATION, value)?;
+        } else if let Some(route) = &ctx.route {
             let keep = match route.forward {
                 ForwardCredentials::None => false,
                 ForwardCredentials::All => true,

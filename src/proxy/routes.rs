@@ -92,6 +92,17 @@ pub struct Route {
     pub index: usize,
     /// `aud` of identity assertions for this route.
     pub assertion_audience: String,
+    /// The OAuth resource whose user token replaces the client's credentials upstream, if any.
+    pub outbound: Option<OutboundResource>,
+}
+
+/// A route's outbound OAuth resource: the user's token for it is sent upstream as `Authorization: Bearer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundResource {
+    /// The resource's name as the catalog spells it.
+    pub resource: String,
+    /// Its grant kind, as the metrics label it (`on_behalf_of`...).
+    pub kind: &'static str,
 }
 
 /// Routes ordered by prefix length, longest first.
@@ -151,6 +162,7 @@ mod tests {
             limits: RouteLimits::default(),
             index: 0,
             assertion_audience: String::new(),
+            outbound: None,
         }
     }
 

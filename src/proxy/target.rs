@@ -153,6 +153,7 @@ mod tests {
             limits: RouteLimits::default(),
             index: 0,
             assertion_audience: String::new(),
+            outbound: None,
         }
     }
 

@@ -59,7 +59,7 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .routes
         .routes()
         .iter()
-        .any(|r| matches!(r.upstream, Upstream::Builtin(_)));
+        .any(|r| matches!(r.upstream, Upstream::Builtin(_)) || r.outbound.is_some());
     let api_socket = if serves_builtin {
         Some(authgate_apis::server::ApiSocket::claim(&gateway.apis.socket)?)
     } else {
@@ -74,8 +74,27 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let current = Arc::new(ArcSwap::new(gateway.clone()));
     let proxy_state = Arc::new(ArcSwap::new(gateway.proxy.clone()));
 
+    // The stores are opened (and migrated) before pingora starts, on a runtime of their own: a database that
+    // cannot be opened stops the process with its message. Outbound OAuth lives on them too (its connections),
+    // so they are opened for routes with an outbound resource as well.
+    let apis = if api_socket.is_some() {
+        let apis = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(gateway.apis.open(
+                gateway.proxy.identity_headers.clone(),
+                gateway.directories.people.clone(),
+            ))?;
+        Some(Arc::new(apis))
+    } else {
+        None
+    };
+    let outbound = apis.as_ref().and_then(|apis| apis.outbound());
     let downstream = Downstream::new(
-        pingora::proxy::http_proxy(&server.configuration, AuthProxy::new(proxy_state.clone())),
+        pingora::proxy::http_proxy(
+            &server.configuration,
+            AuthProxy::new(proxy_state.clone()).with_outbound(outbound),
+        ),
         {
             let proxy_state = proxy_state.clone();
             move || proxy_state.load().limits
@@ -98,18 +117,8 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     }
     server.add_service(proxy);
 
-    if let Some(api_socket) = api_socket {
+    if let (Some(api_socket), Some(apis)) = (api_socket, apis) {
         health.expect_builtin();
-        // The stores are opened (and migrated) before pingora starts, on a runtime of their own: a database
-        // that cannot be opened stops the process with its message.
-        let apis = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(gateway.apis.open(
-                gateway.proxy.identity_headers.clone(),
-                gateway.directories.people.clone(),
-            ))?;
-        let apis = Arc::new(apis);
         let reloaded = apis.clone();
         on_reload.push(Box::new(move |g: Arc<Gateway>| {
             let apis = reloaded.clone();

@@ -5,6 +5,7 @@
 use crate::odata::catalog::Catalog;
 use crate::odata::ODataApi;
 use crate::outbound::connections::{Connections, RefreshCounter};
+use crate::outbound::exchange::{self, Exchanger};
 use crate::outbound::resource::Catalog as OAuthCatalog;
 use crate::outbound::resource::GrantKind;
 use crate::outbound::service::{http_client, Outbound};
@@ -66,9 +67,13 @@ impl BuiltinApis {
             Some(oauth) => {
                 let client = http_client()
                     .map_err(|e| StoreError::Unavailable(format!("cannot create the HTTP client: {e}")))?;
-                let mut outbound = Outbound::new(oauth.catalog, oauth.vault, stores.oauth.clone(), client);
+                let mut outbound = Outbound::new(oauth.catalog, oauth.vault, stores.oauth.clone(), client.clone());
                 let connections = Connections::new(&outbound, oauth.refreshes);
                 outbound.set_source(&[GrantKind::AuthorizationCode], Arc::new(connections));
+                outbound.set_source(
+                    &Exchanger::KINDS,
+                    Arc::new(Exchanger::new(client, exchange::DEFAULT_TIMEOUT)),
+                );
                 Some(Arc::new(outbound))
             }
             None => None,

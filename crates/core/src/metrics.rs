@@ -57,6 +57,10 @@ pub struct Metrics {
     /// (`refreshed`, `already_fresh`: another request or replica refreshed it first, `invalid_grant`, `failed`,
     /// `backing_off`: not tried, a recent attempt failed). No user or resource labels.
     pub outbound_oauth_refreshes: IntCounterVec,
+    /// `authgate_outbound_tokens_total`: outbound OAuth tokens asked for by routes and REST-backed SmartObjects,
+    /// by the resource's grant kind and the result (`ok`, `not_connected`, `needs_reauthorization`,
+    /// `no_inbound_token`, `refused`, `unavailable`, `unknown_resource`). No user or resource names.
+    pub outbound_tokens: IntCounterVec,
 }
 
 impl Metrics {
@@ -186,6 +190,11 @@ impl Metrics {
                 "authgate_outbound_oauth_refreshes_total",
                 "Outbound OAuth access-token refreshes by outcome (refreshed, already_fresh, invalid_grant, failed, backing_off)",
                 &["outcome"],
+            ),
+            outbound_tokens: counter_vec(
+                "authgate_outbound_tokens_total",
+                "Outbound OAuth tokens asked for, by grant kind (authorization_code, on_behalf_of, token_exchange) and result",
+                &["kind", "result"],
             ),
             registry,
         }

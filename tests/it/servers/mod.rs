@@ -10,6 +10,7 @@ pub mod oidc;
 pub mod postgres;
 pub mod redis;
 pub mod slapd;
+pub mod sts;
 
 pub use authgate_testkit::process::{wait_for, Killed};
 use std::path::PathBuf;

@@ -73,7 +73,7 @@ fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn order(a: &Value, b: &Value) -> Option<Ordering> {
+pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (Value::Int(x), Value::Decimal(y)) => (*x as f64).partial_cmp(y),

@@ -99,7 +99,7 @@ pub enum BodyMode {
 }
 
 /// Converts one JSON value to `p`'s type.
-fn value_of(p: &SmartProperty, json: &Json) -> Result<Value, String> {
+pub(crate) fn value_of(p: &SmartProperty, json: &Json) -> Result<Value, String> {
     let ty = p.edm().csdl();
     let text = || json.as_str().ok_or_else(|| format!("expects a JSON string ({ty})"));
     let value = match (p.kind, json) {

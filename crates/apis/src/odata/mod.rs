@@ -24,6 +24,7 @@ pub mod handlers;
 pub mod json;
 pub mod metadata;
 pub mod query;
+pub mod rest;
 pub mod smartobject;
 pub mod statistics;
 pub mod store;

@@ -21,9 +21,11 @@
 
 pub mod connections;
 pub mod endpoint;
+pub mod exchange;
 pub mod flow;
 pub mod handlers;
 pub mod params;
+pub mod refusal;
 pub mod resource;
 pub mod service;
 pub mod store;

@@ -239,6 +239,14 @@ const RESERVED: &[(&str, &str)] = &[
         "PKCE is the gateway's: it always uses S256 (`pkce` on the type)",
     ),
     (
+        "assertion",
+        "on-behalf-of sends the caller's inbound bearer token as `assertion` itself",
+    ),
+    (
+        "subject_token",
+        "token exchange sends the caller's inbound bearer token as `subject_token` itself",
+    ),
+    (
         "refresh_token",
         "the gateway sends the user's stored refresh token in the refresh request itself",
     ),
@@ -628,6 +636,7 @@ pub(crate) mod tests {
             assert!(names.contains(&expected), "{expected} missing from {names:?}");
         }
         assert!(catalog.types.iter().any(|t| t.kind == GrantKind::OnBehalfOf));
+        assert!(catalog.types.iter().any(|t| t.kind == GrantKind::TokenExchange));
         let sf = catalog.resource("salesforce example").expect("the example resource");
         assert_eq!(
             sf.refresh_endpoint, sf.token_endpoint,

@@ -706,6 +706,21 @@ pub struct RouteConfig {
     /// Request paths out of the ordinary this route accepts. Default: none of them.
     #[serde(default)]
     pub path: RoutePathConfig,
+    /// Call the upstream with the user's OAuth token for a resource (`oauth:` section) instead of the client's
+    /// credentials. Default: none (the client's credentials as `auth.forward_credentials` says).
+    #[serde(default)]
+    pub outbound: Option<RouteOutboundConfig>,
+}
+
+/// The outbound credentials of a route: the authenticated user's access token for an OAuth resource, sent
+/// upstream as `Authorization: Bearer` in place of whatever the client sent (whatever
+/// `auth.forward_credentials` says). A user without a usable token gets 401/403 JSON naming the resource and
+/// its authorize URL (a browser: a redirect to it).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteOutboundConfig {
+    /// The name of a resource in `oauth.resources` (case-insensitive). Required; the route must authenticate.
+    pub oauth_resource: String,
 }
 
 /// Request paths out of the ordinary a route accepts. Paths are always normalised first (unreserved escapes
