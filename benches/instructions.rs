@@ -191,6 +191,7 @@ fn route(name: &str, prefix: &str, index: usize) -> Route {
         limits: RouteLimits::default(),
         index,
         assertion_audience: String::new(),
+        outbound: None,
     }
 }
 

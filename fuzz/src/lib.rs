@@ -94,6 +94,7 @@ fn routes() -> &'static RouteTable {
             limits: RouteLimits::default(),
             index,
             assertion_audience: String::new(),
+            outbound: None,
         };
         let open = PathPolicy {
             allow_encoded_slash: true,
