@@ -21,7 +21,7 @@ mod load;
 #[path = "support/orders.rs"]
 mod orders;
 
-use load::{answered, env_or, hash, on_sqlite_and_postgres, run_for, selected, Figures, Gateway};
+use load::{answered, env_or, on_sqlite_and_postgres, run_for, selected, user_entry, Figures, Gateway, BASIC_USERS};
 use orders::{seed, REGIONS};
 use std::path::Path;
 use std::time::Instant;
@@ -35,16 +35,11 @@ async fn start_gateway(dir: &Path, database: &str) -> Gateway {
     let mut users = String::from("users:\n");
     for i in 0..USERS {
         let name = user(i);
-        users += &format!(
-            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [Reporting]}}\n",
-            hash(&name)
-        );
+        users += &user_entry(&name, "Reporting", "");
     }
     std::fs::write(dir.join("users.yaml"), users).expect("write users.yaml");
     let rest = format!(
-        "basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
-         user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
-         builtin: {{socket: api.sock, database: \"{database}\"}}\n\
+        "{BASIC_USERS}builtin: {{socket: api.sock, database: \"{database}\"}}\n\
          workflow: {{definitions: workflows}}\n\
          odata: {{smartobjects: smartobjects, workflow_statistics: {{enabled: false}}}}\n\
          routes: [{{name: odata, prefix: /api/odata/v4, upstream: builtin}}]\n"

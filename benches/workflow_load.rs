@@ -18,7 +18,8 @@
 mod load;
 
 use load::{
-    answered, connection, env_or, hash, on_sqlite_and_postgres, report, run_for, selected, Figures, Gateway, Samples,
+    answered, connection, env_or, on_sqlite_and_postgres, report, run_for, selected, user_entry, Figures, Gateway,
+    Samples, BASIC_USERS,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,25 +43,16 @@ async fn start_gateway(database: Option<String>) -> (Gateway, tempfile::TempDir)
     let mut users = String::from("users:\n");
     for i in 0..APPROVERS {
         let name = approver(i);
-        users += &format!(
-            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [Approvers]}}\n",
-            hash(&name)
-        );
+        users += &user_entry(&name, "Approvers", "");
     }
     for i in 0..EMPLOYEES {
         let name = employee(i);
-        users += &format!(
-            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [Employees], manager: {}}}\n",
-            hash(&name),
-            approver(i % APPROVERS)
-        );
+        users += &user_entry(&name, "Employees", &format!(", manager: {}", approver(i % APPROVERS)));
     }
     std::fs::write(dir.path().join("users.yaml"), users).expect("write users.yaml");
     let database = database.unwrap_or_else(|| dir.path().join("workflow.db").display().to_string());
     let rest = format!(
-        "basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
-         user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
-         builtin: {{socket: api.sock, database: \"{database}\"}}\n\
+        "{BASIC_USERS}builtin: {{socket: api.sock, database: \"{database}\"}}\n\
          workflow: {{definitions: \"{}\"}}\n\
          routes: [{{name: workflow, prefix: /api/workflow/v1, upstream: builtin}}]\n",
         concat!(env!("CARGO_MANIFEST_DIR"), "/policies/workflows")

@@ -24,7 +24,7 @@ mod orders;
 
 use authgate_apis::store;
 use authgate_apis::workflow::store::{InstanceRecord, NewInstance, NewTask, TaskStatus, WorkflowStore};
-use load::{answered, env_or, hash, on_sqlite_and_postgres, run_for, selected, Figures, Gateway};
+use load::{answered, env_or, on_sqlite_and_postgres, run_for, selected, user_entry, Figures, Gateway, BASIC_USERS};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -146,16 +146,11 @@ async fn start_gateway(dir: &Path, database: &str, sizes: &[usize]) -> Gateway {
         .map(|&size| approver(size))
         .chain([(LATECOMER.0.to_string(), LATECOMER.1.to_string())]);
     for (name, group) in everyone {
-        users += &format!(
-            "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [{group}, Reporting]}}\n",
-            hash(&name)
-        );
+        users += &user_entry(&name, &format!("{group}, Reporting"), "");
     }
     std::fs::write(dir.join("users.yaml"), users).expect("write users.yaml");
     let rest = format!(
-        "basic: {{directory: users.yaml, lockout: {{max_failures_per_user: 0, max_failures_per_ip: 0}}}}\n\
-         user_managers: {{ad: {{fqn_prefix: \"K2:\", domain: CONTOSO}}}}\n\
-         builtin: {{socket: api.sock, database: \"{database}\"}}\n\
+        "{BASIC_USERS}builtin: {{socket: api.sock, database: \"{database}\"}}\n\
          workflow: {{definitions: \"{}\"}}\n\
          odata: {{smartobjects: smartobjects, workflow_statistics: {{enabled: false}}}}\n\
          routes:\n\

@@ -30,6 +30,21 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+/// The `basic` and `user_managers` sections for a `users.yaml` beside `gateway.yaml`, lockout off (a bench
+/// hammers a few users from one address).
+pub const BASIC_USERS: &str =
+    "basic: {directory: users.yaml, lockout: {max_failures_per_user: 0, max_failures_per_ip: 0}}\n\
+                               user_managers: {ad: {fqn_prefix: \"K2:\", domain: CONTOSO}}\n";
+
+/// One entry of a `users.yaml`: an AD user of CONTOSO whose password is their name (a cheap hash), in `groups`
+/// (the items of a YAML flow list), with `extra` flow-mapping fields (`", manager: x"`) or `""`.
+pub fn user_entry(name: &str, groups: &str, extra: &str) -> String {
+    format!(
+        "  - {{name: {name}, user_manager: ad, domain: CONTOSO, password_hash: '{}', groups: [{groups}]{extra}}}\n",
+        hash(name)
+    )
+}
+
 /// The running gateway; killed on drop.
 pub struct Gateway {
     child: Child,

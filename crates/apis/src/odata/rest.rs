@@ -153,19 +153,7 @@ fn default_method(m: Method) -> http::Method {
 
 /// A base URL: https, or http on a loopback address; no credentials, query or fragment.
 fn base_url(text: &str) -> Result<url::Url, String> {
-    let mut url = url::Url::parse(text).map_err(|e| format!("'{text}' is not an absolute URL: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if loopback => {}
-        "http" => return Err(format!("'{text}' is plain http: users' tokens travel to it; use https")),
-        _ => return Err(format!("'{text}' is not an https URL")),
-    }
+    let mut url = crate::outbound::resource::https_or_loopback(text, "users' tokens")?;
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err(format!("'{text}' may not carry credentials, a query or a #fragment"));
     }

@@ -377,8 +377,10 @@ impl ResourceType {
     }
 }
 
-/// An endpoint: an absolute https URL, or http on a loopback address (a provider beside the gateway, tests).
-fn endpoint(text: &str) -> Result<url::Url, String> {
+/// An absolute https URL, or http on a loopback address (a service beside the gateway, tests). `carried` says
+/// what would travel in clear over plain http, for the error. Shared by the resource endpoints and the base
+/// URLs of REST-backed SmartObjects, which add their own rules.
+pub(crate) fn https_or_loopback(text: &str, carried: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("'{text}' is not an absolute URL: {e}"))?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -387,15 +389,16 @@ fn endpoint(text: &str) -> Result<url::Url, String> {
         None => false,
     };
     match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(format!(
-                "'{text}' is plain http: tokens and secrets travel to it; use https"
-            ))
-        }
-        _ => return Err(format!("'{text}' is not an https URL")),
+        "https" if url.host().is_some() => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!("'{text}' is plain http: {carried} travel to it; use https")),
+        _ => Err(format!("'{text}' is not an https URL")),
     }
+}
+
+/// An endpoint: an absolute https URL, or http on a loopback address (a provider beside the gateway, tests).
+fn endpoint(text: &str) -> Result<url::Url, String> {
+    let url = https_or_loopback(text, "tokens and secrets")?;
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(format!("'{text}' may not carry credentials or a #fragment"));
     }
