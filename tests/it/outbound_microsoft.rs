@@ -3,7 +3,7 @@
 //! (the mock's v1 token endpoint refuses a request without it), the v2 type by `scope` (its v2 endpoints
 //! refuse `resource`). Both run the browser flow (PKCE S256, the client secret, the same redirect URI), both
 //! tokens reach their routes' upstream, and both are refreshed once due (the mock's access tokens live
-//! SKEW + 2 s; the test polls until they are due).
+//! SKEW + 3 s; the test polls until they are due).
 
 use crate::servers::aad::{AadMock, CLIENT_ID, CLIENT_SECRET, TENANT};
 use crate::support::browser::Browser;
@@ -103,7 +103,7 @@ async fn upstream_bearer(gw: &Gateway, prefix: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microsoft_online_v1_sends_resource_and_v2_sends_scope_in_the_flow_and_on_refresh() {
     let aad = AadMock::start().await;
-    aad.set_lifetime(62);
+    aad.set_lifetime(63);
     let gw = gateway(&aad).await;
 
     let v1 = connect(&gw, &aad, "SharePoint").await;

@@ -6,8 +6,8 @@
 //! through `servers::oidc::TokenCounter`, a loopback proxy that records each exchange: that is where refresh
 //! calls are counted and where the test learns the tokens the provider issued.
 //!
-//! A token is due [`SKEW`] s before it expires, so a fresh one ([`TTL`] = SKEW + 2) becomes due within
-//! about two seconds; the tests wait for that by polling the user's connection (its `expires_in_seconds`).
+//! A token is due [`SKEW`] s before it expires, so a fresh one ([`TTL`] = SKEW + 3) becomes due within
+//! about three seconds; the tests wait for that by polling the user's connection (its `expires_in_seconds`).
 
 use crate::servers::oidc::{OidcProvider, TokenCounter, CLIENT_ID, CLIENT_SECRET};
 use crate::servers::postgres::Postgres;
@@ -20,8 +20,9 @@ const GENERIC_TYPE: &str = include_str!("../../policies/oauth/types/oauth2.yaml"
 const VAULT_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 /// The gateway refreshes a token this many seconds before it expires (`connections::SKEW`).
 const SKEW: i64 = 60;
-/// The provider's access-token lifetime: due two seconds after it is issued.
-const TTL: u32 = 62;
+/// The provider's access-token lifetime: due three seconds after it is issued (the margin in which the
+/// steps that expect no refresh run).
+const TTL: u32 = 63;
 
 /// A provider, the counting proxy in front of its token endpoint, and gateways using it.
 struct Setup {
