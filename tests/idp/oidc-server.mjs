@@ -1,8 +1,15 @@
-// A real OpenID Connect provider (oidc-provider) for tests/it/oidc_provider.rs, on loopback only.
+// A real OpenID Connect provider (oidc-provider) for the integration tests, on loopback only.
 //   node oidc-server.mjs <port>
-// Client credentials grant with resource indicators: a token requested with resource=X is a JWT access
-// token (typ at+jwt) whose audience is exactly X. POST /__rotate starts signing with a new RSA key (the
-// old one stays published), as a provider rotating keys does.
+// Client credentials grant with resource indicators (tests/it/oidc_provider.rs): a token requested with
+// resource=X is a JWT access token (typ at+jwt) whose audience is exactly X. POST /__rotate starts signing
+// with a new RSA key (the old one stays published), as a provider rotating keys does.
+//
+// Authorization code mode (tests/it/outbound_oidc.rs), when AUTHCODE_REDIRECT_URIS is set (space-separated):
+// a second, confidential client `authgate-outbound` (secret `authgate-outbound-secret`, client_secret_post)
+// for the gateway as an OAuth client: authorization code with PKCE (S256, required), refresh tokens issued
+// for offline_access and rotated on every use (a rotated one used again revokes the grant), opaque access
+// tokens living ACCESS_TOKEN_TTL seconds (default 3600); the development login and consent pages (any
+// login name is an account, any password); token revocation and introspection.
 import http from 'node:http';
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
@@ -13,6 +20,22 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${port}`;
+const redirectUris = (process.env.AUTHCODE_REDIRECT_URIS ?? '').split(' ').filter(Boolean);
+const authCode = redirectUris.length > 0;
+const accessTokenTtl = Number(process.env.ACCESS_TOKEN_TTL ?? '3600');
+if (!Number.isInteger(accessTokenTtl) || accessTokenTtl <= 0) {
+  console.error('ACCESS_TOKEN_TTL must be a positive number of seconds');
+  process.exit(2);
+}
+
+const outboundClient = {
+  client_id: 'authgate-outbound',
+  client_secret: 'authgate-outbound-secret',
+  grant_types: ['authorization_code', 'refresh_token'],
+  redirect_uris: redirectUris,
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_post',
+};
 
 async function newKey(n) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -30,10 +53,18 @@ function makeProvider(keys) {
       response_types: [],
       token_endpoint_auth_method: 'client_secret_post',
       scope: 'api',
-    }],
-    scopes: ['api'],
+    }, ...(authCode ? [outboundClient] : [])],
+    scopes: ['api', 'openid', 'offline_access'],
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, code) => (
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access')
+    ),
+    ttl: { AccessToken: accessTokenTtl },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: authCode },
+      revocation: { enabled: authCode },
+      introspection: { enabled: authCode },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,

@@ -22,6 +22,8 @@ mod odata_client;
 mod odata_sap;
 mod oidc_provider;
 mod outbound_flow;
+mod outbound_microsoft;
+mod outbound_oidc;
 mod outbound_routes;
 mod postgres_tls;
 mod replicas;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod browser;
 pub mod odata;
 pub mod raw;
 pub mod workflow;

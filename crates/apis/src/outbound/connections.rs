@@ -4,8 +4,11 @@
 //! - An access token valid for more than [`SKEW`] is opened and returned.
 //! - One that is due is refreshed under the store's refresh lock (a row lock: one refresh per (user,
 //!   resource) across threads and replicas). Inside the lock the row is read again: if another holder
-//!   refreshed it meanwhile, no call is made. The refresh request is bounded by [`REFRESH_TIMEOUT`], well under
-//!   the PostgreSQL statement timeout (default 5 s) that bounds how long another replica waits for the lock.
+//!   refreshed it meanwhile (its access token is no longer the one this caller read before waiting), that
+//!   token is used while it is still valid, even if it is itself within [`SKEW`] of expiring (a provider's
+//!   short-lived tokens are), and no call is made. The refresh request is bounded by [`REFRESH_TIMEOUT`], well
+//!   under the PostgreSQL statement timeout (default 5 s) that bounds how long another replica waits for the
+//!   lock.
 //! - A rotated refresh token is saved in the same write as the new access token.
 //! - `invalid_grant` marks the connection as needing re-authorization; the caller is told where to authorize.
 //! - Any other failure keeps the connection, backs off for this (user, resource) in memory (1 s doubling to
@@ -17,7 +20,7 @@ use super::resource::{Resource, ResourceType, Stage};
 use super::service::Outbound;
 use super::store::{user_key, ConnectionRecord, ConnectionStatus, OAuthStore, RefreshOutcome, TokenUpdate};
 use super::tokens::{AccessToken, Principal, TokenError, TokenSource};
-use super::vault::{Binding, Vault, ACCESS_TOKEN, REFRESH_TOKEN};
+use super::vault::{Binding, Sealed, Vault, ACCESS_TOKEN, REFRESH_TOKEN};
 use crate::store::StoreError;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -194,10 +197,12 @@ impl TokenSource for Connections {
             let url = resource.refresh_endpoint.clone();
             let params = parameters(ty, resource, Stage::Refresh);
             let type_name = ty.name.clone();
+            let seen = record.access_token.clone();
             let set = move |a: Attempt| *attempt.lock().unwrap_or_else(|p| p.into_inner()) = a;
             Box::new(move |current: ConnectionRecord| {
                 Box::pin(async move {
-                    let (outcome, a) = refresh_locked(current, now, &vault, &client, &url, params, type_name).await;
+                    let (outcome, a) =
+                        refresh_locked(current, &seen, now, &vault, &client, &url, params, type_name).await;
                     set(a);
                     outcome
                 }) as std::pin::Pin<Box<dyn std::future::Future<Output = RefreshOutcome> + Send>>
@@ -245,9 +250,12 @@ impl TokenSource for Connections {
     }
 }
 
-/// The refresh, with the lock held and `current` read under it.
+/// The refresh, with the lock held and `current` read under it; `seen` is the access token the caller read
+/// before it waited for the lock.
+#[allow(clippy::too_many_arguments)]
 async fn refresh_locked(
     current: ConnectionRecord,
+    seen: &Sealed,
     now: i64,
     vault: &Vault,
     client: &reqwest::Client,
@@ -258,8 +266,9 @@ async fn refresh_locked(
     if current.status != ConnectionStatus::Connected {
         return (RefreshOutcome::Keep, Attempt::InvalidGrant);
     }
-    if fresh(&current, now) {
-        // Another holder refreshed while this one waited for the lock.
+    if fresh(&current, now) || (current.access_token != *seen && still_valid(&current, now)) {
+        // Another holder refreshed while this one waited for the lock: its token is used while valid, even
+        // one already due again (a lifetime under SKEW), or every waiter would refresh once more in turn.
         return (RefreshOutcome::Keep, Attempt::AlreadyFresh);
     }
     let Some(sealed) = &current.refresh_token else {
@@ -509,6 +518,31 @@ mod tests {
         s.clock.fetch_add(3600, Ordering::SeqCst);
         assert_eq!(s.token(ALICE).await.unwrap().secret(), "AT1");
         assert_eq!(s.stored_refresh_token().await, "RT1");
+    }
+
+    /// A provider whose access tokens live less than SKEW: the token one caller just got is already due when
+    /// the other caller, which waited for the lock, reads it. It is used, not refreshed once more.
+    #[tokio::test]
+    async fn a_waiter_uses_the_token_refreshed_meanwhile_even_if_it_is_short_lived() {
+        let (url, calls) = endpoint(|n, _| {
+            (
+                200,
+                format!(r#"{{"access_token":"AT{n}","refresh_token":"RT{n}","expires_in":30}}"#),
+            )
+        })
+        .await;
+        let s = setup(&url).await;
+        s.connect("AT-old", Some("RT-initial"), s.now() + 30).await;
+        let (a, b) = tokio::join!(s.token(ALICE), s.token(ALICE));
+        assert_eq!(a.unwrap().secret(), "AT0");
+        assert_eq!(b.unwrap().secret(), "AT0");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh for two callers");
+        let mut outcomes = s.counted.lock().unwrap().clone();
+        outcomes.sort();
+        assert_eq!(outcomes, ["already_fresh", "refreshed"]);
+        // A later caller that reads the due token itself refreshes it.
+        assert_eq!(s.token(ALICE).await.unwrap().secret(), "AT1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
