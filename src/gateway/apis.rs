@@ -153,6 +153,14 @@ impl ApiSettings {
             None
         });
 
+        // An `oauth:` section that failed to load has been reported already.
+        if cfg.oauth.is_none() || oauth.is_some() {
+            issues.0.extend(authgate_apis::odata::rest::check_resources(
+                catalog.defined(),
+                oauth.as_ref().map(|o| &o.catalog),
+            ));
+        }
+
         let watched = std::iter::once(definitions_dir.clone())
             .chain(yaml_files(&definitions_dir).unwrap_or_default())
             .chain(std::iter::once(smartobjects_dir.clone()))

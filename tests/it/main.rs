@@ -19,6 +19,7 @@ mod gateway_paths;
 mod gateway_tls;
 mod odata;
 mod odata_client;
+mod odata_rest;
 mod odata_sap;
 mod oidc_provider;
 mod outbound_flow;

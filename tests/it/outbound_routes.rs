@@ -1,7 +1,8 @@
 //! Outbound routes (issue 17, 6a + 6c): a route with `outbound: {oauth_resource}` sends the user's token for
 //! the resource upstream instead of the client's credentials. With an on-behalf-of resource the token is the
 //! caller's inbound bearer token exchanged at an Azure-AD-shaped token endpoint (`servers::sts`), cached per
-//! user; a Basic caller gets 403.
+//! user; a Basic caller gets 403. With an authorization-code resource a user without a connection gets 401 JSON
+//! (a browser a redirect to the authorize URL), and once connected the upstream gets the stored token.
 
 use crate::servers::sts::{self, Sts};
 use crate::support::api::TokenIssuer;
@@ -180,4 +181,139 @@ async fn a_basic_caller_or_a_refusal_gets_403_json_naming_the_resource() {
             .await,
         2.0
     );
+}
+
+/// A token endpoint for the authorization-code kind: any code becomes access token `AT-<code>`.
+async fn code_provider() -> std::net::SocketAddr {
+    use axum::routing::post;
+    let router = axum::Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    r#"{"error":"invalid_grant"}"#.to_string(),
+                );
+            }
+            let code = form.get("code").cloned().unwrap_or_default();
+            (
+                axum::http::StatusCode::OK,
+                format!(r#"{{"access_token":"AT-{code}","refresh_token":"RT-{code}","expires_in":3600}}"#),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+/// 6a with the authorization-code kind: a user with no connection gets 401 JSON with the authorize URL (a
+/// browser a redirect to it); once connected through the browser flow, the upstream receives the stored access
+/// token, never the client's credentials, and another user is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_code_route_sends_the_stored_token_once_connected() {
+    let provider = code_provider().await;
+    let upstream = echo_upstream().await;
+    let yaml = format!(
+        "{}oauth:\n  types: oauth/types\n  resources: oauth/resources\n  vault: {{keys: [{{id: k1, key_file: vault.key}}]}}\n\
+         routes:\n  - {{name: files, prefix: /files, upstream: \"{upstream}\", auth: {{forward_credentials: all}}, outbound: {{oauth_resource: Files}}}}\n\
+         \x20 - {{name: oauth, prefix: /api/oauth/v1, upstream: builtin}}\n  - {{name: cb, prefix: /Identity/token/oauth, upstream: builtin}}\n",
+        base_config()
+    );
+    let ty = "name: Generic\nparameters:\n  - {name: client_id, stages: [authorization, token, refresh]}\n  - {name: response_type, stages: [authorization], defaults: {authorization: code}}\n  - {name: grant_type, stages: [token, refresh], defaults: {token: authorization_code, refresh: refresh_token}}\n";
+    let resource = format!(
+        "name: Files\ntype: Generic\nauthorization_endpoint: http://127.0.0.1:9/authorize\ntoken_endpoint: http://{provider}/token\nparameters:\n  client_id: {{authorization: gw, token: gw, refresh: gw}}\n"
+    );
+    let gw = Gateway::start_with_files(
+        &yaml,
+        &[
+            ("vault.key", &vault_key()),
+            ("oauth/types/generic.yaml", ty),
+            ("oauth/resources/files.yaml", &resource),
+        ],
+    )
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |user: &str, path: &str, accept: &str| {
+        no_redirects
+            .get(gw.url(path))
+            .basic_auth(user, Some(format!("{user}-pw")))
+            .header("accept", accept)
+            .send()
+    };
+
+    let r = get("alice", "/files/a", "application/json").await.unwrap();
+    assert_eq!(r.status(), 401, "{}", gw.log());
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(
+        challenge.contains("authorization_uri=\"/api/oauth/v1/resources/Files/authorize\""),
+        "{challenge}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "oauth_not_connected", "{body}");
+    assert_eq!(body["resource"], "Files");
+    assert_eq!(body["authorize_url"], "/api/oauth/v1/resources/Files/authorize");
+
+    let r = get("alice", "/files/a?x=1", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"],
+        "/api/oauth/v1/resources/Files/authorize?return_url=%2Ffiles%2Fa%3Fx%3D1"
+    );
+
+    // The browser flow: authorize, then the provider's redirect back with a code.
+    let r = get(
+        "alice",
+        "/api/oauth/v1/resources/Files/authorize?return_url=/files/a",
+        "text/html",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 302, "{}", gw.log());
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = no_redirects
+        .get(gw.url(&format!("/Identity/token/oauth/2?code=alice1&state={state}")))
+        .basic_auth("alice", Some("alice-pw"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", gw.log());
+    assert_eq!(r.headers()["location"], "/files/a");
+
+    let r = get("alice", "/files/a", "application/json").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", gw.log());
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(
+        echo["headers"]["authorization"], "Bearer AT-alice1",
+        "the stored token, not alice's Basic credentials (forward_credentials: all notwithstanding)"
+    );
+
+    let r = get("locky", "/files/a", "application/json").await.unwrap();
+    assert_eq!(r.status(), 401, "locky has no connection of his own");
+    assert!(!gw.log().contains("AT-alice1"), "no token in the log");
 }

@@ -3,6 +3,7 @@
 //! it only forwards to the socket the [`router`](BuiltinApis::router) is served on.
 
 use crate::odata::catalog::Catalog;
+use crate::odata::remote::Remote;
 use crate::odata::ODataApi;
 use crate::outbound::connections::{Connections, RefreshCounter};
 use crate::outbound::exchange::{self, Exchanger};
@@ -78,12 +79,19 @@ impl BuiltinApis {
             }
             None => None,
         };
+        let remote = match &outbound {
+            Some(outbound) => Some(Arc::new(Remote::new(outbound.clone()).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create the HTTP client for REST SmartObjects: {e}"))
+            })?)),
+            None => None,
+        };
         let (workflow, odata) = split(&stores, parts);
         let state = Arc::new(ApiState {
             headers,
             workflow: ArcSwap::from_pointee(workflow),
             odata: ArcSwap::from_pointee(odata),
             outbound,
+            remote,
         });
         Ok(Self { state, stores })
     }

@@ -53,6 +53,8 @@ pub struct ApiState {
     pub odata: arc_swap::ArcSwap<odata::ODataApi>,
     /// Outbound OAuth, when `oauth:` is configured (it reloads its catalog and vault itself).
     pub outbound: Option<Arc<outbound::service::Outbound>>,
+    /// The caller of REST SmartObjects' services, when `oauth:` is configured (their tokens come from it).
+    pub remote: Option<Arc<odata::remote::Remote>>,
 }
 
 /// The router of every built-in API.

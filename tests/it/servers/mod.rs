@@ -1,5 +1,5 @@
 //! Real third-party servers the suites start on loopback: OpenLDAP's `slapd`, the `oidc-provider` OpenID
-//! Connect provider (Node), an Azure AD token endpoint mock, nginx as an upstream, a PostgreSQL cluster and redis-server. Each
+//! Connect provider (Node), an Azure AD token endpoint mock, a REST service behind a SmartObject, nginx as an upstream, a PostgreSQL cluster and redis-server. Each
 //! runs in its own temporary directory and is killed when dropped. A missing tool fails the test loudly:
 //! `.ci/bootstrap` installs them.
 #![allow(dead_code)]
@@ -9,6 +9,7 @@ pub mod nginx;
 pub mod oidc;
 pub mod postgres;
 pub mod redis;
+pub mod rest;
 pub mod slapd;
 pub mod sts;
 

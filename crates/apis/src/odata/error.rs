@@ -1,4 +1,4 @@
-//! Errors in the OData JSON error format: `{"error": {"code", "message", "target"?}}`.
+//! Errors in the OData JSON error format: `{"error": {"code", "message", "target"?, "innererror"?}}`.
 
 use crate::store::StoreError;
 use crate::ApiError;
@@ -20,6 +20,8 @@ pub struct ODataError {
     pub target: Option<String>,
     /// The methods that are allowed (405 only).
     pub allow: Option<String>,
+    /// `innererror`: details a client can act on (a REST SmartObject's OAuth resource and authorize URL).
+    pub inner: Option<Box<serde_json::Value>>,
 }
 
 impl ODataError {
@@ -31,6 +33,7 @@ impl ODataError {
             message: message.into(),
             target: None,
             allow: None,
+            inner: None,
         }
     }
 
@@ -97,6 +100,9 @@ impl IntoResponse for ODataError {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(target) = self.target {
             error["target"] = json!(target);
+        }
+        if let Some(inner) = self.inner {
+            error["innererror"] = *inner;
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {

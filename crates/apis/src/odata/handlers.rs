@@ -12,9 +12,11 @@ use super::error::ODataError;
 use super::json::{parse_body, BodyMode, Collection, Entity};
 use super::metadata::service_document;
 use super::query::{key_segment, parse_key, parse_options, parse_path, QueryOptions, Resource, Target};
+use super::remote::{self, Remote};
 use super::smartobject::{Method, SmartObject};
 use super::store::ListQuery;
 use super::ODataApi;
+use crate::outbound::tokens::Principal;
 use crate::{ApiError, ApiState, Caller};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -43,6 +45,7 @@ pub async fn handle(
         Ok(caller) => {
             let request = Request {
                 api: &api,
+                remote: state.remote.as_deref(),
                 base,
                 rest,
                 caller: &caller,
@@ -63,6 +66,8 @@ pub async fn handle(
 
 struct Request<'a> {
     api: &'a ODataApi,
+    /// The caller of REST SmartObjects' services (when `oauth:` is configured).
+    remote: Option<&'a Remote>,
     /// The base path the request came in on, as configured.
     base: &'a str,
     /// The path after it.
@@ -87,6 +92,18 @@ fn serialize(value: &impl serde::Serialize) -> Result<Vec<u8>, ODataError> {
             "the response could not be written",
         )
     })
+}
+
+/// The bearer token of the request's one `Authorization` header, if it is one.
+fn inbound_bearer(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The methods allowed on a collection or an entity of `so`, for 405's `Allow`.
@@ -155,7 +172,14 @@ impl Request<'_> {
                 get_only("$count")?;
                 self.require(&so, Method::List, false)?;
                 let options = parse_options(self.uri.query(), Some(&so), Target::Count)?;
-                let n = self.api.store.count(so, options.filter).await?;
+                let n = if so.source.rest().is_some() {
+                    let rows = self.remote()?.list(&so, self.rest_caller()).await?;
+                    rows.iter()
+                        .filter(|row| options.filter.as_ref().is_none_or(|f| super::eval::matches(f, row)))
+                        .count() as u64
+                } else {
+                    self.api.store.count(so, options.filter).await?
+                };
                 Ok((
                     [(
                         header::CONTENT_TYPE,
@@ -244,6 +268,34 @@ impl Request<'_> {
         }
     }
 
+    /// The caller of REST services, or 503 when outbound OAuth is not running (a configuration with a REST
+    /// SmartObject and no `oauth:` section is refused, so this is a safety net).
+    fn remote(&self) -> Result<&Remote, ODataError> {
+        self.remote.ok_or_else(|| {
+            ODataError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "REST SmartObjects need outbound OAuth, which is not running in this gateway",
+            )
+        })
+    }
+
+    /// The caller as the token sources see it: the user, and the bearer token they authenticated with when the
+    /// route forwarded it (`auth.forward_credentials: bearer`), for on-behalf-of.
+    fn rest_caller(&self) -> remote::Caller<'_> {
+        let bearer = (self.caller.auth_method == "oauth")
+            .then(|| inbound_bearer(self.headers))
+            .flatten();
+        remote::Caller {
+            principal: Principal {
+                user: &self.caller.user,
+                inbound_bearer: bearer,
+            },
+            bearer_not_forwarded: self.caller.auth_method == "oauth" && bearer.is_none(),
+            public_url: self.api.public_url.as_deref(),
+        }
+    }
+
     fn prefers(&self, preference: &str) -> bool {
         self.headers
             .get_all("prefer")
@@ -262,18 +314,29 @@ impl Request<'_> {
         let options = parse_options(self.uri.query(), Some(&so), Target::Collection)?;
         let page = self.api.page_size.max(1);
         let limit = options.top.map_or(page, |top| top.min(page));
-        let count = if options.count {
-            Some(self.api.store.count(so.clone(), options.filter.clone()).await?)
+        let (mut rows, count) = if so.source.rest().is_some() {
+            // Every row the service returned (at most max_rows), then the query options, as the stores apply them.
+            let all = self.remote()?.list(&so, self.rest_caller()).await?;
+            let page = QueryOptions {
+                top: Some(limit + 1),
+                ..options.clone()
+            };
+            let (rows, count) = super::rest::apply(all, &page, so.key);
+            (rows, options.count.then_some(count))
         } else {
-            None
+            let count = if options.count {
+                Some(self.api.store.count(so.clone(), options.filter.clone()).await?)
+            } else {
+                None
+            };
+            let query = ListQuery {
+                filter: options.filter.clone(),
+                order: options.order.clone(),
+                skip: options.skip,
+                limit: limit + 1,
+            };
+            (self.api.store.list(so.clone(), query).await?, count)
         };
-        let query = ListQuery {
-            filter: options.filter.clone(),
-            order: options.order.clone(),
-            skip: options.skip,
-            limit: limit + 1,
-        };
-        let mut rows = self.api.store.list(so.clone(), query).await?;
         let more = rows.len() as u64 > limit && options.top.is_none_or(|top| top > limit);
         rows.truncate(limit as usize);
         let next_link = more.then(|| self.next_link(&so, &options, limit));
@@ -325,7 +388,12 @@ impl Request<'_> {
     async fn read(&self, so: Arc<SmartObject>, key: super::edm::Value) -> Result<Response, ODataError> {
         self.require(&so, Method::Read, true)?;
         let options = parse_options(self.uri.query(), Some(&so), Target::Entity)?;
-        let row = self.api.store.read(so.clone(), key.clone()).await?.ok_or_else(|| {
+        let found = if so.source.rest().is_some() {
+            self.remote()?.read(&so, self.rest_caller(), &key).await?
+        } else {
+            self.api.store.read(so.clone(), key.clone()).await?
+        };
+        let row = found.ok_or_else(|| {
             ODataError::not_found(format!(
                 "{} has no entity with key {}",
                 so.published_name,
@@ -356,7 +424,11 @@ impl Request<'_> {
         self.require(&so, Method::Create, false)?;
         parse_options(self.uri.query(), Some(&so), Target::Entity)?;
         let values = parse_body(&so, self.body, BodyMode::Create, None)?;
-        let row = self.api.store.create(so.clone(), values).await?;
+        let row = if so.source.rest().is_some() {
+            self.remote()?.create(&so, self.rest_caller(), &values).await?
+        } else {
+            self.api.store.create(so.clone(), values).await?
+        };
         let location = self.entity_url(&so, &row[so.key]);
         let mut response = if self.prefers("return=minimal") {
             let mut r = StatusCode::NO_CONTENT.into_response();
@@ -384,18 +456,18 @@ impl Request<'_> {
         self.require(&so, Method::Update, true)?;
         parse_options(self.uri.query(), Some(&so), Target::Entity)?;
         let values = parse_body(&so, self.body, mode, Some(&key))?;
-        let row = self
-            .api
-            .store
-            .update(so.clone(), key.clone(), values)
-            .await?
-            .ok_or_else(|| {
-                ODataError::not_found(format!(
-                    "{} has no entity with key {}",
-                    so.published_name,
-                    key_segment(&key)
-                ))
-            })?;
+        let updated = if so.source.rest().is_some() {
+            self.remote()?.update(&so, self.rest_caller(), &key, &values).await?
+        } else {
+            self.api.store.update(so.clone(), key.clone(), values).await?
+        };
+        let row = updated.ok_or_else(|| {
+            ODataError::not_found(format!(
+                "{} has no entity with key {}",
+                so.published_name,
+                key_segment(&key)
+            ))
+        })?;
         if self.prefers("return=representation") {
             let mut r = self.entity_response(StatusCode::OK, &so, &row, None)?;
             r.headers_mut()
@@ -409,7 +481,12 @@ impl Request<'_> {
     async fn delete(&self, so: Arc<SmartObject>, key: super::edm::Value) -> Result<Response, ODataError> {
         self.require(&so, Method::Delete, true)?;
         parse_options(self.uri.query(), Some(&so), Target::Service)?;
-        if self.api.store.delete(so.clone(), key.clone()).await? {
+        let deleted = if so.source.rest().is_some() {
+            self.remote()?.delete(&so, self.rest_caller(), &key).await?
+        } else {
+            self.api.store.delete(so.clone(), key.clone()).await?
+        };
+        if deleted {
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
             Err(ODataError::not_found(format!(
@@ -418,5 +495,27 @@ impl Request<'_> {
                 key_segment(&key)
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inbound_bearer_is_the_one_bearer_authorization() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        assert_eq!(inbound_bearer(&headers(&["Bearer abc"])), Some("abc"));
+        assert_eq!(inbound_bearer(&headers(&["bearer  abc "])), Some("abc"));
+        assert_eq!(inbound_bearer(&headers(&["Basic YTpi"])), None);
+        assert_eq!(inbound_bearer(&headers(&["Bearer "])), None);
+        assert_eq!(inbound_bearer(&headers(&["Bearer a", "Bearer b"])), None, "ambiguous");
+        assert_eq!(inbound_bearer(&headers(&[])), None);
     }
 }

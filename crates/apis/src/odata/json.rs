@@ -44,6 +44,11 @@ impl Serialize for JsonValue<'_> {
     }
 }
 
+/// `value` as OData JSON (what a REST SmartObject's service is sent).
+pub(crate) fn json_of(value: &Value) -> Json {
+    serde_json::to_value(JsonValue(value)).unwrap_or(Json::Null)
+}
+
 /// One entity: annotations first, then the selected properties in definition order.
 pub struct Entity<'a> {
     /// Its SmartObject.

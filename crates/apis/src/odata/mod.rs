@@ -12,6 +12,8 @@
 //! - [`sql`]: AST → SQL with bound parameters; [`eval`]: the reference evaluator the SQL is tested against.
 //! - [`query`]: resource paths, keys and the system query options.
 //! - [`json`]: entities out, request bodies in.
+//! - [`rest`]: a REST service as a SmartObject's source (checked `rest:` section, rows mapped, query options
+//!   applied); [`remote`]: the calls to it with the user's OAuth token.
 //! - [`store`]: the [`store::SmartObjectStore`] trait and its SQLite implementation.
 //! - [`handlers`]: HTTP; [`error`]: the OData JSON error format.
 
@@ -24,6 +26,7 @@ pub mod handlers;
 pub mod json;
 pub mod metadata;
 pub mod query;
+pub mod remote;
 pub mod rest;
 pub mod smartobject;
 pub mod statistics;

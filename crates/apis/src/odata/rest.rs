@@ -363,6 +363,46 @@ impl RestSource {
     }
 }
 
+/// Checks the `oauth_resource` of every REST SmartObject in `defined` against the `oauth:` catalog (`None`
+/// when no `oauth:` section is configured). Paths are `odata.smartobjects.{system name}.rest.oauth_resource`.
+pub fn check_resources(
+    defined: &[std::sync::Arc<SmartObject>],
+    oauth: Option<&crate::outbound::resource::Catalog>,
+) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    for so in defined {
+        let Some(rest) = so.source.rest() else { continue };
+        let at = format!("odata.smartobjects.{}.rest.oauth_resource", so.system_name);
+        match oauth {
+            None => issues.push(ConfigIssue::new(
+                at,
+                format!(
+                    "'{}' is a REST SmartObject, called with users' tokens for OAuth resource '{}', but no `oauth:` \
+                     section is configured: configure outbound OAuth (oauth: types, resources, vault)",
+                    so.system_name, rest.oauth_resource
+                ),
+            )),
+            Some(catalog) if catalog.resource(&rest.oauth_resource).is_none() => {
+                let known: Vec<&str> = catalog.resources.iter().map(|r| r.name.as_str()).collect();
+                issues.push(ConfigIssue::new(
+                    at,
+                    format!(
+                        "no OAuth resource named '{}' (known: {})",
+                        rest.oauth_resource,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    issues
+}
+
 /// `$filter`, `$orderby`, `$skip` and `$top` over `rows` as the stores apply them (nulls first in ascending
 /// order, the key as the last sort key so pages are stable); with the count of rows matching `$filter`.
 pub fn apply(mut rows: Vec<Vec<Value>>, options: &QueryOptions, key: usize) -> (Vec<Vec<Value>>, u64) {
@@ -486,6 +526,36 @@ mod tests {
                 .unwrap_err();
         assert_eq!(issues[0].path, "rest.read.path");
         assert!(issues[0].message.contains("{key}"), "{}", issues[0]);
+    }
+
+    #[test]
+    fn the_oauth_resource_must_be_configured() {
+        let file: SmartObjectFile = serde_json::from_value(serde_json::json!({
+            "system_name": "Invoice", "key": "Id", "methods": ["List", "Read"],
+            "properties": [{"name": "Id", "type": "Number"}],
+            "rest": {"oauth_resource": "graph API", "base_url": "http://127.0.0.1:1/",
+                     "list": {"path": "x"}, "read": {"path": "x/{key}"}},
+        }))
+        .unwrap();
+        let defined = vec![std::sync::Arc::new(SmartObject::from_file(file).unwrap())];
+        let issues = check_resources(&defined, None);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].path, "odata.smartobjects.Invoice.rest.oauth_resource");
+        assert!(issues[0].message.contains("no `oauth:` section"), "{}", issues[0]);
+        let oauth = crate::outbound::service::tests::catalog("http://127.0.0.1:9/token");
+        assert!(
+            check_resources(&defined, Some(&oauth)).is_empty(),
+            "case-insensitive: Graph api"
+        );
+        let other = crate::outbound::resource::Catalog::default();
+        let issues = check_resources(&defined, Some(&other));
+        assert!(
+            issues[0]
+                .message
+                .contains("no OAuth resource named 'graph API' (known: none)"),
+            "{}",
+            issues[0]
+        );
     }
 
     #[test]

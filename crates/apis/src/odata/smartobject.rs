@@ -4,6 +4,7 @@
 
 use super::edm::EdmType;
 use super::filter::Property as QueryProperty;
+use super::rest::{RestFile, RestSource};
 use crate::Caller;
 use authgate_core::config::{ConfigError, ConfigIssue};
 use serde::Deserialize;
@@ -45,6 +46,10 @@ pub struct SmartObjectFile {
     /// `[[Region, Created]]` for `$filter=Region eq ...&$orderby=Created desc` on a large SmartObject.
     #[serde(default)]
     pub indexes: Vec<Vec<String>>,
+    /// The rows live in a REST service, called with each user's OAuth token for a resource (`oauth:`), not in
+    /// the gateway's database: see [`super::rest`]. Default: none (a table of its own).
+    #[serde(default)]
+    pub rest: Option<RestFile>,
 }
 
 /// One property, as written.
@@ -216,13 +221,24 @@ pub enum Source {
     Table(String),
     /// A read-only view the store defines (the workflow statistics).
     View(String),
+    /// A REST service, called with the user's token for an OAuth resource; no table.
+    Rest(Box<RestSource>),
 }
 
 impl Source {
-    /// The table or view name.
+    /// The table or view name (`""` for a REST service: the stores never see one).
     pub fn name(&self) -> &str {
         match self {
             Self::Table(n) | Self::View(n) => n,
+            Self::Rest(_) => "",
+        }
+    }
+
+    /// The REST service, when the rows live in one.
+    pub fn rest(&self) -> Option<&RestSource> {
+        match self {
+            Self::Rest(source) => Some(source),
+            _ => None,
         }
     }
 }
@@ -305,10 +321,46 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 impl SmartObject {
-    /// Checks a file into runtime form, stored in its own table.
-    pub fn from_file(file: SmartObjectFile) -> Result<Self, Vec<ConfigIssue>> {
-        let source = Source::Table(format!("so_{}", file.system_name));
-        Self::build(file, source)
+    /// Checks a file into runtime form, stored in its own table, or in the REST service its `rest:` section
+    /// names (whose `oauth_resource` the composition root checks against the `oauth:` catalog).
+    pub fn from_file(mut file: SmartObjectFile) -> Result<Self, Vec<ConfigIssue>> {
+        let Some(rest) = file.rest.take() else {
+            let source = Source::Table(format!("so_{}", file.system_name));
+            return Self::build(file, source);
+        };
+        let mut issues = Vec::new();
+        if !file.indexes.is_empty() {
+            issues.push(ConfigIssue::new(
+                "indexes",
+                "a REST SmartObject has no database table to index (leave indexes out)",
+            ));
+        }
+        for (i, p) in file.properties.iter().enumerate() {
+            if p.indexed {
+                issues.push(ConfigIssue::new(
+                    format!("properties[{i}].indexed"),
+                    "a REST SmartObject has no database table to index",
+                ));
+            }
+        }
+        let mut so = match Self::build(file, Source::Table(String::new())) {
+            Ok(so) => so,
+            Err(mut found) => {
+                found.extend(issues);
+                return Err(found);
+            }
+        };
+        match RestSource::from_file(&rest, &so) {
+            Ok(source) if issues.is_empty() => {
+                so.source = Source::Rest(Box::new(source));
+                Ok(so)
+            }
+            Ok(_) => Err(issues),
+            Err(found) => {
+                issues.extend(found);
+                Err(issues)
+            }
+        }
     }
 
     /// Checks a definition whose rows come from `source`.
@@ -582,9 +634,33 @@ readers: {groups: [Sales]}
     }
 
     #[test]
+    fn a_rest_section_makes_a_rest_source_without_a_table() {
+        let rest = "system_name: Invoice\nkey: Id\nmethods: [List]\nproperties:\n  - {name: Id, type: Number}\n\
+                    rest: {oauth_resource: Api, base_url: 'http://127.0.0.1:1/v1', list: {path: invoices}}\n";
+        let so = parse(rest).unwrap();
+        let source = so.source.rest().expect("a REST source");
+        assert_eq!(source.oauth_resource, "Api");
+        assert_eq!(so.source.name(), "");
+        let err = parse(&rest.replace("type: Number}", "type: Number, indexed: true}")).unwrap_err();
+        assert!(
+            err.contains("properties[0].indexed: a REST SmartObject has no database table"),
+            "{err}"
+        );
+        let err = parse(&rest.replace("list: {path: invoices}", "read: {path: x}")).unwrap_err();
+        assert!(err.contains("rest.list:") && err.contains("rest.read"), "{err}");
+    }
+
+    #[test]
     fn the_shipped_examples_load() {
         let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("policies/smartobjects");
         let list = load_dir(&dir).unwrap();
         assert!(list.len() >= 2, "{}", list.len());
+        assert!(
+            list.iter().all(|so| so.source.rest().is_none()),
+            "the REST example is not loaded"
+        );
+        let example = std::fs::read_to_string(dir.join("invoice.yaml.example")).unwrap();
+        let so = parse(&example).unwrap();
+        assert_eq!(so.source.rest().unwrap().oauth_resource, "Invoices API");
     }
 }

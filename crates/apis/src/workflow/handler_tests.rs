@@ -90,6 +90,7 @@ fn api() -> Api {
             public_url: None,
         }),
         outbound: None,
+        remote: None,
     });
     Api {
         app: router(state),
