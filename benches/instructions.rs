@@ -9,7 +9,10 @@
 //!
 //! - `credentials::basic` / `credentials::bearer`: `parse_authorization` of a Basic and a bearer header.
 //! - `bearer_uncached::uncached_rs256`: authgate's whole bearer check without cache (parse, claims, key, RS256 signature,
-//!   identity).
+//!   identity), with the key already used once (as in a running gateway: aws-lc prepares a key's Montgomery
+//!   context on its first use) and the setup's objects dropped outside the count.
+//! - `bearer_distinct::distinct_rs256_x10`: ten tokens never seen before through `BearerAuthenticator` (SHA-256,
+//!   cache miss, the whole check, identity headers rendered, cache insert): the distinct-token load row.
 //! - `bearer_cached::cached_rs256_x100`: the same token again through `BearerAuthenticator` (SHA-256 +
 //!   token-cache hit), 100 times.
 //! - `basic::cached_x100`: Basic through the credential cache (HMAC key, cache hit, entry version check), 100
@@ -18,6 +21,9 @@
 //! - `routing::resolve_plain` / `routing::resolve_rewritten`: the request target to a route (Host rule, path
 //!   normalisation, longest-prefix lookup among six routes) for a normal path and one that must be rewritten.
 //! - `normalize::normalize_rewritten`: path normalisation alone on that path.
+//! - `route_metrics::resolved_x100`: what the proxy's `logging` hook records per request (the request counter by
+//!   route and status, the upstream histogram by route) through a route's resolved metrics, 100 times (about
+//!   25,000 instructions fewer than the same through `with_label_values`, as it was done before).
 
 use authgate::proxy::ratelimit::RouteLimits;
 use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream};
@@ -78,17 +84,64 @@ fn credentials(header: Vec<u8>) -> bool {
 }
 
 fn uncached_setup() -> (Runtime, String, Vec<Arc<Provider>>) {
-    let (token, providers) = token_and_provider();
-    (runtime(), token, providers)
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    let providers = vec![Arc::new(test_provider([&key]))];
+    let rt = runtime();
+    let warm = key.mint(&test_claims("warm-up@contoso.com", 3600));
+    assert!(rt.block_on(bearer::verify(&providers, None, &warm, now())).is_ok());
+    (rt, key.mint(&test_claims("alice@contoso.com", 3600)), providers)
+}
+
+/// Drops what a benchmark hands back, outside the count.
+fn dispose<T>(value: T) {
+    drop(black_box(value));
 }
 
 #[library_benchmark]
-#[bench::uncached_rs256(setup = uncached_setup)]
-fn bearer_uncached((rt, token, providers): (Runtime, String, Vec<Arc<Provider>>)) -> bool {
-    black_box(
-        rt.block_on(bearer::verify(&providers, None, black_box(&token), now()))
-            .is_ok(),
-    )
+#[bench::uncached_rs256(setup = uncached_setup, teardown = dispose)]
+fn bearer_uncached(
+    (rt, token, providers): (Runtime, String, Vec<Arc<Provider>>),
+) -> (bool, Runtime, Vec<Arc<Provider>>) {
+    let ok = rt
+        .block_on(bearer::verify(&providers, None, black_box(&token), now()))
+        .is_ok();
+    (black_box(ok), rt, providers)
+}
+
+/// Tokens of the distinct-token benchmark.
+const DISTINCT: usize = 10;
+
+fn distinct_setup() -> (Runtime, Vec<String>, BearerAuthenticator) {
+    let key = SigningKey::generate(TestAlg::RS256, "k1");
+    let rt = runtime();
+    let authenticator = BearerAuthenticator::new(
+        vec![Arc::new(test_provider([&key]))],
+        TokenCache::new(10_000, Duration::from_secs(3600)),
+        headers(),
+        Arc::new(Metrics::new()),
+    );
+    // Warm-up: the key's first use, the cache's first insert, and enough earlier tokens that the cache is
+    // not empty.
+    for i in 0..HITS {
+        let warm = key.mint(&test_claims(&format!("warm-{i}@contoso.com"), 3600));
+        assert!(rt.block_on(authenticator.authenticate(&warm, None)).is_ok());
+    }
+    let tokens = (0..DISTINCT)
+        .map(|i| key.mint(&test_claims(&format!("user-{i}@contoso.com"), 3600)))
+        .collect();
+    (rt, tokens, authenticator)
+}
+
+#[library_benchmark]
+#[bench::distinct_rs256_x10(setup = distinct_setup, teardown = dispose)]
+fn bearer_distinct(
+    (rt, tokens, authenticator): (Runtime, Vec<String>, BearerAuthenticator),
+) -> (usize, Runtime, Vec<String>, BearerAuthenticator) {
+    let verified = tokens
+        .iter()
+        .filter(|token| rt.block_on(authenticator.authenticate(black_box(token), None)).is_ok())
+        .count();
+    (black_box(verified), rt, tokens, authenticator)
 }
 
 fn cached_setup() -> (Runtime, String, BearerAuthenticator) {
@@ -192,6 +245,7 @@ fn route(name: &str, prefix: &str, index: usize) -> Route {
         index,
         assertion_audience: String::new(),
         outbound: None,
+        metrics: Default::default(),
     }
 }
 
@@ -216,10 +270,11 @@ fn routing_setup(target: &str) -> (RouteTable, RequestHeader) {
 }
 
 #[library_benchmark]
-#[bench::resolve_plain(args = ("/api/workflow/v1/tasks/1_1/actions/Approve"), setup = routing_setup)]
-#[bench::resolve_rewritten(args = ("/public/%2e%2e/api//workflow/v1/./tasks"), setup = routing_setup)]
-fn routing((table, req): (RouteTable, RequestHeader)) -> bool {
-    black_box(target::resolve(black_box(&req), &table).is_ok())
+#[bench::resolve_plain(args = ("/api/workflow/v1/tasks/1_1/actions/Approve"), setup = routing_setup, teardown = dispose)]
+#[bench::resolve_rewritten(args = ("/public/%2e%2e/api//workflow/v1/./tasks"), setup = routing_setup, teardown = dispose)]
+fn routing((table, req): (RouteTable, RequestHeader)) -> (bool, RouteTable, RequestHeader) {
+    let ok = target::resolve(black_box(&req), &table).is_ok();
+    (black_box(ok), table, req)
 }
 
 #[library_benchmark]
@@ -228,7 +283,31 @@ fn normalize(path: &str) -> usize {
     black_box(authgate_core::http::path::normalize(black_box(path)).map_or(0, |n| n.path.len()))
 }
 
-library_benchmark_group!(name = request_path; benchmarks = credentials, bearer_uncached, bearer_cached, basic,
-    identity_headers, routing, normalize);
+fn metrics_setup() -> (Metrics, Route) {
+    let metrics = Metrics::new();
+    let route = route("workflow", "/api/workflow/v1", 1);
+    for _ in 0..=HITS {
+        route.metrics.count_request(&metrics, &route.name, 200);
+        route.metrics.observe_upstream(&metrics, &route.name, 0.001);
+    }
+    (metrics, route)
+}
+
+#[library_benchmark]
+#[bench::resolved_x100(setup = metrics_setup, teardown = dispose)]
+fn route_metrics((metrics, route): (Metrics, Route)) -> (Metrics, Route) {
+    for _ in 0..HITS {
+        route
+            .metrics
+            .count_request(&metrics, black_box(&route.name), black_box(200));
+        route
+            .metrics
+            .observe_upstream(&metrics, black_box(&route.name), black_box(0.001));
+    }
+    (metrics, route)
+}
+
+library_benchmark_group!(name = request_path; benchmarks = credentials, bearer_uncached, bearer_distinct,
+    bearer_cached, basic, identity_headers, routing, normalize, route_metrics);
 
 main!(library_benchmark_groups = request_path);

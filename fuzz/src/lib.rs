@@ -95,6 +95,7 @@ fn routes() -> &'static RouteTable {
             index,
             assertion_audience: String::new(),
             outbound: None,
+            metrics: Default::default(),
         };
         let open = PathPolicy {
             allow_encoded_slash: true,

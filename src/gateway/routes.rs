@@ -249,6 +249,7 @@ fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues)
         index: i,
         assertion_audience: r.assertion_audience.clone().unwrap_or_else(|| r.upstream.clone()),
         outbound,
+        metrics: Default::default(),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod downstream;
 pub mod outbound;
 pub mod ratelimit;
+pub mod route_metrics;
 pub mod routes;
 pub mod state;
 pub mod target;
@@ -409,14 +410,19 @@ impl ProxyHttp for AuthProxy {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
         let metrics = &ctx.state.metrics;
-        let code = http::StatusCode::from_u16(status).ok();
-        let status_label = code.as_ref().map_or("none", |c| c.as_str());
-        metrics.requests.with_label_values(&[route, status_label]).inc();
-        if let Some(started) = ctx.upstream_started {
-            metrics
-                .upstream
-                .with_label_values(&[route])
-                .observe(started.elapsed().as_secs_f64());
+        match &ctx.route {
+            // Resolved once per route and status, not looked up by label on every request.
+            Some(r) => {
+                r.metrics.count_request(metrics, route, status);
+                if let Some(started) = ctx.upstream_started {
+                    r.metrics
+                        .observe_upstream(metrics, route, started.elapsed().as_secs_f64());
+                }
+            }
+            None => metrics
+                .requests
+                .with_label_values(&[route, &route_metrics::status_label(status)])
+                .inc(),
         }
         if ctx.state.access_log {
             let req = session.req_header();

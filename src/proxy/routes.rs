@@ -3,6 +3,7 @@
 //! `/api/workflow/v10`). Paths are matched after normalisation ([`super::target`]).
 
 use super::ratelimit::RouteLimits;
+use super::route_metrics::RouteMetrics;
 use authgate_core::auth::RoutePolicy;
 use authgate_core::config::ForwardCredentials;
 use pingora::upstreams::peer::HttpPeer;
@@ -94,6 +95,8 @@ pub struct Route {
     pub assertion_audience: String,
     /// The OAuth resource whose user token replaces the client's credentials upstream, if any.
     pub outbound: Option<OutboundResource>,
+    /// Its request metrics, resolved on first use (`RouteMetrics::default()`).
+    pub metrics: RouteMetrics,
 }
 
 /// A route's outbound OAuth resource: the user's token for it is sent upstream as `Authorization: Bearer`.
@@ -163,6 +166,7 @@ mod tests {
             index: 0,
             assertion_audience: String::new(),
             outbound: None,
+            metrics: RouteMetrics::default(),
         }
     }
 

@@ -154,6 +154,7 @@ mod tests {
             index: 0,
             assertion_audience: String::new(),
             outbound: None,
+            metrics: Default::default(),
         }
     }
 
