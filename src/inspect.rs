@@ -342,3 +342,49 @@ pub fn summary(file: &ConfigFile, gateway: &Gateway) -> String {
     );
     out
 }
+
+/// The `authgate check` lines of the admin API: who administers, and each runtime setting's effective value
+/// with where it comes from (`gateway.yaml`, or the store with who set it when). Reads the store without
+/// creating it: a SQLite file that does not exist yet holds no settings.
+pub async fn admin_summary(gateway: &Gateway) -> Vec<String> {
+    use authgate_admin::settings::{effective, Overrides};
+    let admins = &gateway.config.admin.administrators;
+    let mut out = vec![if admins.users.is_empty() && admins.groups.is_empty() {
+        "administrators: nobody (admin.administrators is empty)".to_string()
+    } else {
+        format!(
+            "administrators: users [{}]; groups [{}]",
+            admins.users.join(", "),
+            admins.groups.join(", ")
+        )
+    }];
+    let stored = match &gateway.apis.database {
+        crate::gateway::apis::Database::Sqlite(path) if !path.exists() => Ok(None),
+        _ => match gateway.apis.open_stores().await {
+            Ok(stores) => stores.admin.settings().await.map(Some).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let overrides = match stored {
+        Ok(Some(snapshot)) => {
+            let (overrides, problems) = Overrides::from_snapshot(&snapshot);
+            out.push(format!("runtime settings (store version {}):", snapshot.version));
+            out.extend(problems.into_iter().map(|p| format!("  ignored: {p}")));
+            overrides
+        }
+        Ok(None) => {
+            out.push("runtime settings (no database yet):".into());
+            Overrides::default()
+        }
+        Err(e) => {
+            out.push(format!(
+                "runtime settings (the store cannot be read: {e}; gateway.yaml's shown):"
+            ));
+            Overrides::default()
+        }
+    };
+    for e in effective(&gateway.configured, &overrides) {
+        out.push(format!("  {}: {} from {}", e.key.as_str(), e.value.to_json(), e.source));
+    }
+    out
+}

@@ -242,6 +242,14 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (file, gateway) = load(&config)?;
             print!("{}", authgate::inspect::summary(&file, &gateway));
             println!("database: {}", gateway.apis.describe_database());
+            let admin = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(authgate::inspect::admin_summary(&gateway)));
+            match admin {
+                Ok(lines) => lines.iter().for_each(|line| println!("{line}")),
+                Err(e) => println!("runtime settings: cannot start a runtime: {e}"),
+            }
             if let Some(shared) = &gateway.shared {
                 let reached = tokio::runtime::Builder::new_current_thread()
                     .enable_all()

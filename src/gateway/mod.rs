@@ -20,6 +20,7 @@ use server::ServerSettings;
 
 use crate::proxy::routes::RouteTable;
 use crate::proxy::state::ProxyState;
+use authgate_admin::settings::{Overrides, Settings};
 use authgate_core::auth::bearer::BearerAuthenticator;
 use authgate_core::auth::jwks::KeyStore;
 use authgate_core::auth::token_cache::TokenCache;
@@ -58,6 +59,11 @@ pub struct Gateway {
     pub watched: Vec<PathBuf>,
     /// The counters shared by replicas (`shared_state`), kept across reloads (changing it needs a restart).
     pub shared: Option<Arc<dyn SharedCounters>>,
+    /// The runtime settings as `gateway.yaml` gives them, before the stored overrides (the admin API shows
+    /// both; `config` holds the configuration with the overrides applied).
+    pub configured: Settings,
+    /// The stored overrides this gateway was built with (empty: none).
+    pub overrides: Overrides,
 }
 
 /// Collects issues while building.
@@ -223,7 +229,42 @@ impl Gateway {
             assertion_rotation: Duration::from_secs(cfg.assertion.rotate_hours.max(1) * 3600),
             watched,
             shared,
+            configured: Settings::from_config(cfg),
+            overrides: Overrides::default(),
         })
+    }
+
+    /// Builds from `file` with the runtime settings `overrides` (from the store) applied over it. When the
+    /// overlaid configuration does not build (a SmartObject an exposure names was since removed from the
+    /// files...), the error is logged and the gateway is built from `file` alone: a stored setting must never
+    /// keep the gateway from starting or reloading.
+    pub fn build_overlaid(
+        file: &ConfigFile,
+        overrides: &Overrides,
+        metrics: Arc<Metrics>,
+        previous: Option<&Gateway>,
+    ) -> Result<Self, ConfigError> {
+        if overrides.is_empty() {
+            let mut gateway = Self::build_with(file, metrics, previous)?;
+            gateway.overrides.version = overrides.version;
+            return Ok(gateway);
+        }
+        let mut overlaid = file.clone();
+        overrides.apply(&mut overlaid.config);
+        match Self::build_with(&overlaid, metrics.clone(), previous) {
+            Ok(mut gateway) => {
+                gateway.configured = Settings::from_config(&file.config);
+                gateway.overrides = overrides.clone();
+                Ok(gateway)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the stored runtime settings do not apply to this configuration; serving gateway.yaml's values");
+                let mut gateway = Self::build_with(file, metrics, previous)?;
+                // Remembered as applied (none of them), so the settings poll does not retry until they change.
+                gateway.overrides.version = overrides.version;
+                Ok(gateway)
+            }
+        }
     }
 
     /// Where this gateway records metrics.
@@ -279,7 +320,7 @@ impl Gateway {
         if old.listeners != new.listeners {
             out.push("listeners");
         }
-        if old.admin != new.admin {
+        if (&old.admin.address, old.admin.enabled) != (&new.admin.address, new.admin.enabled) {
             out.push("admin");
         }
         if old.headers != new.headers {

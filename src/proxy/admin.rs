@@ -2,6 +2,8 @@
 //! keys loaded for the providers that need them to be ready, built-in APIs listening, not draining; with shared
 //! state, a `shared_state` detail says whether it is degraded, which never makes the gateway unready: it then
 //! counts locally) and `/metrics` (prometheus text). Kept apart from the data path, on its own address.
+//! Requests under `/admin/` go to the admin API (`authgate-admin`, an axum router), their body read whole up to
+//! [`ADMIN_BODY_LIMIT`].
 
 use async_trait::async_trait;
 use authgate_core::assertion::AssertionSigner;
@@ -92,7 +94,13 @@ pub struct AdminApp {
     assertion: Box<dyn Fn() -> Option<Arc<AssertionSigner>> + Send + Sync>,
     awaiting_keys: Box<dyn Fn() -> Option<String> + Send + Sync>,
     shared_state: Box<dyn Fn() -> Option<SharedStateDetail> + Send + Sync>,
+    admin_api: Option<axum::Router>,
 }
+
+/// The largest request body the admin API reads (413 above it).
+pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+/// The largest admin API answer passed on.
+const ADMIN_RESPONSE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The `/readyz` detail of the shared state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +139,68 @@ impl AdminApp {
             assertion: Box::new(assertion),
             awaiting_keys: Box::new(|| None),
             shared_state: Box::new(|| None),
+            admin_api: None,
+        }
+    }
+
+    /// Serves `router` (the admin API) under `/admin/`.
+    pub fn with_admin_api(mut self, router: axum::Router) -> Self {
+        self.admin_api = Some(router);
+        self
+    }
+
+    /// The admin API's answer to the request in `session`.
+    async fn admin_api(&self, router: &axum::Router, session: &mut ServerSession) -> Response<Vec<u8>> {
+        use tower::ServiceExt;
+        let too_large = || {
+            Response::builder()
+                .status(413)
+                .header("content-type", "application/json")
+                .body(br#"{"error":"payload_too_large"}"#.to_vec())
+                .unwrap_or_else(|_| Response::new(Vec::new()))
+        };
+        let mut body = Vec::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > ADMIN_BODY_LIMIT {
+                        return too_large();
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "admin API: cannot read the request body");
+                    return Response::builder()
+                        .status(400)
+                        .body(br#"{"error":"bad_request"}"#.to_vec())
+                        .unwrap_or_else(|_| Response::new(Vec::new()));
+                }
+            }
+        }
+        let head = session.req_header();
+        let mut request = http::Request::builder()
+            .method(head.method.clone())
+            .uri(head.uri.clone())
+            .body(axum::body::Body::from(body))
+            .unwrap_or_else(|_| http::Request::new(axum::body::Body::empty()));
+        *request.headers_mut() = head.headers.clone();
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        request.extensions_mut().insert(authgate_admin::api::ClientAddr(client));
+        let response = match router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        match axum::body::to_bytes(body, ADMIN_RESPONSE_LIMIT).await {
+            Ok(bytes) => Response::from_parts(parts, bytes.to_vec()),
+            Err(e) => {
+                tracing::error!(error = %e, "admin API: cannot read the answer");
+                Response::builder()
+                    .status(500)
+                    .body(Vec::new())
+                    .unwrap_or_else(|_| Response::new(Vec::new()))
+            }
         }
     }
 
@@ -191,7 +261,10 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let (method, path) = (req.method.clone(), req.uri.path().to_string());
-        let mut response = self.respond(&method, &path);
+        let mut response = match &self.admin_api {
+            Some(router) if path == "/admin" || path.starts_with("/admin/") => self.admin_api(router, session).await,
+            _ => self.respond(&method, &path),
+        };
         let len = response.body().len();
         if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
             response.headers_mut().insert(http::header::CONTENT_LENGTH, v);

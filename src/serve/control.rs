@@ -13,6 +13,8 @@ use crate::proxy::state::ProxyState;
 use crate::proxy::tls::ReloadingCert;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_admin::settings::Overrides;
+use authgate_apis::store::admin::AdminStore;
 use authgate_core::auth::jwks::{refresh_loop, KeyStore};
 use authgate_core::config::ConfigFile;
 use pingora::server::ShutdownWatch;
@@ -20,6 +22,7 @@ use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 /// The control service.
@@ -31,7 +34,14 @@ pub struct Control {
     health: Arc<Health>,
     certs: Vec<Arc<ReloadingCert>>,
     hooks: Vec<ReloadHook>,
+    /// Where the runtime settings are (the built-in APIs' database), when there is one.
+    settings: Option<Arc<dyn AdminStore>>,
+    /// Woken when this replica wrote the settings (the others see them by polling).
+    settings_written: Arc<Notify>,
 }
+
+/// How often each replica checks the settings version.
+const SETTINGS_POLL: Duration = Duration::from_secs(1);
 
 /// Called with each newly swapped-in gateway, for state built from it outside the proxy (the built-in APIs).
 pub type ReloadHook =
@@ -54,6 +64,36 @@ impl Control {
             health,
             certs,
             hooks: Vec::new(),
+            settings: None,
+            settings_written: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Applies the runtime settings in `store` (polled every second, and at once after `written` is
+    /// notified) over the configuration file.
+    pub fn with_settings(mut self, store: Arc<dyn AdminStore>, written: Arc<Notify>) -> Self {
+        self.settings = Some(store);
+        self.settings_written = written;
+        self
+    }
+
+    /// Reloads when the stored settings changed since the running gateway was built.
+    async fn poll_settings(&self, tasks: &mut JoinSet<()>) {
+        let Some(store) = &self.settings else { return };
+        let applied = self.current.load().overrides.version;
+        match store.settings_version().await {
+            Ok(version) if version == applied => {}
+            Ok(_) => match store.settings().await {
+                Ok(snapshot) => {
+                    let (overrides, problems) = Overrides::from_snapshot(&snapshot);
+                    for problem in problems {
+                        tracing::warn!(%problem, "stored setting ignored");
+                    }
+                    self.reload_with("settings change", Some(&overrides), tasks).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the runtime settings; keeping the running ones"),
+            },
+            Err(e) => tracing::debug!(error = %e, "cannot read the settings version"),
         }
     }
 
@@ -82,9 +122,10 @@ impl Control {
     }
 
     /// Rebuilds the gateway from the configuration file and swaps it in.
-    async fn try_reload(&self, tasks: &mut JoinSet<()>) -> Result<(), String> {
+    async fn try_reload(&self, overrides: Option<&Overrides>, tasks: &mut JoinSet<()>) -> Result<(), String> {
         let file = ConfigFile::load(&self.config_path).map_err(|e| e.to_string())?;
         let old = self.current.load_full();
+        let overrides = overrides.unwrap_or(&old.overrides);
         let frozen = old.restart_required(&file.config);
         if !frozen.is_empty() {
             return Err(format!(
@@ -92,7 +133,8 @@ impl Control {
                 frozen.join(", ")
             ));
         }
-        let new = Gateway::build_with(&file, old.metrics().clone(), Some(&old)).map_err(|e| e.to_string())?;
+        let new =
+            Gateway::build_overlaid(&file, overrides, old.metrics().clone(), Some(&old)).map_err(|e| e.to_string())?;
         let old_stores = old.key_stores();
         for store in new.key_stores() {
             if !old_stores.iter().any(|o| Arc::ptr_eq(o, &store)) {
@@ -114,8 +156,13 @@ impl Control {
     }
 
     async fn reload(&self, why: &str, tasks: &mut JoinSet<()>) {
+        self.reload_with(why, None, tasks).await
+    }
+
+    /// Reloads with `overrides` (`None`: the running ones).
+    async fn reload_with(&self, why: &str, overrides: Option<&Overrides>, tasks: &mut JoinSet<()>) {
         let metrics = self.current.load().metrics().clone();
-        match self.try_reload(tasks).await {
+        match self.try_reload(overrides, tasks).await {
             Ok(()) => {
                 metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(trigger = why, config = %self.config_path.display(), "configuration reloaded");
@@ -196,6 +243,8 @@ impl BackgroundService for Control {
         let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
         let mut last = fingerprint(&gateway);
         drop(gateway);
+        let mut settings_tick = tokio::time::interval(SETTINGS_POLL);
+        settings_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -212,6 +261,8 @@ impl BackgroundService for Control {
                         self.reload("file change", &mut tasks).await;
                     }
                 }
+                _ = settings_tick.tick(), if self.settings.is_some() => self.poll_settings(&mut tasks).await,
+                _ = self.settings_written.notified() => self.poll_settings(&mut tasks).await,
                 _ = rotate.tick() => {
                     if let Some(assertion) = &self.current.load().proxy.assertion {
                         assertion.signer.rotate();

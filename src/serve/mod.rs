@@ -2,6 +2,7 @@
 //! service and the [`control`] service for keys, reloads and rotation) and runs the shutdown sequence
 //! (SIGTERM: not-ready, drain delay, close listeners, grace period, exit; SIGINT: exit now).
 
+pub mod admin_host;
 pub mod control;
 
 use crate::gateway::Gateway;
@@ -11,6 +12,7 @@ use crate::proxy::routes::Upstream;
 use crate::proxy::AuthProxy;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_admin::settings::Overrides;
 use control::{Control, ReloadHook};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
@@ -31,7 +33,7 @@ impl pingora::services::background::BackgroundService for BuiltinApis {
 }
 
 /// Runs the gateway until it is told to stop. Blocks.
-pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
+pub fn run(mut gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let settings = &gateway.server;
     let conf = ServerConf {
         threads: settings
@@ -66,6 +68,48 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
         None
     };
 
+    // The stores are opened (and migrated) before pingora starts, on a runtime of their own: a database that
+    // cannot be opened stops the process with its message. Outbound OAuth lives on them too (its connections),
+    // so they are opened for routes with an outbound resource as well. The runtime settings stored there are
+    // applied over gateway.yaml before anything is served.
+    let (apis, admin_store) = if api_socket.is_some() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (apis, admin_store, overlaid) = runtime.block_on(async {
+            let stores = gateway.apis.open_stores().await?;
+            tracing::info!(database = %gateway.apis.database, "built-in API stores open");
+            let overlaid = match stores.admin.settings().await {
+                Ok(snapshot) if snapshot.version > 0 => {
+                    let (overrides, problems) = Overrides::from_snapshot(&snapshot);
+                    for problem in problems {
+                        tracing::warn!(%problem, "stored setting ignored");
+                    }
+                    let file = authgate_core::config::ConfigFile::load(&gateway.config_path)?;
+                    Some(Arc::new(Gateway::build_overlaid(
+                        &file,
+                        &overrides,
+                        gateway.metrics().clone(),
+                        Some(&gateway),
+                    )?))
+                }
+                Ok(_) => None,
+                Err(e) => anyhow::bail!("cannot read the runtime settings: {e}"),
+            };
+            let current = overlaid.as_ref().unwrap_or(&gateway);
+            let admin_store = stores.admin.clone();
+            let apis =
+                authgate_apis::BuiltinApis::open(stores, current.proxy.identity_headers.clone(), current.api_parts())
+                    .await?;
+            anyhow::Ok((apis, admin_store, overlaid))
+        })?;
+        if let Some(overlaid) = overlaid {
+            gateway = overlaid;
+        }
+        (Some(Arc::new(apis)), Some(admin_store))
+    } else {
+        (None, None)
+    };
+    let settings = &gateway.server;
+
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
@@ -73,22 +117,8 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
     health.expect_listeners();
     let current = Arc::new(ArcSwap::new(gateway.clone()));
     let proxy_state = Arc::new(ArcSwap::new(gateway.proxy.clone()));
+    let settings_written = Arc::new(tokio::sync::Notify::new());
 
-    // The stores are opened (and migrated) before pingora starts, on a runtime of their own: a database that
-    // cannot be opened stops the process with its message. Outbound OAuth lives on them too (its connections),
-    // so they are opened for routes with an outbound resource as well.
-    let apis = if api_socket.is_some() {
-        let apis = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(gateway.apis.open(
-                gateway.proxy.identity_headers.clone(),
-                gateway.directories.people.clone(),
-            ))?;
-        Some(Arc::new(apis))
-    } else {
-        None
-    };
     let outbound = apis.as_ref().and_then(|apis| apis.outbound());
     let downstream = Downstream::new(
         pingora::proxy::http_proxy(
@@ -158,16 +188,22 @@ pub fn run(gateway: Arc<Gateway>) -> anyhow::Result<()> {
                         degraded: shared.degraded(),
                     })
                 }
-            }),
+            })
+            .with_admin_api(authgate_admin::router(authgate_admin::AdminState::new(
+                Arc::new(admin_host::GatewayHost::new(current.clone(), settings_written.clone())),
+                admin_store.clone(),
+            ))),
         );
         admin.add_tcp(address);
         server.add_service(admin);
     }
 
-    server.add_service(background_service(
-        "authgate control",
-        Control::new(current, proxy_state, gateway.config_path.clone(), health.clone(), certs).on_reload(on_reload),
-    ));
+    let mut control =
+        Control::new(current, proxy_state, gateway.config_path.clone(), health.clone(), certs).on_reload(on_reload);
+    if let Some(store) = admin_store {
+        control = control.with_settings(store, settings_written);
+    }
+    server.add_service(background_service("authgate control", control));
 
     tracing::info!(
         listeners = ?settings.listeners.iter().map(|l| format!("{}{}", l.address, if l.tls.is_some() { " (tls)" } else { "" })).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 mod servers;
 mod support;
 
+mod admin;
 mod attacks;
 mod cli;
 mod cli_directories;

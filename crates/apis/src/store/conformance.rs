@@ -84,6 +84,14 @@ pub const CHECKS: &[(&str, Check)] = &[
         "oauth_refresh_lock_holders_serialise_and_the_second_sees_the_first_write",
         |s| Box::pin(oauth::refresh_lock(s)),
     ),
+    (
+        "admin_settings_write_with_the_current_version_only_and_audit_in_the_same_step",
+        |s| Box::pin(admin::settings_versioned(s)),
+    ),
+    ("admin_audit_pages_newest_first", |s| Box::pin(admin::audit_pages(s))),
+    ("admin_a_key_is_stored_once_and_shared", |s| {
+        Box::pin(admin::key_once(s))
+    }),
 ];
 
 /// Runs every check of [`CHECKS`] on fresh stores from `factory`, then the `$filter` property test, on a
@@ -1105,5 +1113,106 @@ mod oauth {
             ConnectionStatus::Connected,
             "a new authorization reconnects"
         );
+    }
+}
+
+mod admin {
+    use crate::store::admin::{AuditRecord, SettingRecord};
+    use crate::store::{StoreError, Stores};
+    use serde_json::json;
+
+    fn setting(key: &str, value: serde_json::Value) -> SettingRecord {
+        SettingRecord {
+            key: key.into(),
+            value,
+            changed_by: "K2:CONTOSO\\admin".into(),
+            changed_at: "2026-11-30T14:00:00Z".into(),
+        }
+    }
+
+    fn audit(target: &str, before: serde_json::Value, after: serde_json::Value) -> AuditRecord {
+        AuditRecord {
+            who: "K2:CONTOSO\\admin".into(),
+            at: "2026-11-30T14:00:00Z".into(),
+            action: "settings.update".into(),
+            target: target.into(),
+            before,
+            after,
+        }
+    }
+
+    pub async fn settings_versioned(stores: Stores) {
+        let admin = &stores.admin;
+        assert_eq!(admin.settings_version().await.unwrap(), 0);
+        assert!(admin.settings().await.unwrap().entries.is_empty());
+        let v1 = admin
+            .write_settings(
+                0,
+                vec![setting(
+                    "workflow",
+                    json!({"enabled": false, "status": 503, "message": "é off"}),
+                )],
+                vec![audit("workflow", json!(null), json!({"enabled": false}))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(v1, 1);
+        // A stale write changes nothing, its audit entry included.
+        let stale = admin
+            .write_settings(
+                0,
+                vec![setting("workflow", json!({"enabled": true}))],
+                vec![audit("workflow", json!(1), json!(2))],
+            )
+            .await;
+        assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+        let v2 = admin
+            .write_settings(
+                1,
+                vec![
+                    setting("odata.page_size", json!(50)),
+                    setting("workflow", json!({"enabled": true})),
+                ],
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(v2, 2);
+        let snapshot = admin.settings().await.unwrap();
+        assert_eq!(snapshot.version, 2);
+        assert_eq!(admin.settings_version().await.unwrap(), 2);
+        let keys: Vec<&str> = snapshot.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["odata.page_size", "workflow"]);
+        assert_eq!(snapshot.entries[1].value, json!({"enabled": true}));
+        assert_eq!(snapshot.entries[0].changed_by, "K2:CONTOSO\\admin");
+        let log = admin.audit(None, 10).await.unwrap();
+        assert_eq!(log.len(), 1, "the stale write's entry is not there");
+        assert_eq!(log[0].record.after, json!({"enabled": false}));
+    }
+
+    pub async fn audit_pages(stores: Stores) {
+        let admin = &stores.admin;
+        for i in 0..5 {
+            admin
+                .append_audit(audit(&format!("t{i}"), json!(i), json!(i + 1)))
+                .await
+                .unwrap();
+        }
+        let first = admin.audit(None, 2).await.unwrap();
+        let targets: Vec<&str> = first.iter().map(|e| e.record.target.as_str()).collect();
+        assert_eq!(targets, ["t4", "t3"]);
+        let next = admin.audit(Some(first[1].id), 10).await.unwrap();
+        let targets: Vec<&str> = next.iter().map(|e| e.record.target.as_str()).collect();
+        assert_eq!(targets, ["t2", "t1", "t0"]);
+        assert_eq!(next[2].record.before, json!(0));
+    }
+
+    pub async fn key_once(stores: Stores) {
+        let admin = &stores.admin;
+        let first = admin.key("csrf", vec![1; 32]).await.unwrap();
+        assert_eq!(first, vec![1; 32]);
+        let second = admin.key("csrf", vec![2; 32]).await.unwrap();
+        assert_eq!(second, vec![1; 32], "the stored key wins");
+        assert_eq!(admin.key("other", vec![3; 4]).await.unwrap(), vec![3; 4]);
     }
 }

@@ -8,6 +8,7 @@
 //! [`WorkflowStore`]: crate::workflow::store::WorkflowStore
 //! [`SmartObjectStore`]: crate::odata::store::SmartObjectStore
 
+pub mod admin;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod postgres;
@@ -16,6 +17,7 @@ pub mod sqlite;
 use crate::odata::store::SmartObjectStore;
 use crate::outbound::store::OAuthStore;
 use crate::workflow::store::WorkflowStore;
+use admin::AdminStore;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -45,4 +47,6 @@ pub struct Stores {
     pub smartobjects: Arc<dyn SmartObjectStore>,
     /// Outbound OAuth connections and authorization states.
     pub oauth: Arc<dyn OAuthStore>,
+    /// The admin API's settings, audit log and keys.
+    pub admin: Arc<dyn AdminStore>,
 }

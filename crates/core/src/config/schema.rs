@@ -195,6 +195,9 @@ pub struct AdminConfig {
     pub address: String,
     /// Set `false` to run without an admin listener.
     pub enabled: bool,
+    /// Who may use the admin API (`/admin/api/v1/...`), signing in with the gateway's own Basic or bearer
+    /// authentication. Default: nobody (both lists empty).
+    pub administrators: AdministratorsConfig,
 }
 
 impl Default for AdminConfig {
@@ -202,8 +205,19 @@ impl Default for AdminConfig {
         Self {
             address: "127.0.0.1:9901".into(),
             enabled: true,
+            administrators: AdministratorsConfig::default(),
         }
     }
+}
+
+/// The administrators of the admin API. Reloadable.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdministratorsConfig {
+    /// Users by FQN (`K2:CONTOSO\alice`) or e-mail, case-insensitive. Default none.
+    pub users: Vec<String>,
+    /// Members of these groups, case-insensitive. Default none.
+    pub groups: Vec<String>,
 }
 
 /// Identity header names (oauth2-proxy style). Every client-supplied header with one of these names, or

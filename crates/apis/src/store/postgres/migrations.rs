@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "oauth_001",
         sql: OAUTH_TABLES,
     },
+    Migration {
+        version: 5,
+        name: "admin_001",
+        sql: ADMIN_TABLES,
+    },
 ];
 
 /// Applies every migration not yet recorded, in one transaction under the advisory lock.
@@ -225,4 +230,33 @@ CREATE TABLE oauth_states (
   expires_at BIGINT NOT NULL
 );
 CREATE INDEX oauth_states_expiry ON oauth_states (expires_at);
+"#;
+
+/// Version 5 (`admin_001`, issue 19): runtime settings, their version, the audit log and named keys, as
+/// SQLite's.
+const ADMIN_TABLES: &str = r#"
+CREATE TABLE admin_settings (
+  key TEXT COLLATE "C" PRIMARY KEY,
+  value TEXT COLLATE "C" NOT NULL,
+  changed_by TEXT COLLATE "C" NOT NULL,
+  changed_at TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE admin_settings_version (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version BIGINT NOT NULL
+);
+INSERT INTO admin_settings_version (id, version) VALUES (1, 0);
+CREATE TABLE admin_audit (
+  id BIGSERIAL PRIMARY KEY,
+  at TEXT COLLATE "C" NOT NULL,
+  who TEXT COLLATE "C" NOT NULL,
+  action TEXT COLLATE "C" NOT NULL,
+  target TEXT COLLATE "C" NOT NULL,
+  before TEXT COLLATE "C" NOT NULL,
+  after TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE admin_keys (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  value BYTEA NOT NULL
+);
 "#;

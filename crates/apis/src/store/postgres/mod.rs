@@ -6,6 +6,7 @@
 //! Text columns are `COLLATE "C"`: values compare bytewise (UTF-8 byte order is code-point order), as SQLite's
 //! `BINARY` collation and the reference evaluator do, whatever the database's locale.
 
+pub mod admin;
 pub mod migrations;
 pub mod oauth;
 pub mod query;
@@ -13,6 +14,7 @@ pub mod smartobjects;
 pub mod tls;
 pub mod workflow;
 
+pub use admin::PgAdminStore;
 pub use oauth::PgOAuthStore;
 pub use smartobjects::PgSmartObjectStore;
 pub use workflow::PgWorkflowStore;
@@ -136,7 +138,8 @@ pub async fn open(url: &str, options: Options) -> Result<Stores, StoreError> {
     Ok(Stores {
         workflow: Arc::new(PgWorkflowStore::new(db.clone())),
         smartobjects: Arc::new(PgSmartObjectStore::new(db.clone())),
-        oauth: Arc::new(PgOAuthStore::new(db)),
+        oauth: Arc::new(PgOAuthStore::new(db.clone())),
+        admin: Arc::new(PgAdminStore::new(db)),
     })
 }
 

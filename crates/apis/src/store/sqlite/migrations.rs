@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "oauth_001",
         sql: OAUTH_TABLES,
     },
+    Migration {
+        version: 5,
+        name: "admin_001",
+        sql: ADMIN_TABLES,
+    },
 ];
 
 /// Applies every migration not yet recorded, adopting a database from before versions first.
@@ -255,6 +260,35 @@ CREATE TABLE oauth_states (
 CREATE INDEX oauth_states_expiry ON oauth_states(expires_at);
 "#;
 
+/// Version 5 (`admin_001`, issue 19): runtime settings (overrides of `gateway.yaml`, JSON values) with the
+/// one-row version every replica polls, the audit log, and named keys (the CSRF key).
+const ADMIN_TABLES: &str = r#"
+CREATE TABLE admin_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  changed_by TEXT NOT NULL,
+  changed_at TEXT NOT NULL
+);
+CREATE TABLE admin_settings_version (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL
+);
+INSERT INTO admin_settings_version (id, version) VALUES (1, 0);
+CREATE TABLE admin_audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  who TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  before TEXT NOT NULL,
+  after TEXT NOT NULL
+);
+CREATE TABLE admin_keys (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,7 +312,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
         apply(&mut conn).expect("applying again is a no-op");
-        assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5]);
         let names: Vec<String> = conn
             .prepare("SELECT name FROM schema_migrations ORDER BY version")
             .unwrap()
@@ -288,7 +322,13 @@ mod tests {
             .unwrap();
         assert_eq!(
             names,
-            ["workflow_001", "workflow_002", "odata_statistics_001", "oauth_001"]
+            [
+                "workflow_001",
+                "workflow_002",
+                "odata_statistics_001",
+                "oauth_001",
+                "admin_001"
+            ]
         );
     }
 
@@ -304,7 +344,7 @@ mod tests {
             &["workflow_001", "workflow_002", "odata_statistics_001"],
         ] {
             let conn = legacy(names);
-            assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4], "{names:?}");
+            assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5], "{names:?}");
             let kept: i64 = conn
                 .query_row("SELECT applied_at FROM schema_migrations WHERE version = 1", [], |r| {
                     r.get(0)

@@ -3,12 +3,14 @@
 //! the stores of both APIs on it ([`workflow`], [`smartobjects`]) and the OData query dialect ([`query`]).
 //! rusqlite is named nowhere else.
 
+pub mod admin;
 pub mod migrations;
 pub mod oauth;
 pub mod query;
 pub mod smartobjects;
 pub mod workflow;
 
+pub use admin::SqliteAdminStore;
 pub use oauth::SqliteOAuthStore;
 pub use smartobjects::SqliteSmartObjectStore;
 pub use workflow::SqliteWorkflowStore;
@@ -76,7 +78,8 @@ pub async fn open(path: &Path, readers: usize) -> Result<Stores, StoreError> {
     Ok(Stores {
         workflow: Arc::new(SqliteWorkflowStore::new(db.clone())),
         smartobjects: Arc::new(SqliteSmartObjectStore::new(db.clone())),
-        oauth: Arc::new(SqliteOAuthStore::new(db)),
+        oauth: Arc::new(SqliteOAuthStore::new(db.clone())),
+        admin: Arc::new(SqliteAdminStore::new(db)),
     })
 }
 

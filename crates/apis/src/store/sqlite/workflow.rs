@@ -416,7 +416,7 @@ mod tests {
         drop(Database::open(&path, 2).unwrap());
         let db = Arc::new(Database::open(&path, 2).expect("migrations apply once"));
         let versions = db.read(super::super::migrations::applied).await.unwrap();
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
         let store = SqliteWorkflowStore::new(db);
         let (task, instance) = store.task(1).await.unwrap().unwrap();
         assert_eq!(instance.folio, "Old");

@@ -1,0 +1,13 @@
+//! authgate's admin API, served by the binary on the admin listener under `/admin/api/v1/`: who may use it
+//! ([`access`]), CSRF tokens ([`csrf`]), the runtime settings that override `gateway.yaml` ([`settings`]), and
+//! the axum routes ([`api`]). What only the binary knows (the authenticators, the routes, the SmartObjects, the
+//! live state) reaches it through [`host::AdminHost`]; what every replica shares is in the store
+//! ([`authgate_apis::store::admin::AdminStore`]). No pingora here.
+
+pub mod access;
+pub mod api;
+pub mod csrf;
+pub mod host;
+pub mod settings;
+
+pub use api::{router, AdminState};
