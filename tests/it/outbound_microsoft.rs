@@ -5,9 +5,10 @@
 //! tokens reach their routes' upstream, and both are refreshed once due (the mock's access tokens live
 //! SKEW + 3 s; the test polls until they are due).
 
+use crate::outbound_oidc::connections;
 use crate::servers::aad::{AadMock, CLIENT_ID, CLIENT_SECRET, TENANT};
 use crate::support::browser::Browser;
-use crate::support::{base_config, client, echo_upstream, until, Gateway};
+use crate::support::{base_config, echo_upstream, until, Gateway};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -130,16 +131,7 @@ async fn microsoft_online_v1_sends_resource_and_v2_sends_scope_in_the_flow_and_o
     assert!(aad.forms_with_grant("refresh_token").is_empty());
 
     until("both access tokens to be due", || async {
-        let listed: Value = client()
-            .get(gw.url("/api/oauth/v1/connections"))
-            .basic_auth("alice", Some("alice-pw"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let rows = listed["connections"].as_array().cloned().unwrap_or_default();
+        let rows = connections(&gw).await;
         rows.len() == 2 && rows.iter().all(|r| r["expires_in_seconds"].as_i64() <= Some(60))
     })
     .await;
@@ -161,16 +153,9 @@ async fn microsoft_online_v1_sends_resource_and_v2_sends_scope_in_the_flow_and_o
     assert_eq!(v2_refresh["scope"], GRAPH_SCOPE);
     assert_ne!(refreshed_sharepoint, sharepoint_token, "the refreshed token is used");
     assert_ne!(refreshed_graph, graph_token);
-    let listed: Value = client()
-        .get(gw.url("/api/oauth/v1/connections"))
-        .basic_auth("alice", Some("alice-pw"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for row in listed["connections"].as_array().unwrap() {
+    let rows = connections(&gw).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
         assert_eq!(row["status"], "connected", "{row}");
         assert!(row["expires_in_seconds"].as_i64() > Some(60), "{row}");
     }

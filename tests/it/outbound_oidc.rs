@@ -109,8 +109,8 @@ async fn connect(gw: &Gateway, browser: &mut Browser) -> Page {
     back
 }
 
-/// Alice's connection rows on `gw`.
-async fn connections(gw: &Gateway) -> Vec<Value> {
+/// Alice's connection rows on `gw` (also used by `outbound_microsoft`).
+pub(crate) async fn connections(gw: &Gateway) -> Vec<Value> {
     let listed: Value = client()
         .get(gw.url("/api/oauth/v1/connections"))
         .basic_auth("alice", Some("alice-pw"))
