@@ -59,9 +59,13 @@ impl AdminState {
     async fn csrf_key(&self) -> Result<&CsrfKey, ApiError> {
         self.csrf
             .get_or_try_init(|| async {
+                let Some(fresh) = CsrfKey::random_bytes() else {
+                    tracing::error!("no randomness for the CSRF key");
+                    return Err(ApiError::NoRandomness);
+                };
                 let bytes = match &self.store {
-                    Some(store) => store.key("csrf", CsrfKey::random_bytes()).await?,
-                    None => CsrfKey::random_bytes(),
+                    Some(store) => store.key("csrf", fresh).await?,
+                    None => fresh,
                 };
                 Ok(CsrfKey::new(&bytes))
             })
@@ -88,6 +92,8 @@ enum ApiError {
     Invalid(Invalid),
     Conflict(String),
     NoStore,
+    /// The system's random source failed: no CSRF key can be made.
+    NoRandomness,
     Store(StoreError),
 }
 
@@ -136,6 +142,10 @@ impl IntoResponse for ApiError {
             Self::NoStore => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "no_store", "message": "settings and audit need the built-in APIs' database (a builtin route)"}),
+            ),
+            Self::NoRandomness => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "unavailable", "message": "the system's random source failed; no CSRF token can be made"}),
             ),
             Self::Store(e) => {
                 tracing::error!(error = %e, "admin API: the store failed");

@@ -19,16 +19,12 @@ impl CsrfKey {
         Self(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
 
-    /// Fresh random key bytes.
-    pub fn random_bytes() -> Vec<u8> {
+    /// Fresh random key bytes; `None` when the system has no randomness to give (a predictable key must never
+    /// be made, let alone stored for every replica).
+    pub fn random_bytes() -> Option<Vec<u8>> {
         let mut bytes = vec![0u8; 32];
-        // aws-lc's RNG fails only if the OS has no entropy source; a zero key then would be guessable, so
-        // the caller's key is unusable and every token check fails (`verify` below compares with a token
-        // nobody has been given).
-        if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-            tracing::error!("no randomness for the CSRF key");
-        }
-        bytes
+        aws_lc_rs::rand::fill(&mut bytes).ok()?;
+        Some(bytes)
     }
 
     /// The token of `user`.
@@ -90,7 +86,7 @@ mod tests {
             token,
             "replicas with the stored key agree"
         );
-        assert_ne!(CsrfKey::random_bytes(), CsrfKey::random_bytes());
+        assert_ne!(CsrfKey::random_bytes().unwrap(), CsrfKey::random_bytes().unwrap());
     }
 
     #[test]
