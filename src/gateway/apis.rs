@@ -1,6 +1,6 @@
 //! `builtin`, `workflow` and `odata`: the built-in APIs' socket, database and threads, the workflow definitions
-//! and links, and the published SmartObjects. [`ApiSettings::open`] opens their stores and builds the APIs,
-//! so the serve wiring never sees a storage backend.
+//! and links, and the published SmartObjects. [`ApiSettings::open_stores`] opens their stores and
+//! [`ApiSettings::parts`] gives what the APIs are built from, so the serve wiring never sees a storage backend.
 
 use super::oauth::OAuthSettings;
 use super::Issues;
@@ -8,8 +8,7 @@ use authgate_apis::odata::catalog::Catalog;
 use authgate_apis::store::postgres;
 use authgate_apis::workflow::definitions::Definitions;
 use authgate_apis::workflow::links::Links;
-use authgate_apis::{ApiParts, BuiltinApis};
-use authgate_core::auth::HeaderSet;
+use authgate_apis::ApiParts;
 use authgate_core::config::schema::PostgresConfig;
 use authgate_core::config::{yaml_files, ConfigFile, ConfigIssue};
 use authgate_core::directory::people::PeopleIndex;
@@ -227,13 +226,6 @@ impl ApiSettings {
             Database::Sqlite(path) => authgate_apis::store::sqlite::open(path, self.threads.max(2)).await?,
             Database::Postgres(url) => postgres::open(url, self.postgres).await?,
         })
-    }
-
-    /// Opens (and migrates) the stores and builds the APIs on them.
-    pub async fn open(&self, headers: Arc<HeaderSet>, people: Arc<PeopleIndex>) -> anyhow::Result<BuiltinApis> {
-        let stores = self.open_stores().await?;
-        tracing::info!(database = %self.database, "built-in API stores open");
-        Ok(BuiltinApis::open(stores, headers, self.parts(people)).await?)
     }
 }
 
