@@ -61,6 +61,29 @@ impl Report {
         self.checks.iter().all(|c| c.outcome == Outcome::Pass)
     }
 
+    /// The admin API's form: `{verdict: "valid"|"invalid", checks: [{name, ok, outcome, detail}], header,
+    /// claims}` (the decoded parts only, never the token or its signature).
+    pub fn to_json(&self) -> serde_json::Value {
+        let checks: Vec<serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|c| {
+                let outcome = match c.outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::Fail => "fail",
+                    Outcome::Skip => "skip",
+                };
+                serde_json::json!({"name": c.name, "ok": c.outcome == Outcome::Pass, "outcome": outcome, "detail": c.detail})
+            })
+            .collect();
+        serde_json::json!({
+            "verdict": if self.accepted() { "valid" } else { "invalid" },
+            "checks": checks,
+            "header": self.header,
+            "claims": self.claims,
+        })
+    }
+
     /// Human-readable text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -111,6 +134,34 @@ fn decode_json(part: Option<&str>) -> Option<serde_json::Value> {
 
 /// Inspects `token` against `gateway`'s providers; fetches signing keys when `fetch_keys`.
 pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report {
+    run(gateway, token, None, fetch_keys).await
+}
+
+/// Inspects `token` against the providers the route named `route` accepts (every provider when `None`, or
+/// when the route names none); `Err` when no route has that name or the route takes no bearer tokens.
+pub async fn inspect_route(
+    gateway: &Gateway,
+    token: &str,
+    route: Option<&str>,
+    fetch_keys: bool,
+) -> Result<Report, String> {
+    let Some(name) = route else {
+        return Ok(run(gateway, token, None, fetch_keys).await);
+    };
+    let routes = gateway.proxy.routes.routes();
+    let found = routes
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| format!("no route is named {name:?}"))?;
+    let policy = found
+        .auth
+        .as_ref()
+        .filter(|p| p.bearer)
+        .ok_or_else(|| format!("route {name:?} does not take bearer tokens"))?;
+    Ok(run(gateway, token, policy.providers.as_deref(), fetch_keys).await)
+}
+
+async fn run(gateway: &Gateway, token: &str, allowed: Option<&[usize]>, fetch_keys: bool) -> Report {
     let authenticator = &gateway.proxy.authenticator;
     let (limit, providers) = (authenticator.max_token_bytes(), authenticator.bearer().providers());
 
@@ -132,7 +183,7 @@ pub async fn inspect(gateway: &Gateway, token: &str, fetch_keys: bool) -> Report
         KeyAccess::Offline
     };
     let now = authgate_core::clock::unix_now();
-    pipeline::run(providers, None, token, now, keys, &mut report).await;
+    pipeline::run(providers, allowed, token, now, keys, &mut report).await;
     report
 }
 

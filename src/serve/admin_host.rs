@@ -9,8 +9,11 @@ use authgate_admin::access::Administrators;
 use authgate_admin::host::{AdminHost, SmartObjectInfo};
 use authgate_admin::settings::Settings;
 use authgate_apis::odata::smartobject::Method;
+use authgate_apis::outbound::service::Outbound;
+use authgate_core::auth::lockout::Lockout;
 use authgate_core::auth::RoutePolicy;
 use authgate_core::identity::{Identity, UserManager};
+use authgate_core::metrics::Metrics;
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,12 +23,23 @@ use tokio::sync::Notify;
 pub struct GatewayHost {
     current: Arc<ArcSwap<Gateway>>,
     written: Arc<Notify>,
+    outbound: Option<Arc<Outbound>>,
 }
 
 impl GatewayHost {
     /// Over the gateway in `current`; `written` wakes the control loop after a settings write.
     pub fn new(current: Arc<ArcSwap<Gateway>>, written: Arc<Notify>) -> Self {
-        Self { current, written }
+        Self {
+            current,
+            written,
+            outbound: None,
+        }
+    }
+
+    /// With the built-in APIs' outbound OAuth (built once on the store; its catalog reloads itself).
+    pub fn with_outbound(mut self, outbound: Option<Arc<Outbound>>) -> Self {
+        self.outbound = outbound;
+        self
     }
 }
 
@@ -83,6 +97,25 @@ impl AdminHost for GatewayHost {
                 published: catalog.published().iter().any(|p| Arc::ptr_eq(p, so)),
             })
             .collect()
+    }
+
+    fn lockout(&self) -> Option<Arc<Lockout>> {
+        let gateway = self.current.load();
+        gateway.proxy.authenticator.basic().map(|basic| basic.lockout().clone())
+    }
+
+    fn metrics(&self) -> Arc<Metrics> {
+        self.current.load().metrics().clone()
+    }
+
+    fn outbound(&self) -> Option<Arc<Outbound>> {
+        self.outbound.clone()
+    }
+
+    async fn inspect(&self, token: &str, route: Option<&str>) -> Result<serde_json::Value, String> {
+        let gateway = self.current.load_full();
+        let report = crate::inspect::inspect_route(&gateway, token, route, true).await?;
+        Ok(report.to_json())
     }
 
     fn settings_written(&self) {

@@ -123,7 +123,7 @@ pub fn run(mut gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let downstream = Downstream::new(
         pingora::proxy::http_proxy(
             &server.configuration,
-            AuthProxy::new(proxy_state.clone()).with_outbound(outbound),
+            AuthProxy::new(proxy_state.clone()).with_outbound(outbound.clone()),
         ),
         {
             let proxy_state = proxy_state.clone();
@@ -190,7 +190,10 @@ pub fn run(mut gateway: Arc<Gateway>) -> anyhow::Result<()> {
                 }
             })
             .with_admin_api(authgate_admin::router(authgate_admin::AdminState::new(
-                Arc::new(admin_host::GatewayHost::new(current.clone(), settings_written.clone())),
+                Arc::new(
+                    admin_host::GatewayHost::new(current.clone(), settings_written.clone())
+                        .with_outbound(outbound.clone()),
+                ),
                 admin_store.clone(),
             ))),
         );

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 const V1_TYPE: &str = include_str!("../../policies/oauth/types/microsoft-online.yaml");
 const V2_TYPE: &str = include_str!("../../policies/oauth/types/microsoft-online-v2.yaml");
 const VAULT_KEY: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
-const SHAREPOINT: &str = "https://contoso.sharepoint.com";
+pub(crate) const SHAREPOINT: &str = "https://contoso.sharepoint.com";
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default offline_access";
 
 /// The resources `SharePoint` (v1) and `Graph` (v2) at `aad`, calling back to `gateway_port`.
@@ -53,13 +53,18 @@ fn resources(aad: &AadMock, gateway_port: u16) -> [(&'static str, String); 2] {
 }
 
 async fn gateway(aad: &AadMock) -> Gateway {
+    gateway_with(aad, &base_config()).await
+}
+
+/// [`gateway`] with `head` in place of [`base_config`] (the admin tests name administrators there).
+pub(crate) async fn gateway_with(aad: &AadMock, head: &str) -> Gateway {
     let upstream = echo_upstream().await;
     let yaml = format!(
         "{}oauth:\n  types: oauth/types\n  resources: oauth/resources\n  vault:\n    keys:\n      - {{id: k1, key: '{VAULT_KEY}'}}\n\
          routes:\n  - {{name: oauth, prefix: /api/oauth/v1, upstream: builtin}}\n  - {{name: cb, prefix: /Identity/token/oauth, upstream: builtin}}\n\
          \x20 - {{name: sp, prefix: /sp, upstream: \"{upstream}\", outbound: {{oauth_resource: SharePoint}}}}\n\
          \x20 - {{name: graph, prefix: /graph, upstream: \"{upstream}\", outbound: {{oauth_resource: Graph}}}}\n",
-        base_config()
+        head
     );
     // The callback names the gateway's port, known once it runs: started with a placeholder, then the
     // resources are rewritten and reloaded.
@@ -75,7 +80,7 @@ async fn gateway(aad: &AadMock) -> Gateway {
 }
 
 /// Alice authorizes `resource` in a browser; the query the provider's authorize endpoint got.
-async fn connect(gw: &Gateway, aad: &AadMock, resource: &str) -> HashMap<String, String> {
+pub(crate) async fn connect(gw: &Gateway, aad: &AadMock, resource: &str) -> HashMap<String, String> {
     let mut browser = Browser::new(gw.port, "alice");
     let start = browser
         .get(&gw.url(&format!("/api/oauth/v1/resources/{resource}/authorize")))

@@ -236,6 +236,69 @@ async fn the_scripts_follow_the_local_counters_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lockout_counters_are_listed_by_namespace_and_an_unlock_clears_them() {
+    let redis = Redis::start().await;
+    let store = counters(&redis);
+    let limits = LockLimits {
+        max: 2,
+        window: Duration::from_secs(60),
+        lockout: Duration::from_secs(60),
+        clear_on_accept: true,
+    };
+    let fail = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            let Reserved::Taken(ticket) = store.reserve(key, &limits).await.unwrap() else {
+                panic!("a place for {key}");
+            };
+            store.settle(key, ticket, Verdict::Refused, &limits).await.unwrap()
+        }
+    };
+    assert!(!fail("u:alice").await);
+    assert!(fail("u:alice").await, "the second failure locks");
+    assert!(!fail("u:bob").await);
+    assert!(!fail("ip:192.0.2.7").await);
+
+    let users = store.lock_states("u:", 1000).await.unwrap();
+    let keys: Vec<&str> = users.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["alice", "bob"], "{users:?}");
+    assert!(
+        users[0].locked_for.is_some_and(|d| d > Duration::from_secs(58)),
+        "{users:?}"
+    );
+    assert_eq!((users[1].failures, users[1].locked_for), (1, None));
+    assert_eq!(store.lock_states("u:", 1).await.unwrap().len(), 1, "bounded");
+    let ips = store.lock_states("ip:", 1000).await.unwrap();
+    assert_eq!(ips.len(), 1, "{ips:?}");
+    assert_eq!((ips[0].key.as_str(), ips[0].failures), ("192.0.2.7", 1));
+
+    // An unlock clears the lock at once and reports what it was; a second finds nothing.
+    let before = store.clear_lock("u:alice").await.unwrap().expect("alice was locked");
+    assert_eq!(before.key, "alice");
+    assert!(before.locked_for.is_some());
+    assert_eq!(store.locked_for("u:alice").await, Ok(None));
+    assert!(matches!(
+        store.reserve("u:alice", &limits).await,
+        Ok(Reserved::Taken(_))
+    ));
+    assert_eq!(store.clear_lock("u:alice").await, Ok(None));
+    let left: Vec<String> = store
+        .lock_states("u:", 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(left, ["bob"]);
+    // An accepted login clears an account's failures: it is no longer listed.
+    let Reserved::Taken(ticket) = store.reserve("u:bob", &limits).await.unwrap() else {
+        panic!("a place for bob");
+    };
+    store.settle("u:bob", ticket, Verdict::Accepted, &limits).await.unwrap();
+    assert!(store.lock_states("u:", 1000).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limiter_on_a_stopped_redis_falls_back_to_its_local_bucket() {
     let mut redis = Redis::start().await;
     let store = counters(&redis);

@@ -11,10 +11,19 @@
 //! | GET | `audit?limit=&before=` | `{entries: [{id, at, who, action, target, before, after}], next_before}` |
 //! | GET | `smartobjects` | `{smartobjects: [{name, published_name, listable, published}]}` |
 //! | GET | `overview` | the host's overview |
+//! | GET | `lockouts` | `{users: [{name, failures, locked_until}], ips: [{ip, failures, locked_until}]}` |
+//! | DELETE | `lockouts/users/{name}`, `lockouts/ips/{ip}` | 204, 404 when nothing is active; audited |
+//! | POST | `inspect` | body `{token, route?}` → `{verdict, checks: [{name, ok, outcome, detail}], header, claims}` |
+//! | GET | `oauth` | `{configured, resource_types, resources}` (every secret masked) |
+//! | GET | `oauth/connections?user=&resource=` | `{connections: [{user, resource, status, expires_at, ...}]}` |
+//! | DELETE | `oauth/connections/{resource}/{user}` | 204, 404 when none; audited |
+//! | GET | `consent-url?tenant=&client_id=&redirect_uri=&resource=` | `{url, explanation}`; 400 naming the field |
+//! | GET | `live` | `{at, uptime_seconds, requests, decisions, token_verify, caches}` (counters since start) |
 
 use crate::csrf::{self, CsrfKey};
 use crate::host::AdminHost;
 use crate::settings::{self, effective, Invalid, Overrides, SettingKey, Source};
+use crate::{consent, inspect, lockouts, oauth};
 use authgate_apis::store::admin::{AdminStore, AuditRecord};
 use authgate_apis::store::StoreError;
 use authgate_core::identity::Identity;
@@ -23,7 +32,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -43,6 +52,8 @@ pub struct AdminState {
     host: Arc<dyn AdminHost>,
     store: Option<Arc<dyn AdminStore>>,
     csrf: OnceCell<CsrfKey>,
+    /// When the API was built (the process's start, near enough), for `live`'s uptime.
+    started: std::time::Instant,
 }
 
 impl AdminState {
@@ -53,6 +64,7 @@ impl AdminState {
             host,
             store,
             csrf: OnceCell::new(),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -75,20 +87,44 @@ impl AdminState {
     fn store(&self) -> Result<&Arc<dyn AdminStore>, ApiError> {
         self.store.as_ref().ok_or(ApiError::NoStore)
     }
+
+    pub(crate) fn host(&self) -> &Arc<dyn AdminHost> {
+        &self.host
+    }
+
+    /// Audits a change that has been made: in the store's audit log when there is one (a failure to write it
+    /// is logged, the change stands), and always as a log line (who, action, target; never a secret).
+    pub(crate) async fn audit(&self, record: AuditRecord) {
+        tracing::info!(user = %record.who, action = %record.action, target = %record.target, "admin API: audited change");
+        if let Some(store) = &self.store {
+            if let Err(e) = store.append_audit(record).await {
+                tracing::error!(error = %e, "admin API: the audit record could not be written");
+            }
+        }
+    }
 }
 
 /// The signed-in administrator.
 #[derive(Debug, Clone)]
-struct Admin(Arc<Identity>);
+pub(crate) struct Admin(pub(crate) Arc<Identity>);
 
 /// A refusal, as JSON.
 #[derive(Debug)]
-enum ApiError {
+pub(crate) enum ApiError {
     Unauthenticated(String),
     Forbidden,
     Csrf,
     NotFound,
+    /// Not found, with what was looked for.
+    Missing(String),
     BadRequest(String),
+    /// A named field is wrong.
+    Field {
+        field: &'static str,
+        message: String,
+    },
+    /// A feature that is not configured.
+    NotConfigured(String),
     Invalid(Invalid),
     Conflict(String),
     NoStore,
@@ -130,6 +166,15 @@ impl IntoResponse for ApiError {
                 json!({"error": "csrf", "message": "missing or wrong X-CSRF-Token, or a foreign Origin; get the token from GET /admin/api/v1/session"}),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, json!({"error": "not_found"})),
+            Self::Missing(message) => (StatusCode::NOT_FOUND, json!({"error": "not_found", "message": message})),
+            Self::Field { field, message } => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid", "field": field, "message": message}),
+            ),
+            Self::NotConfigured(message) => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_configured", "message": message}),
+            ),
             Self::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 json!({"error": "bad_request", "message": message}),
@@ -167,6 +212,15 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/audit", get(audit))
         .route("/smartobjects", get(smartobjects))
         .route("/overview", get(overview))
+        .route("/lockouts", get(lockouts::list))
+        .route("/lockouts/users/{name}", delete(lockouts::unlock_user))
+        .route("/lockouts/ips/{ip}", delete(lockouts::unlock_ip))
+        .route("/inspect", post(inspect::inspect))
+        .route("/oauth", get(oauth::overview))
+        .route("/oauth/connections", get(oauth::connections))
+        .route("/oauth/connections/{resource}/{user}", delete(oauth::revoke))
+        .route("/consent-url", get(consent::consent_url))
+        .route("/live", get(live))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state);
@@ -294,7 +348,8 @@ struct SettingsChange {
     changes: serde_json::Map<String, serde_json::Value>,
 }
 
-fn now() -> String {
+/// Now, RFC 3339 to the second.
+pub(crate) fn now() -> String {
     jiff::Timestamp::now()
         .round(jiff::Unit::Second)
         .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
@@ -426,4 +481,9 @@ async fn smartobjects(State(state): State<Arc<AdminState>>) -> Response {
 
 async fn overview(State(state): State<Arc<AdminState>>) -> Response {
     Json(state.host.overview()).into_response()
+}
+
+async fn live(State(state): State<Arc<AdminState>>) -> Response {
+    let snapshot = crate::live::snapshot(&state.host.metrics(), now(), state.started.elapsed().as_secs());
+    Json(snapshot).into_response()
 }

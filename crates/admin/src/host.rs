@@ -5,9 +5,13 @@
 use crate::access::Administrators;
 use crate::settings::Settings;
 use async_trait::async_trait;
+use authgate_apis::outbound::service::Outbound;
+use authgate_core::auth::lockout::Lockout;
 use authgate_core::identity::Identity;
+use authgate_core::metrics::Metrics;
 use serde::Serialize;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A SmartObject, for the exposure picker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,4 +47,18 @@ pub trait AdminHost: Send + Sync + 'static {
 
     /// The overview: version, routes, providers, user managers, storage (JSON, never a secret).
     fn overview(&self) -> serde_json::Value;
+
+    /// The metrics the gateway exports (for `live`).
+    fn metrics(&self) -> Arc<Metrics>;
+
+    /// The Basic lockout counters now (`None`: Basic is off).
+    fn lockout(&self) -> Option<Arc<Lockout>>;
+
+    /// Outbound OAuth (`None`: no `oauth:` section, or no database to keep its connections in).
+    fn outbound(&self) -> Option<Arc<Outbound>>;
+
+    /// `authgate token inspect` of `token` against the providers (those of the route named `route` when
+    /// given; keys fetched as the request path would): `{verdict, checks, header, claims}`. `Err` names an
+    /// unknown route. Never logs the token.
+    async fn inspect(&self, token: &str, route: Option<&str>) -> Result<serde_json::Value, String>;
 }

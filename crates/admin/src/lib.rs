@@ -6,8 +6,13 @@
 
 pub mod access;
 pub mod api;
+mod consent;
 pub mod csrf;
 pub mod host;
+mod inspect;
+pub mod live;
+mod lockouts;
+mod oauth;
 pub mod settings;
 
 pub use api::{router, AdminState};

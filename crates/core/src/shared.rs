@@ -29,6 +29,24 @@ pub struct LockLimits {
     pub clear_on_accept: bool,
 }
 
+/// One lockout counter as the admin API lists it: failures in the current window, and the lock if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    /// The counter's key without its namespace (`alice`, `192.0.2.7`).
+    pub key: String,
+    /// Failures in the current window (0 once a lock starts: the lock replaces them).
+    pub failures: u32,
+    /// How long the lock still lasts, if locked.
+    pub locked_for: Option<Duration>,
+}
+
+impl LockState {
+    /// Whether there is anything to show (failures or a lock).
+    pub fn is_active(&self) -> bool {
+        self.failures > 0 || self.locked_for.is_some()
+    }
+}
+
 /// A place taken in a shared lockout counter, to be settled.
 pub type Ticket = u64;
 
@@ -65,6 +83,14 @@ pub trait SharedCounters: Send + Sync {
         verdict: Verdict,
         limits: &LockLimits,
     ) -> Result<bool, Unavailable>;
+
+    /// The lockout counters under `namespace` (`u:`, `ip:`) with failures in a running window or a running
+    /// lock, at most `limit` of them (keys without the namespace).
+    async fn lock_states(&self, namespace: &str, limit: usize) -> Result<Vec<LockState>, Unavailable>;
+
+    /// Forgets the failures and the lock of `key` (reservations in progress keep their places); returns what
+    /// it held, `None` when nothing was active.
+    async fn clear_lock(&self, key: &str) -> Result<Option<LockState>, Unavailable>;
 
     /// Connects afresh and asks the store whether it answers, within its connect timeout, outside the
     /// degraded-mode bookkeeping (for `check`): the reason when it does not (never the password).

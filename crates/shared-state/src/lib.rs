@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use authgate_core::auth::lockout::Verdict;
 use authgate_core::config::{ConfigIssue, SharedStateConfig};
 use authgate_core::metrics::Metrics;
-use authgate_core::shared::{LockLimits, Reserved, SharedCounters, Ticket, Unavailable};
+use authgate_core::shared::{LockLimits, LockState, Reserved, SharedCounters, Ticket, Unavailable};
 use health::{Connector, Health, Timing};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
@@ -124,6 +124,12 @@ fn lock_keys(key: &str) -> (String, String) {
     (format!("{PREFIX}:lo:{key}"), format!("{PREFIX}:lo:{key}:r"))
 }
 
+/// The index of the lockout counters of `key`'s namespace (`u`, `ip`: what precedes the first `:`).
+fn lock_index(key: &str) -> String {
+    let namespace = key.split(':').next().unwrap_or_default();
+    format!("{PREFIX}:lo-index:{namespace}")
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -202,6 +208,7 @@ impl SharedCounters for RedisCounters {
         limits: &LockLimits,
     ) -> Result<bool, Unavailable> {
         let (hash, reservations) = lock_keys(key);
+        let (index, name) = (lock_index(key), key.to_string());
         let verdict = match verdict {
             Verdict::Accepted => "accepted",
             Verdict::Refused => "refused",
@@ -214,18 +221,72 @@ impl SharedCounters for RedisCounters {
                 scripts::SETTLE
                     .key(&hash)
                     .key(&reservations)
+                    .key(&index)
                     .arg(ticket)
                     .arg(verdict)
                     .arg(u8::from(limits.clear_on_accept))
                     .arg(limits.max)
                     .arg(millis(limits.window))
                     .arg(millis(limits.lockout))
+                    .arg(&name)
                     .invoke_async(&mut conn)
                     .await
                     .map_err(describe_error)
             })
             .await?;
         Ok(locked == 1)
+    }
+
+    async fn lock_states(&self, namespace: &str, limit: usize) -> Result<Vec<LockState>, Unavailable> {
+        let index = lock_index(namespace);
+        let prefix = format!("{PREFIX}:lo:");
+        let rows: Vec<(String, i64, i64)> = self
+            .health
+            .run(|mut conn| async move {
+                scripts::LIST
+                    .key(&index)
+                    .arg(limit)
+                    .arg(&prefix)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(describe_error)
+            })
+            .await?;
+        let mut states: Vec<LockState> = rows
+            .into_iter()
+            .filter_map(|(name, failures, left)| {
+                Some(LockState {
+                    key: name.strip_prefix(namespace)?.to_string(),
+                    failures: u32::try_from(failures).unwrap_or(0),
+                    locked_for: lock_left(left),
+                })
+            })
+            .collect();
+        states.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(states)
+    }
+
+    async fn clear_lock(&self, key: &str) -> Result<Option<LockState>, Unavailable> {
+        let (hash, _) = lock_keys(key);
+        let (index, name) = (lock_index(key), key.to_string());
+        let (failures, left): (i64, i64) = self
+            .health
+            .run(|mut conn| async move {
+                scripts::CLEAR
+                    .key(&hash)
+                    .key(&index)
+                    .arg(&name)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(describe_error)
+            })
+            .await?;
+        let state = LockState {
+            key: key.split_once(':').map_or(key, |(_, k)| k).to_string(),
+            failures: u32::try_from(failures).unwrap_or(0),
+            locked_for: lock_left(left),
+        };
+        Ok(state.is_active().then_some(state))
     }
 
     async fn ping(&self) -> Result<(), String> {
@@ -239,6 +300,11 @@ impl SharedCounters for RedisCounters {
     fn describe(&self) -> String {
         self.url.clone()
     }
+}
+
+/// A lock's remaining milliseconds as the scripts answer them (0: not locked).
+fn lock_left(ms: i64) -> Option<Duration> {
+    u64::try_from(ms).ok().filter(|&ms| ms > 0).map(Duration::from_millis)
 }
 
 /// `url` with its password (if any) replaced by `***`; text that is not a URL is replaced whole.

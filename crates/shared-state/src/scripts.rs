@@ -75,10 +75,12 @@ return 0
     ))
 });
 
-/// Settlement. KEYS as [`RESERVE`]; ARGV[1] ticket, ARGV[2] verdict (`accepted`, `refused`, `none`),
-/// ARGV[3] `1` when an accepted login clears the failures, ARGV[4] max, ARGV[5] window (ms), ARGV[6] lockout
-/// (ms). Gives the place back; a refusal counts a failure in the window (starting one if none runs) and the
-/// one that reaches max locks. Returns 1 when this locked, else 0. The hash expires with its window or lock.
+/// Settlement. KEYS[1], KEYS[2] as [`RESERVE`], KEYS[3] the index of the namespace's counters (a sorted set of
+/// counter names scored by when their hash expires, for [`LIST`]); ARGV[1] ticket, ARGV[2] verdict
+/// (`accepted`, `refused`, `none`), ARGV[3] `1` when an accepted login clears the failures, ARGV[4] max,
+/// ARGV[5] window (ms), ARGV[6] lockout (ms), ARGV[7] the counter's name in the index. Gives the place back; a
+/// refusal counts a failure in the window (starting one if none runs) and the one that reaches max locks.
+/// Returns 1 when this locked, else 0. The hash expires with its window or lock, its index entry then too.
 pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         now_ms!(),
@@ -103,13 +105,71 @@ if f >= tonumber(ARGV[4]) then
   redis.call('HDEL', KEYS[1], 'f', 'w')
   redis.call('HSET', KEYS[1], 'l', now + lockout)
   redis.call('PEXPIRE', KEYS[1], lockout)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  redis.call('ZADD', KEYS[3], now + lockout, ARGV[7])
   return 1
 end
 redis.call('HSET', KEYS[1], 'f', f, 'w', w)
 local ttl = w - now
 if l - now > ttl then ttl = l - now end
 redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZADD', KEYS[3], now + ttl, ARGV[7])
 return 0
+"
+    ))
+});
+
+/// A counter's fields `f`, `w`, `l` (read into `h`) at `now`: `f` (failures in a running
+/// window) and `left` (ms of a running lock).
+macro_rules! lock_state {
+    () => {
+        r"
+local f = tonumber(h[1]) or 0
+local w = tonumber(h[2]) or 0
+local l = tonumber(h[3]) or 0
+local left = 0
+if l > now then left = l - now end
+if w <= now then f = 0 end
+"
+    };
+}
+
+/// Listing for the admin API. KEYS[1] the namespace's index (see [`SETTLE`]); ARGV[1] the most to return,
+/// ARGV[2] the hash keys' prefix (`authgate:lo:`). Drops index entries whose hash has expired, then returns
+/// `{name, failures, lock left in ms}` for each counter with failures in a running window or a running lock.
+/// The hashes are named by the index, not in KEYS: a single Redis/Valkey server, as every script here.
+pub static LIST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        now_ms!(),
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local names = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, name in ipairs(names) do
+  local h = redis.call('HMGET', ARGV[2] .. name, 'f', 'w', 'l')
+",
+        lock_state!(),
+        r"
+  if f > 0 or left > 0 then table.insert(out, {name, f, left}) end
+end
+return out
+"
+    ))
+});
+
+/// An administrator's unlock. KEYS[1] the counter's hash, KEYS[2] its namespace's index; ARGV[1] its name in
+/// the index. Forgets failures and lock (reservations in progress keep their places); returns
+/// `{failures, lock left in ms}` as they were.
+pub static CLEAR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        now_ms!(),
+        "local h = redis.call('HMGET', KEYS[1], 'f', 'w', 'l')\n",
+        lock_state!(),
+        r"
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {f, left}
 "
     ))
 });

@@ -11,7 +11,7 @@
 use super::errors::{AuthError, LockScope};
 use crate::config::LockoutConfig;
 use crate::directory::AccountKey;
-use crate::shared::{LockLimits, Reserved, SharedCounters, Ticket};
+use crate::shared::{LockLimits, LockState, Reserved, SharedCounters, Ticket};
 use moka::sync::Cache;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -60,6 +60,23 @@ impl Slot {
             self.window_ends = None;
         }
         Ok(())
+    }
+
+    /// Failures in a running window and the running lock, without forgetting anything.
+    fn state(&self, now: Instant) -> (u32, Option<Duration>) {
+        match self.locked_until {
+            Some(until) if until > now => (self.failures, Some(until - now)),
+            Some(_) => (0, None),
+            None if self.window_ends.is_some_and(|end| end > now) => (self.failures, None),
+            None => (0, None),
+        }
+    }
+
+    /// Forgets failures and lock (an administrator's unlock); checks in progress keep their places.
+    fn clear(&mut self) {
+        self.failures = 0;
+        self.window_ends = None;
+        self.locked_until = None;
     }
 
     fn reserve(&mut self, now: Instant, max: u32) -> Result<(), Duration> {
@@ -167,6 +184,79 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
         format!("{kind}:{key}")
     }
 
+    /// The namespace of this counter's keys in the shared store.
+    fn namespace(&self) -> &'static str {
+        match self.limits.scope {
+            LockScope::User => "u:",
+            LockScope::ClientIp => "ip:",
+        }
+    }
+
+    /// The counters of this process with failures or a lock.
+    fn local_states(&self, limit: usize) -> Vec<LockState> {
+        let now = Instant::now();
+        let mut states: Vec<LockState> = self
+            .slots
+            .iter()
+            .filter_map(|(key, slot)| {
+                let (failures, locked_for) = slot.lock().unwrap_or_else(|p| p.into_inner()).state(now);
+                let state = LockState {
+                    key: key.to_string(),
+                    failures,
+                    locked_for,
+                };
+                state.is_active().then_some(state)
+            })
+            .take(limit)
+            .collect();
+        states.sort_by(|a, b| a.key.cmp(&b.key));
+        states
+    }
+
+    /// The counters with failures or a lock: the shared store's (with this process's fallback counters that
+    /// it does not have, counted while it was unreachable), or this process's.
+    async fn states(&self, limit: usize) -> Vec<LockState> {
+        let mut local = self.local_states(limit);
+        let Some(shared) = &self.shared else {
+            return local;
+        };
+        match shared.lock_states(self.namespace(), limit).await {
+            Ok(mut states) => {
+                local.retain(|l| !states.iter().any(|s| s.key == l.key));
+                states.extend(local);
+                states.sort_by(|a, b| a.key.cmp(&b.key));
+                states.truncate(limit);
+                states
+            }
+            Err(_) => local,
+        }
+    }
+
+    /// Forgets the failures and lock of `key` here and in the shared store; what was active, if anything.
+    async fn clear(&self, key: &K) -> Option<LockState> {
+        let local = self.slots.get(key).and_then(|slot| {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let (failures, locked_for) = slot.state(Instant::now());
+            slot.clear();
+            let state = LockState {
+                key: key.to_string(),
+                failures,
+                locked_for,
+            };
+            state.is_active().then_some(state)
+        });
+        let shared = match &self.shared {
+            Some(shared) => shared.clear_lock(&self.shared_key(key)).await.ok().flatten(),
+            None => None,
+        };
+        shared
+            .map(|mut s| {
+                s.key = key.to_string();
+                s
+            })
+            .or(local)
+    }
+
     async fn check(&self, key: &K) -> Result<(), AuthError> {
         if !self.enabled() {
             return Ok(());
@@ -247,6 +337,27 @@ impl Lockout {
             accounts: Counters::new(cfg.max_failures_per_user, cfg, LockScope::User, shared.clone()),
             ips: Counters::new(cfg.max_failures_per_ip, cfg, LockScope::ClientIp, shared),
         }
+    }
+
+    /// The accounts with failures in a running window or locked, at most `limit`, by key.
+    pub async fn account_states(&self, limit: usize) -> Vec<LockState> {
+        self.accounts.states(limit).await
+    }
+
+    /// The client addresses with failures in a running window or locked, at most `limit`, by key.
+    pub async fn ip_states(&self, limit: usize) -> Vec<LockState> {
+        self.ips.states(limit).await
+    }
+
+    /// An administrator's unlock of the account `name` (its key, as listed): forgets its failures and lock
+    /// everywhere; what was active, `None` when nothing was.
+    pub async fn unlock_account(&self, name: &str) -> Option<LockState> {
+        self.accounts.clear(&AccountKey::account(name)).await
+    }
+
+    /// An administrator's unlock of the client address `ip`, as [`Lockout::unlock_account`].
+    pub async fn unlock_ip(&self, ip: IpAddr) -> Option<LockState> {
+        self.ips.clear(&ip).await
     }
 
     /// Refuses when the address is locked (reserves nothing).
@@ -411,6 +522,38 @@ mod tests {
 
     fn locked(result: Result<impl Sized, AuthError>, scope: LockScope) -> bool {
         matches!(result, Err(AuthError::LockedOut { scope: s, .. }) if s == scope)
+    }
+
+    #[tokio::test]
+    async fn locks_and_failures_are_listed_and_an_unlock_lets_the_account_in_at_once() {
+        let l = Lockout::new(&cfg(2, 5));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        fail(&l, "Alice", Some(ip)).await.unwrap();
+        fail(&l, "alice", Some(ip)).await.unwrap();
+        fail(&l, "bob", Some(ip)).await.unwrap();
+        assert!(locked(l.check_account(&key("alice")).await, LockScope::User));
+        let users = l.account_states(10).await;
+        assert_eq!(users.len(), 2, "{users:?}");
+        assert_eq!((users[0].key.as_str(), users[0].locked_for.is_some()), ("alice", true));
+        assert_eq!(
+            (users[1].key.as_str(), users[1].failures, users[1].locked_for),
+            ("bob", 1, None)
+        );
+        assert_eq!(l.account_states(1).await.len(), 1, "bounded");
+        let ips = l.ip_states(10).await;
+        assert_eq!(
+            (ips[0].key.as_str(), ips[0].failures, ips[0].locked_for),
+            ("192.0.2.7", 3, None)
+        );
+
+        let before = l.unlock_account("ALICE").await.expect("alice was locked");
+        assert!(before.locked_for.is_some());
+        assert!(l.check_account(&key("alice")).await.is_ok());
+        assert!(l.account_states(10).await.iter().all(|s| s.key != "alice"));
+        assert_eq!(l.unlock_account("alice").await, None, "nothing left to unlock");
+        assert_eq!(l.unlock_account("nobody").await, None);
+        assert_eq!(l.unlock_ip(ip).await.map(|s| s.failures), Some(3));
+        assert!(l.ip_states(10).await.is_empty());
     }
 
     #[tokio::test]
