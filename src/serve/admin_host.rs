@@ -2,6 +2,7 @@
 //! authenticators, its administrators, settings and SmartObjects, and the overview. Reads the current
 //! [`Gateway`] on each call, so a reload is seen at once.
 
+use super::reachability::DirectoryProbe;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use authgate_core::metrics::Metrics;
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::Notify;
 
 /// The admin API's view of the running gateway.
@@ -24,6 +26,14 @@ pub struct GatewayHost {
     current: Arc<ArcSwap<Gateway>>,
     written: Arc<Notify>,
     outbound: Option<Arc<Outbound>>,
+    directory: DirectoryProbe,
+}
+
+/// `at` to the second, RFC 3339 in UTC.
+pub fn rfc3339(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .and_then(|t| t.round(jiff::Unit::Second))
+        .map_or_else(|_| "unknown".into(), |t| t.to_string())
 }
 
 impl GatewayHost {
@@ -33,6 +43,7 @@ impl GatewayHost {
             current,
             written,
             outbound: None,
+            directory: DirectoryProbe::default(),
         }
     }
 
@@ -122,8 +133,8 @@ impl AdminHost for GatewayHost {
         self.written.notify_one();
     }
 
-    fn overview(&self) -> serde_json::Value {
-        let gateway = self.current.load();
+    async fn overview(&self) -> serde_json::Value {
+        let gateway = self.current.load_full();
         let routes: Vec<serde_json::Value> = gateway
             .proxy
             .routes
@@ -155,6 +166,11 @@ impl AdminHost for GatewayHost {
                     "keys_loaded": p.keys.is_loaded(),
                     "key_ids": p.keys.current().kids(),
                     "last_key_error": p.keys.last_error(),
+                    "last_key_refresh": p.keys.last_refresh().map(|r| json!({
+                        "at": rfc3339(r.at),
+                        "ok": r.error.is_none(),
+                        "error": r.error,
+                    })),
                 })
             })
             .collect();
@@ -164,11 +180,16 @@ impl AdminHost for GatewayHost {
             .iter()
             .map(|(label, um)| json!({"label": label, "fqn_prefix": um.fqn_prefix}))
             .collect();
+        let directory = match gateway.config.basic.enabled {
+            true => self.directory.check(gateway.config.basic.backend.as_ref()).await,
+            false => json!({"kind": "none", "ok": true, "note": "Basic authentication is off"}),
+        };
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "routes": routes,
             "providers": providers,
             "user_managers": user_managers,
+            "directory": directory,
             "storage": {"database": gateway.apis.describe_database()},
             "shared_state": gateway.shared.as_ref().map(|s| json!({"store": s.describe(), "degraded": s.degraded()})),
             "settings_version": gateway.overrides.version,

@@ -13,6 +13,7 @@ use crate::proxy::state::ProxyState;
 use crate::proxy::tls::ReloadingCert;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use authgate_admin::replicas::{self, ThisReplica};
 use authgate_admin::settings::Overrides;
 use authgate_apis::store::admin::AdminStore;
 use authgate_core::auth::jwks::{refresh_loop, KeyStore};
@@ -94,6 +95,14 @@ impl Control {
                 Err(e) => tracing::warn!(error = %e, "cannot read the runtime settings; keeping the running ones"),
             },
             Err(e) => tracing::debug!(error = %e, "cannot read the settings version"),
+        }
+    }
+
+    /// Records this replica's heartbeat in the store (the console's "replicas seen").
+    async fn beat(&self, replica: &ThisReplica) {
+        let Some(store) = &self.settings else { return };
+        if let Err(e) = replica.beat(store.as_ref()).await {
+            tracing::debug!(error = %e, replica = %replica.id(), "cannot record the heartbeat");
         }
     }
 
@@ -245,6 +254,9 @@ impl BackgroundService for Control {
         drop(gateway);
         let mut settings_tick = tokio::time::interval(SETTINGS_POLL);
         settings_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(replicas::HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let replica = ThisReplica::new();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -262,6 +274,7 @@ impl BackgroundService for Control {
                     }
                 }
                 _ = settings_tick.tick(), if self.settings.is_some() => self.poll_settings(&mut tasks).await,
+                _ = heartbeat.tick(), if self.settings.is_some() => self.beat(&replica).await,
                 _ = self.settings_written.notified() => self.poll_settings(&mut tasks).await,
                 _ = rotate.tick() => {
                     if let Some(assertion) = &self.current.load().proxy.assertion {

@@ -4,6 +4,7 @@
 
 pub mod admin_host;
 pub mod control;
+pub mod reachability;
 
 use crate::gateway::Gateway;
 use crate::proxy::admin::{AdminApp, Health, SharedStateDetail};

@@ -210,6 +210,22 @@ async fn only_administrators_reach_the_admin_api_and_everyone_else_is_refused() 
         "{overview}"
     );
     assert_eq!(overview["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        (
+            overview["directory"]["kind"].as_str(),
+            overview["directory"]["ok"].as_bool()
+        ),
+        (Some("embedded"), Some(true)),
+        "{overview}"
+    );
+    assert_eq!(overview["storage"]["healthy"], true, "{overview}");
+    let providers = overview["providers"].as_array().expect("providers");
+    assert!(
+        !providers.is_empty()
+            && providers.iter().all(|p| p["last_key_refresh"]["ok"] == true
+                && p["last_key_refresh"]["at"].as_str().is_some_and(|t| t.ends_with('Z'))),
+        "{overview}"
+    );
     for probe in ["/healthz", "/readyz", "/metrics"] {
         let status = support::client()
             .get(gw.inner.admin_url(probe))
@@ -273,6 +289,15 @@ async fn runtime_settings_apply_on_every_replica_within_two_seconds_are_audited_
     assert_eq!(after["settings"]["workflow"]["changed_by"], "K2:CONTOSO\\fran");
     until_switched_off(&a, deadline, "this replica").await;
     until_switched_off(&b, deadline, "the other replica").await;
+
+    // Both replicas beat into the shared store: the overview sees them.
+    support::until("two replicas seen", || async {
+        let overview = admin(&a, "GET", "/overview", Some(ADMIN), &[], None).await.2;
+        overview["replicas_seen"]["replicas"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["version"] == env!("CARGO_PKG_VERSION")))
+    })
+    .await;
 
     // A stale write is a conflict; an unknown SmartObject is refused by name; neither changes anything.
     let (status, _, answer) = admin(&a, "PUT", "/settings", Some(ADMIN), &with_token, Some(switch_off)).await;

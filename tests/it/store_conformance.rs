@@ -91,7 +91,7 @@ fn postgres_migrations_run_once_when_replicas_open_together() {
         }
         assert_eq!(
             server.psql(&name, "SELECT version, name FROM schema_migrations ORDER BY version"),
-            "1|workflow_001\n2|workflow_002\n3|odata_statistics_001\n4|oauth_001\n5|admin_001\n"
+            "1|workflow_001\n2|workflow_002\n3|odata_statistics_001\n4|oauth_001\n5|admin_001\n6|admin_002\n"
         );
         runtime
             .block_on(postgres::open(&url, options()))

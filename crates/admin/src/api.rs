@@ -10,7 +10,7 @@
 //! | PUT | `settings` | body `{version, changes: {key: value or null}}` → the new settings; 400 / 409 |
 //! | GET | `audit?limit=&before=` | `{entries: [{id, at, who, action, target, before, after}], next_before}` |
 //! | GET | `smartobjects` | `{smartobjects: [{name, published_name, listable, published}]}` |
-//! | GET | `overview` | the host's overview |
+//! | GET | `overview` | the host's overview, with `replicas_seen` from the store's heartbeats |
 //! | GET | `lockouts` | `{users: [{name, failures, locked_until}], ips: [{ip, failures, locked_until}]}` |
 //! | DELETE | `lockouts/users/{name}`, `lockouts/ips/{ip}` | 204, 404 when nothing is active; audited |
 //! | POST | `inspect` | body `{token, route?}` → `{verdict, checks: [{name, ok, outcome, detail}], header, claims}` |
@@ -350,9 +350,13 @@ struct SettingsChange {
 
 /// Now, RFC 3339 to the second.
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+    rfc3339(jiff::Timestamp::now())
+}
+
+/// `at` to the second, RFC 3339 in UTC.
+pub(crate) fn rfc3339(at: jiff::Timestamp) -> String {
+    at.round(jiff::Unit::Second)
+        .map_or_else(|_| at.to_string(), |t| t.to_string())
 }
 
 async fn put_settings(
@@ -480,7 +484,24 @@ async fn smartobjects(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 async fn overview(State(state): State<Arc<AdminState>>) -> Response {
-    Json(state.host.overview()).into_response()
+    let mut overview = state.host.overview().await;
+    if let (Some(store), Some(map)) = (&state.store, overview.as_object_mut()) {
+        let (replicas, healthy) = match crate::replicas::seen(store.as_ref()).await {
+            Ok(seen) => (
+                json!({"within_seconds": crate::replicas::SEEN_WITHIN_SECS, "replicas": seen}),
+                true,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "admin API: cannot list the replicas");
+                (json!({"error": "the database is unavailable"}), false)
+            }
+        };
+        map.insert("replicas_seen".into(), replicas);
+        if let Some(storage) = map.get_mut("storage").and_then(|s| s.as_object_mut()) {
+            storage.insert("healthy".into(), json!(healthy));
+        }
+    }
+    Json(overview).into_response()
 }
 
 async fn live(State(state): State<Arc<AdminState>>) -> Response {

@@ -46,7 +46,7 @@ pub trait AdminHost: Send + Sync + 'static {
     fn settings_written(&self);
 
     /// The overview: version, routes, providers, user managers, storage (JSON, never a secret).
-    fn overview(&self) -> serde_json::Value;
+    async fn overview(&self) -> serde_json::Value;
 
     /// The metrics the gateway exports (for `live`).
     fn metrics(&self) -> Arc<Metrics>;

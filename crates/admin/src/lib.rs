@@ -13,6 +13,7 @@ mod inspect;
 pub mod live;
 mod lockouts;
 mod oauth;
+pub mod replicas;
 pub mod settings;
 
 pub use api::{router, AdminState};

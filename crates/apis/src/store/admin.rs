@@ -1,6 +1,7 @@
 //! The admin API's storage: runtime settings (overrides of `gateway.yaml`, shared by every replica through the
 //! database, with a version every change bumps), the audit log of administrators' changes, and named random
-//! keys (the CSRF key every replica signs with). Records name no backend.
+//! keys (the CSRF key every replica signs with), and the replicas' heartbeats (the console's "replicas seen").
+//! Records name no backend.
 
 use super::StoreError;
 use async_trait::async_trait;
@@ -53,6 +54,22 @@ pub struct AuditEntry {
     pub record: AuditRecord,
 }
 
+/// A gateway process sharing the store, as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    /// Unique per process (host name, process id and start time).
+    pub id: String,
+    /// The authgate version it runs.
+    pub version: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Its last heartbeat, Unix seconds.
+    pub seen_at: i64,
+}
+
+/// How long a replica that stopped beating stays in the table before a heartbeat of another removes it.
+pub const REPLICA_RETENTION_SECS: i64 = 86_400;
+
 /// Settings, audit and keys of the admin API.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -81,6 +98,13 @@ pub trait AdminStore: Send + Sync {
     /// The key called `name`: `fresh` is stored the first time; afterwards every caller (on every replica) gets
     /// the stored one.
     async fn key(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    /// Records `replica`'s heartbeat (inserted or replaced by id), and removes replicas not seen for
+    /// [`REPLICA_RETENTION_SECS`] before its `seen_at`.
+    async fn heartbeat(&self, replica: ReplicaRecord) -> Result<(), StoreError>;
+
+    /// The replicas whose last heartbeat is at or after `seen_since` (Unix seconds), by id.
+    async fn replicas(&self, seen_since: i64) -> Result<Vec<ReplicaRecord>, StoreError>;
 }
 
 /// JSON text as stored.

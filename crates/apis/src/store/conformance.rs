@@ -92,6 +92,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("admin_a_key_is_stored_once_and_shared", |s| {
         Box::pin(admin::key_once(s))
     }),
+    ("admin_replicas_beat_are_listed_by_last_beat_and_pruned", |s| {
+        Box::pin(admin::replicas_beat(s))
+    }),
 ];
 
 /// Runs every check of [`CHECKS`] on fresh stores from `factory`, then the `$filter` property test, on a
@@ -1117,7 +1120,7 @@ mod oauth {
 }
 
 mod admin {
-    use crate::store::admin::{AuditRecord, SettingRecord};
+    use crate::store::admin::{AuditRecord, ReplicaRecord, SettingRecord, REPLICA_RETENTION_SECS};
     use crate::store::{StoreError, Stores};
     use serde_json::json;
 
@@ -1214,5 +1217,37 @@ mod admin {
         let second = admin.key("csrf", vec![2; 32]).await.unwrap();
         assert_eq!(second, vec![1; 32], "the stored key wins");
         assert_eq!(admin.key("other", vec![3; 4]).await.unwrap(), vec![3; 4]);
+    }
+
+    fn replica(id: &str, seen_at: i64) -> ReplicaRecord {
+        ReplicaRecord {
+            id: id.into(),
+            version: "0.1.0".into(),
+            started_at: "2026-11-30T14:00:00Z".into(),
+            seen_at,
+        }
+    }
+
+    pub async fn replicas_beat(stores: Stores) {
+        let admin = &stores.admin;
+        let now = 1_800_000_000;
+        assert!(admin.replicas(0).await.unwrap().is_empty());
+        admin.heartbeat(replica("b", now - 100)).await.unwrap();
+        admin.heartbeat(replica("a", now - 10)).await.unwrap();
+        // A beat replaces the replica's row.
+        admin.heartbeat(replica("b", now)).await.unwrap();
+        assert_eq!(
+            admin.replicas(now - 30).await.unwrap(),
+            [replica("a", now - 10), replica("b", now)]
+        );
+        assert_eq!(admin.replicas(now - 5).await.unwrap(), [replica("b", now)]);
+        // One long gone is removed by the next beat of another.
+        admin
+            .heartbeat(replica("c", now - 2 * REPLICA_RETENTION_SECS))
+            .await
+            .unwrap();
+        admin.heartbeat(replica("a", now)).await.unwrap();
+        let ids: Vec<String> = admin.replicas(0).await.unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["a", "b"]);
     }
 }

@@ -20,7 +20,7 @@ use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 
 /// Largest JWKS / discovery document accepted.
@@ -101,6 +101,15 @@ pub struct RefreshPolicy {
     pub fetch_timeout: Duration,
 }
 
+/// How the last key fetch ended, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    /// When the fetch finished.
+    pub at: SystemTime,
+    /// Why it failed; `None` when the keys were loaded.
+    pub error: Option<String>,
+}
+
 /// Sentinel of [`KeyStore::last_attempt`] before the first fetch.
 const NEVER: u64 = u64::MAX;
 
@@ -119,7 +128,8 @@ pub struct KeyStore {
     /// Fetches started so far: a request that waited for the fetch lock fetches again only if none started
     /// while it waited.
     fetches: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    /// The outcome of the last fetch that finished (`None` before the first).
+    last_refresh: Mutex<Option<RefreshOutcome>>,
     refetch: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
 }
@@ -143,7 +153,7 @@ impl KeyStore {
             epoch: Instant::now(),
             last_attempt: AtomicU64::new(NEVER),
             fetches: AtomicU64::new(0),
-            last_error: Mutex::new(None),
+            last_refresh: Mutex::new(None),
             refetch: tokio::sync::Mutex::new(()),
             metrics,
         }
@@ -196,7 +206,21 @@ impl KeyStore {
 
     /// The last fetch error, if the last fetch failed.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+        self.last_refresh().and_then(|r| r.error)
+    }
+
+    /// When the last fetch finished and how (`None` before the first).
+    pub fn last_refresh(&self) -> Option<RefreshOutcome> {
+        self.last_refresh.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn record_refresh(&self, error: Option<String>) {
+        if let Ok(mut last) = self.last_refresh.lock() {
+            *last = Some(RefreshOutcome {
+                at: SystemTime::now(),
+                error,
+            });
+        }
     }
 
     /// Time since the last fetch started, `None` before the first.
@@ -258,17 +282,13 @@ impl KeyStore {
                 }
                 let count = keys.len();
                 self.install_shared(keys);
-                if let Ok(mut last) = self.last_error.lock() {
-                    *last = None;
-                }
+                self.record_refresh(None);
                 tracing::info!(provider = %self.provider, keys = count, source = %self.source.describe(), "signing keys loaded");
                 Ok(count)
             }
             Err(err) => {
                 tracing::warn!(provider = %self.provider, error = %err, "JWKS fetch failed; keeping the previous keys");
-                if let Ok(mut last) = self.last_error.lock() {
-                    *last = Some(err.to_string());
-                }
+                self.record_refresh(Some(err.to_string()));
                 Err(err)
             }
         }
@@ -542,10 +562,15 @@ mod tests {
         let k1 = SigningKey::generate(TestAlg::RS256, "k1");
         std::fs::write(&path, jwks([&k1]).to_string()).unwrap();
         let s = store(path.clone(), Duration::ZERO);
+        assert_eq!(s.last_refresh(), None, "no fetch yet");
         s.refresh().await.unwrap();
+        let good = s.last_refresh().expect("the fetch is recorded");
+        assert_eq!(good.error, None);
         std::fs::write(&path, "not json").unwrap();
         assert!(s.refresh().await.is_err());
         assert!(s.last_error().is_some());
+        let bad = s.last_refresh().expect("the failed fetch is recorded");
+        assert!(bad.error.is_some() && bad.at >= good.at, "{bad:?} after {good:?}");
         assert!(matches!(s.find(Some("k1")).await, Ok(Candidates::One(_))));
     }
 

@@ -2,7 +2,10 @@
 //! writing against the same version exactly one succeeds.
 
 use super::Database;
-use crate::store::admin::{from_text, to_text, AdminStore, AuditEntry, AuditRecord, SettingRecord, SettingsSnapshot};
+use crate::store::admin::{
+    from_text, to_text, AdminStore, AuditEntry, AuditRecord, ReplicaRecord, SettingRecord, SettingsSnapshot,
+    REPLICA_RETENTION_SECS,
+};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -171,5 +174,44 @@ impl AdminStore for PgAdminStore {
             .query_one("SELECT value FROM admin_keys WHERE name = $1", &[&name])
             .await?;
         get(&row, 0)
+    }
+
+    async fn heartbeat(&self, replica: ReplicaRecord) -> Result<(), StoreError> {
+        let client = self.db.client().await?;
+        client
+            .execute(
+                "INSERT INTO admin_replicas (id, version, started_at, seen_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, \
+                 seen_at = excluded.seen_at",
+                &[&replica.id, &replica.version, &replica.started_at, &replica.seen_at],
+            )
+            .await?;
+        client
+            .execute(
+                "DELETE FROM admin_replicas WHERE seen_at < $1",
+                &[&replica.seen_at.saturating_sub(REPLICA_RETENTION_SECS)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn replicas(&self, seen_since: i64) -> Result<Vec<ReplicaRecord>, StoreError> {
+        let client = self.db.client().await?;
+        client
+            .query(
+                "SELECT id, version, started_at, seen_at FROM admin_replicas WHERE seen_at >= $1 ORDER BY id",
+                &[&seen_since],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ReplicaRecord {
+                    id: get(row, 0)?,
+                    version: get(row, 1)?,
+                    started_at: get(row, 2)?,
+                    seen_at: get(row, 3)?,
+                })
+            })
+            .collect()
     }
 }

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin_001",
         sql: ADMIN_TABLES,
     },
+    Migration {
+        version: 6,
+        name: "admin_002",
+        sql: ADMIN_REPLICAS,
+    },
 ];
 
 /// Applies every migration not yet recorded, in one transaction under the advisory lock.
@@ -258,5 +263,15 @@ CREATE TABLE admin_audit (
 CREATE TABLE admin_keys (
   name TEXT COLLATE "C" PRIMARY KEY,
   value BYTEA NOT NULL
+);
+"#;
+
+/// Version 6 (`admin_002`, issue 19): each replica's heartbeat, as SQLite's.
+const ADMIN_REPLICAS: &str = r#"
+CREATE TABLE admin_replicas (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  version TEXT COLLATE "C" NOT NULL,
+  started_at TEXT COLLATE "C" NOT NULL,
+  seen_at BIGINT NOT NULL
 );
 "#;

@@ -2,7 +2,10 @@
 //! the write are one step.
 
 use super::Database;
-use crate::store::admin::{from_text, to_text, AdminStore, AuditEntry, AuditRecord, SettingRecord, SettingsSnapshot};
+use crate::store::admin::{
+    from_text, to_text, AdminStore, AuditEntry, AuditRecord, ReplicaRecord, SettingRecord, SettingsSnapshot,
+    REPLICA_RETENTION_SECS,
+};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -165,6 +168,45 @@ impl AdminStore for SqliteAdminStore {
                 })
                 .optional()?
                 .ok_or_else(|| StoreError::Backend("the key vanished".into()))
+            })
+            .await
+    }
+
+    async fn heartbeat(&self, replica: ReplicaRecord) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO admin_replicas (id, version, started_at, seen_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, \
+                     seen_at = excluded.seen_at",
+                    params![replica.id, replica.version, replica.started_at, replica.seen_at],
+                )?;
+                tx.execute(
+                    "DELETE FROM admin_replicas WHERE seen_at < ?1",
+                    params![replica.seen_at.saturating_sub(REPLICA_RETENTION_SECS)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn replicas(&self, seen_since: i64) -> Result<Vec<ReplicaRecord>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT id, version, started_at, seen_at FROM admin_replicas WHERE seen_at >= ?1 ORDER BY id",
+                )?;
+                let rows = stmt
+                    .query_map(params![seen_since], |r| {
+                        Ok(ReplicaRecord {
+                            id: r.get(0)?,
+                            version: r.get(1)?,
+                            started_at: r.get(2)?,
+                            seen_at: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
             })
             .await
     }

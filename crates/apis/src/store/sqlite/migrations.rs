@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin_001",
         sql: ADMIN_TABLES,
     },
+    Migration {
+        version: 6,
+        name: "admin_002",
+        sql: ADMIN_REPLICAS,
+    },
 ];
 
 /// Applies every migration not yet recorded, adopting a database from before versions first.
@@ -289,6 +294,16 @@ CREATE TABLE admin_keys (
 );
 "#;
 
+/// Version 6 (`admin_002`, issue 19): each replica's heartbeat, for the console's "replicas seen".
+const ADMIN_REPLICAS: &str = r#"
+CREATE TABLE admin_replicas (
+  id TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  seen_at INTEGER NOT NULL
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +327,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
         apply(&mut conn).expect("applying again is a no-op");
-        assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5, 6]);
         let names: Vec<String> = conn
             .prepare("SELECT name FROM schema_migrations ORDER BY version")
             .unwrap()
@@ -327,7 +342,8 @@ mod tests {
                 "workflow_002",
                 "odata_statistics_001",
                 "oauth_001",
-                "admin_001"
+                "admin_001",
+                "admin_002"
             ]
         );
     }
@@ -344,7 +360,7 @@ mod tests {
             &["workflow_001", "workflow_002", "odata_statistics_001"],
         ] {
             let conn = legacy(names);
-            assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5], "{names:?}");
+            assert_eq!(applied(&conn).unwrap(), [1, 2, 3, 4, 5, 6], "{names:?}");
             let kept: i64 = conn
                 .query_row("SELECT applied_at FROM schema_migrations WHERE version = 1", [], |r| {
                     r.get(0)
