@@ -11,10 +11,13 @@
 //! - `bearer_uncached::uncached_rs256`: authgate's whole bearer check without cache (parse, claims, key, RS256 signature,
 //!   identity), with the key already used once (as in a running gateway: aws-lc prepares a key's Montgomery
 //!   context on its first use) and the setup's objects dropped outside the count.
-//! - `bearer_distinct::distinct_rs256_x10`: ten tokens never seen before through `BearerAuthenticator` (SHA-256,
-//!   cache miss, the whole check, identity headers rendered, cache insert): the distinct-token load row.
-//! - `bearer_cached::cached_rs256_x100`: the same token again through `BearerAuthenticator` (SHA-256 +
-//!   token-cache hit), 100 times.
+//! - `bearer_distinct::distinct_rs256_x10`: ten tokens never seen before through `BearerAuthenticator` (cache
+//!   miss, the whole check, identity headers rendered, cache insert): the distinct-token load row.
+//! - `bearer_cached::cached_rs256_x100`: the same token again through `BearerAuthenticator` (keyed hash of the
+//!   token, token-cache hit, the token compared whole), 100 times.
+//! - `authenticator::bearer_cached_x100`: what the proxy asks per bearer request when the token is cached:
+//!   `Authenticator::authenticate` with the `Authorization` value (parsing, cache hit, platform rules, the
+//!   decision counted), 100 times; the authenticator is dropped outside the count.
 //! - `basic::cached_x100`: Basic through the credential cache (HMAC key, cache hit, entry version check), 100
 //!   times.
 //! - `identity_headers::render`: rendering the identity headers sent upstream.
@@ -33,10 +36,10 @@ use authgate_core::auth::bearer::{self, BearerAuthenticator, Provider};
 use authgate_core::auth::credentials::{parse_authorization, BasicCredentials};
 use authgate_core::auth::lockout::Lockout;
 use authgate_core::auth::token_cache::TokenCache;
-use authgate_core::auth::HeaderSet;
+use authgate_core::auth::{Authenticator, HeaderSet, RoutePolicy};
 use authgate_core::config::{ForwardCredentials, HeaderNamesConfig, LockoutConfig};
 use authgate_core::directory::embedded::{EmbeddedDirectory, UserEntry};
-use authgate_core::identity::{FqnFormats, Identity};
+use authgate_core::identity::{FqnFormats, Identity, UserManager};
 use authgate_core::metrics::Metrics;
 use authgate_testkit::{cheap_hash, now, test_claims, test_provider, SigningKey, TestAlg};
 use gungraun::{library_benchmark, library_benchmark_group, main};
@@ -165,6 +168,46 @@ fn bearer_cached((rt, token, cached): (Runtime, String, BearerAuthenticator)) ->
     (0..HITS)
         .filter(|_| rt.block_on(cached.authenticate(black_box(&token), None)).is_ok())
         .count()
+}
+
+fn authenticator_setup() -> (Runtime, Vec<u8>, Authenticator, RoutePolicy) {
+    let (token, providers) = token_and_provider();
+    let rt = runtime();
+    let metrics = Arc::new(Metrics::new());
+    let bearer = BearerAuthenticator::new(
+        providers,
+        TokenCache::new(10_000, Duration::from_secs(3600)),
+        headers(),
+        metrics.clone(),
+    );
+    let authenticator = Authenticator::new(None, bearer, MAX_TOKEN, metrics);
+    let policy = RoutePolicy {
+        basic: true,
+        bearer: true,
+        providers: None,
+        allowed_user_managers: vec![UserManager::Ad, UserManager::Aad],
+    };
+    let header = format!("Bearer {token}").into_bytes();
+    for _ in 0..=HITS {
+        let decision = rt.block_on(authenticator.authenticate(&[&header], None, &policy));
+        assert!(decision.result.is_ok());
+    }
+    (rt, header, authenticator, policy)
+}
+
+#[library_benchmark]
+#[bench::bearer_cached_x100(setup = authenticator_setup, teardown = dispose)]
+fn authenticator(
+    (rt, header, authenticator, policy): (Runtime, Vec<u8>, Authenticator, RoutePolicy),
+) -> (usize, Runtime, Authenticator) {
+    let allowed = (0..HITS)
+        .filter(|_| {
+            rt.block_on(authenticator.authenticate(&[black_box(header.as_slice())], None, &policy))
+                .result
+                .is_ok()
+        })
+        .count();
+    (black_box(allowed), rt, authenticator)
 }
 
 fn alice() -> BasicCredentials {
@@ -308,6 +351,6 @@ fn route_metrics((metrics, route): (Metrics, Route)) -> (Metrics, Route) {
 }
 
 library_benchmark_group!(name = request_path; benchmarks = credentials, bearer_uncached, bearer_distinct,
-    bearer_cached, basic, identity_headers, routing, normalize, route_metrics);
+    bearer_cached, authenticator, basic, identity_headers, routing, normalize, route_metrics);
 
 main!(library_benchmark_groups = request_path);

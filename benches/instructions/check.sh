@@ -54,6 +54,7 @@ baseline = json.load(open(baseline_path))
 failures = []
 for name in sorted(set(counts) | set(baseline)):
     if name not in baseline:
+        print(f"{name:40} {'(none)':>12} -> {counts[name]:>12,}  NEW")
         failures.append(f"{name}: no record in {baseline_path} (add it with --update)")
         continue
     if name not in counts:

@@ -9,7 +9,7 @@ use super::audience::AudiencePolicy;
 use super::errors::TokenError;
 use super::issuer::{IssuerMatch, IssuerPolicy};
 use super::jwks::{Candidates, KeyStore};
-use super::token_cache::{digest_of, TokenCache};
+use super::token_cache::TokenCache;
 use super::{Authenticated, HeaderSet};
 use crate::auth::jwt::{AlgorithmSet, Claims, JoseHeader, JwsAlgorithm, UnverifiedJwt};
 use crate::config::ProviderKind;
@@ -411,8 +411,7 @@ impl BearerAuthenticator {
     /// Authenticates `token`, from the cache when it was verified before.
     pub async fn authenticate(&self, token: &str, allowed: Option<&[usize]>) -> Result<Arc<Authenticated>, TokenError> {
         let now = crate::clock::unix_now();
-        let digest = digest_of(token);
-        if let Some(hit) = self.cache.get(&digest, now) {
+        if let Some(hit) = self.cache.get(token, now) {
             self.metrics.token_cache_hits.inc();
             let permitted = match (allowed, hit.provider_index) {
                 (None, _) => true,
@@ -434,7 +433,7 @@ impl BearerAuthenticator {
         let mut authenticated = Authenticated::new(verified.identity, headers);
         authenticated.provider_index = Some(verified.provider_index);
         let authenticated = Arc::new(authenticated);
-        self.cache.insert(digest, authenticated.clone(), verified.exp, now);
+        self.cache.insert(token, authenticated.clone(), verified.exp, now);
         Ok(authenticated)
     }
 }

@@ -2,7 +2,7 @@
 //! inbound headers count as identity headers (and are therefore always stripped).
 
 use crate::config::{ConfigIssue, HeaderNamesConfig};
-use crate::identity::Identity;
+use crate::identity::{Identity, UserManager};
 use http::{HeaderName, HeaderValue};
 
 /// Every inbound header starting with this is stripped, whatever the configured names.
@@ -116,39 +116,64 @@ impl HeaderSet {
     /// (control characters dropped); absent values are omitted.
     pub fn render(&self, identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
         let mut out = Vec::with_capacity(7);
-        let mut push = |name: &HeaderName, value: &str| {
+        let push = |out: &mut Vec<_>, name: &HeaderName, value: &str| {
             if let Some(v) = header_value(value) {
                 out.push((name.clone(), v));
             }
         };
-        push(&self.user, &identity.fqn);
-        push(&self.user_manager, identity.user_manager.label());
-        push(&self.auth_method, identity.auth_method.as_str());
+        push(&mut out, &self.user, &identity.fqn);
+        // Constants of ours need no copy.
+        match &identity.user_manager {
+            UserManager::Ad => out.push((self.user_manager.clone(), HeaderValue::from_static("ad"))),
+            UserManager::Aad => out.push((self.user_manager.clone(), HeaderValue::from_static("aad"))),
+            other => push(&mut out, &self.user_manager, other.label()),
+        }
+        let method = HeaderValue::from_static(identity.auth_method.as_str());
+        out.push((self.auth_method.clone(), method));
         if let Some(email) = &identity.email {
-            push(&self.email, email);
+            push(&mut out, &self.email, email);
         }
         if !identity.groups.is_empty() {
-            let joined = identity
-                .groups
-                .iter()
-                .map(|g| g.replace('%', "%25").replace(',', "%2C"))
-                .collect::<Vec<_>>()
-                .join(",");
-            push(&self.groups, &joined);
+            push(&mut out, &self.groups, &join_groups(&identity.groups));
         }
         if let Some(tenant) = &identity.tenant {
-            push(&self.tenant, tenant);
+            push(&mut out, &self.tenant, tenant);
         }
         if let Some(display) = &identity.display_name {
-            push(&self.display_name, display);
+            push(&mut out, &self.display_name, display);
         }
         out
     }
 }
 
+/// The groups as one value: comma-separated, with `%` and `,` inside a name percent-encoded.
+fn join_groups(groups: &[String]) -> String {
+    let mut joined = String::with_capacity(groups.iter().map(|g| g.len() + 1).sum());
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            joined.push(',');
+        }
+        for c in group.chars() {
+            match c {
+                '%' => joined.push_str("%25"),
+                ',' => joined.push_str("%2C"),
+                c => joined.push(c),
+            }
+        }
+    }
+    joined
+}
+
+/// `value` without control characters and surrounding white space, as a header value; `None` when nothing is
+/// left or it cannot be one. The usual, already clean value is not copied first.
 fn header_value(value: &str) -> Option<HeaderValue> {
-    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
-    let clean = clean.trim();
+    let sanitised;
+    let clean = if value.chars().any(char::is_control) {
+        sanitised = value.chars().filter(|c| !c.is_control()).collect::<String>();
+        sanitised.trim()
+    } else {
+        value.trim()
+    };
     if clean.is_empty() {
         return None;
     }
@@ -158,7 +183,7 @@ fn header_value(value: &str) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{AuthMethod, UserManager};
+    use crate::identity::AuthMethod;
 
     fn identity() -> Identity {
         Identity {
@@ -168,7 +193,7 @@ mod tests {
             auth_method: AuthMethod::Basic,
             email: Some("alice@contoso.com".into()),
             display_name: Some("Alice\r\nX-Injected: 1".into()),
-            groups: vec!["Finance".into(), "A,B".into()],
+            groups: vec!["Finance".into(), "A,B".into(), "50%".into()],
             mfa: false,
             tenant: None,
             scopes: vec![],
@@ -190,7 +215,7 @@ mod tests {
         assert_eq!(get("x-authgate-user").as_deref(), Some("K2:CONTOSO\\alice"));
         assert_eq!(get("x-authgate-user-manager").as_deref(), Some("ad"));
         assert_eq!(get("x-authgate-auth-method").as_deref(), Some("basic"));
-        assert_eq!(get("x-authgate-groups").as_deref(), Some("Finance,A%2CB"));
+        assert_eq!(get("x-authgate-groups").as_deref(), Some("Finance,A%2CB,50%25"));
         assert_eq!(get("x-authgate-display-name").as_deref(), Some("AliceX-Injected: 1"));
         assert_eq!(get("x-authgate-tenant"), None);
     }

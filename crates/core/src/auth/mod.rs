@@ -26,8 +26,9 @@ use bearer::BearerAuthenticator;
 use credentials::{parse_authorization, Credentials};
 use errors::{AuthError, Challenges};
 use http::{HeaderName, HeaderValue};
+use prometheus::IntCounter;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An authenticated identity together with the headers that carry it upstream (rendered once, then shared
 /// by every request that hits the cache).
@@ -90,6 +91,9 @@ pub struct Authenticator {
     bearer: BearerAuthenticator,
     max_token_bytes: usize,
     metrics: Arc<Metrics>,
+    /// The `allow` counters of Basic and bearer, resolved on first use rather than looked up by label on every
+    /// request (created lazily, so a method never used shows no series, as before).
+    allowed: [OnceLock<IntCounter>; 2],
 }
 
 impl Authenticator {
@@ -105,6 +109,7 @@ impl Authenticator {
             bearer,
             max_token_bytes,
             metrics,
+            allowed: Default::default(),
         }
     }
 
@@ -155,14 +160,22 @@ impl Authenticator {
             rules::check(&auth.identity, &policy.allowed_user_managers)?;
             Ok(auth)
         });
-        let (outcome, reason) = match &result {
-            Ok(_) => ("allow", "ok"),
-            Err(e) => ("deny", e.reason()),
+        let resolved = match (&result, method) {
+            (Ok(_), "basic") => Some(&self.allowed[0]),
+            (Ok(_), "oauth") => Some(&self.allowed[1]),
+            _ => None,
         };
-        self.metrics
-            .decisions
-            .with_label_values(&[method, outcome, reason])
-            .inc();
+        match (resolved, &result) {
+            (Some(counter), _) => counter
+                .get_or_init(|| self.metrics.decisions.with_label_values(&[method, "allow", "ok"]))
+                .inc(),
+            (None, Ok(_)) => self.metrics.decisions.with_label_values(&[method, "allow", "ok"]).inc(),
+            (None, Err(e)) => self
+                .metrics
+                .decisions
+                .with_label_values(&[method, "deny", e.reason()])
+                .inc(),
+        }
         Decision { method, result }
     }
 }

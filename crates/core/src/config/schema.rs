@@ -471,7 +471,8 @@ pub struct UserManagerConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CachesConfig {
-    /// Verified bearer tokens, keyed by SHA-256 of the token, kept until `exp`.
+    /// Verified bearer tokens, found by a keyed hash of the token and compared whole (tokens over 2 KiB by
+    /// their SHA-256), kept until `exp`.
     pub tokens: TokenCacheConfig,
     /// Verified Basic credentials, keyed by a keyed HMAC of user and password.
     pub credentials: CredentialCacheConfig,
