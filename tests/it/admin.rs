@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::odata::{Gateway, SHIPPED};
 
-const ADMIN: (&str, &str) = ("fran", "fran-pw");
-const NOT_ADMIN: (&str, &str) = ("alice", "alice-pw");
-const OFF_MESSAGE: &str = "Workflow paused for maintenance";
+pub(crate) const ADMIN: (&str, &str) = ("fran", "fran-pw");
+pub(crate) const NOT_ADMIN: (&str, &str) = ("alice", "alice-pw");
+pub(crate) const OFF_MESSAGE: &str = "Workflow paused for maintenance";
 
 /// The test head with fran as the one administrator; `database` replaces the gateway's own SQLite file.
 fn head(database: Option<&str>) -> String {
@@ -29,12 +29,12 @@ fn head(database: Option<&str>) -> String {
     }
 }
 
-async fn start(database: Option<&str>) -> Gateway {
+pub(crate) async fn start(database: Option<&str>) -> Gateway {
     Gateway::start_on(head(database), &format!("{{smartobjects: \"{SHIPPED}\"}}"), true, &[]).await
 }
 
 /// One admin API call: `(status, headers, JSON body)`.
-async fn admin(
+pub(crate) async fn admin(
     gw: &Gateway,
     method: &str,
     path: &str,
@@ -88,7 +88,7 @@ async fn settings(gw: &Gateway) -> Value {
 }
 
 /// The public Workflow API's answer, as `(status, body)`.
-async fn workflow_answer(gw: &Gateway) -> (u16, String) {
+pub(crate) async fn workflow_answer(gw: &Gateway) -> (u16, String) {
     let response = support::client()
         .get(gw.inner.url("/api/workflow/v1/tasks"))
         .basic_auth(NOT_ADMIN.0, Some(NOT_ADMIN.1))
@@ -99,7 +99,7 @@ async fn workflow_answer(gw: &Gateway) -> (u16, String) {
 }
 
 /// Polls `gw`'s Workflow API until it is switched off with the stored answer; fails after `deadline`.
-async fn until_switched_off(gw: &Gateway, deadline: Instant, which: &str) {
+pub(crate) async fn until_switched_off(gw: &Gateway, deadline: Instant, which: &str) {
     loop {
         let (status, body) = workflow_answer(gw).await;
         if status == 503 && body.contains(OFF_MESSAGE) {
@@ -113,7 +113,7 @@ async fn until_switched_off(gw: &Gateway, deadline: Instant, which: &str) {
     }
 }
 
-async fn metadata(gw: &Gateway) -> String {
+pub(crate) async fn metadata(gw: &Gateway) -> String {
     let response = support::client()
         .get(gw.inner.url("/api/odata/v4/$metadata"))
         .basic_auth(NOT_ADMIN.0, Some(NOT_ADMIN.1))

@@ -8,6 +8,7 @@ mod admin;
 mod attacks;
 mod cli;
 mod cli_directories;
+mod console;
 mod deploy_manifests;
 mod directory_aad;
 mod directory_ldap;

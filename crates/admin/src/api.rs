@@ -223,9 +223,12 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/live", get(live))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state);
+        .with_state(state.clone());
+    // The console's pages and assets, behind the same guard.
+    let console = crate::console::routes().layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .nest(BASE, api)
+        .merge(console)
         .layer(middleware::map_response(|mut response: Response| async move {
             response
                 .headers_mut()

@@ -1,4 +1,5 @@
-//! authgate's admin API, served by the binary on the admin listener under `/admin/api/v1/`: who may use it
+//! authgate's admin API and management console, served by the binary on the admin listener under `/admin/`
+//! (the console's pages, [`console`]) and `/admin/api/v1/` (the API): who may use it
 //! ([`access`]), CSRF tokens ([`csrf`]), the runtime settings that override `gateway.yaml` ([`settings`]), and
 //! the axum routes ([`api`]). What only the binary knows (the authenticators, the routes, the SmartObjects, the
 //! live state) reaches it through [`host::AdminHost`]; what every replica shares is in the store
@@ -7,6 +8,7 @@
 pub mod access;
 pub mod api;
 mod consent;
+pub mod console;
 pub mod csrf;
 pub mod host;
 mod inspect;
