@@ -43,6 +43,13 @@ async function open(context, path) {
   return { page, response, errors };
 }
 
+/** A full-page PNG named `name` when the plan asks for screenshots. */
+async function shot(page, name) {
+  if (!plan.screenshots) return;
+  mkdirSync(plan.screenshots, { recursive: true });
+  await page.screenshot({ path: join(plan.screenshots, `${name}.png`), fullPage: true });
+}
+
 const scenarios = {
   /** An administrator signs in and sees the overview. */
   async signin() {
@@ -207,6 +214,58 @@ const scenarios = {
     const who = await rows.first().locator('td').nth(1).textContent();
     await context.close();
     return { targets, who };
+  },
+
+  /** A locked-out user is listed on the Lockouts page and unlocked with its button. */
+  async unlock() {
+    const context = await signedIn(plan.administrator);
+    const { page, errors } = await open(context, 'lockouts');
+    const users = page.getByRole('table', { name: 'Locked-out users' });
+    const row = users.locator('tbody tr', { hasText: plan.locked });
+    await row.waitFor();
+    const lockedUntil = await row.locator('td').nth(2).textContent();
+    await shot(page, 'lockouts-locked');
+    await page.getByRole('button', { name: `Unlock ${plan.locked}` }).click();
+    const note = await page.getByRole('status').filter({ hasText: /^Unlocked / }).textContent();
+    const after = await page.getByText(/Locked-out users: no user is locked out\./).count();
+    await context.close();
+    return { lockedUntil, note, after, errors };
+  },
+
+  /** The token inspector: a token whose audience lacks the trailing slash, and why it fails. */
+  async inspect() {
+    const context = await signedIn(plan.administrator);
+    const { page, errors } = await open(context, 'inspect');
+    await page.getByLabel('Token (a JWT access token)').fill(plan.token);
+    await page.getByRole('button', { name: 'Inspect' }).click();
+    const verdict = await page.locator('#verdict').textContent();
+    const audience = page.getByRole('table', { name: 'Checks' }).locator('tbody tr', { hasText: /^audience/ });
+    const result = await audience.locator('td').nth(1).textContent();
+    const detail = await audience.locator('td').nth(2).textContent();
+    await shot(page, 'inspect-result');
+    const url = page.url();
+    const stored = await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage));
+    await context.close();
+    return { verdict, result, detail, url, stored, errors };
+  },
+
+  /** The Tokens view: an administrator revokes a user's OAuth connection (after confirming). */
+  async revoke() {
+    const context = await signedIn(plan.administrator);
+    const { page, errors } = await open(context, 'oauth');
+    const dialogs = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      d.accept();
+    });
+    await page.getByRole('table', { name: 'Connections' }).waitFor();
+    await shot(page, 'oauth-tokens');
+    const secret = await page.getByRole('table', { name: 'Resources' }).locator('tbody tr', { hasText: plan.revoke.resource }).locator('td').nth(3).textContent();
+    await page.getByRole('button', { name: `Revoke ${plan.revoke.user}'s connection to ${plan.revoke.resource}` }).click();
+    const note = await page.getByRole('status').filter({ hasText: /^Revoked / }).textContent();
+    const after = await page.getByText('Connections: no connection matches.').count();
+    await context.close();
+    return { secret, dialogs, note, after, errors };
   },
 
   /** At a phone's width no page scrolls sideways. */

@@ -46,7 +46,7 @@ pub(crate) async fn admin(
 }
 
 /// [`admin`] on any gateway process.
-async fn admin_on(
+pub(crate) async fn admin_on(
     gw: &support::Gateway,
     method: &str,
     path: &str,
@@ -403,7 +403,7 @@ async fn last_audit(gw: &support::Gateway, user: (&str, &str)) -> Value {
 }
 
 /// A public request as alice with `password`: its status.
-async fn alice_signs_in(gw: &Gateway, password: &str) -> u16 {
+pub(crate) async fn alice_signs_in(gw: &Gateway, password: &str) -> u16 {
     support::client()
         .get(gw.inner.url("/api/workflow/v1/tasks"))
         .basic_auth(NOT_ADMIN.0, Some(password))

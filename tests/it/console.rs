@@ -4,7 +4,9 @@
 //! switched-off message), changes the OData exposure (`$metadata` changes), meets a stale save, and reads the
 //! audit; the keyboard reaches the switches, no page scrolls sideways at 390 px; a non-administrator gets 403
 //! on every page and API call, no credentials get the Basic challenge, and a call without the CSRF token is
-//! refused. With `AUTHGATE_CONSOLE_SCREENSHOTS=docs/console` the run also refreshes the README's screenshots.
+//! refused; an administrator unlocks a locked-out user, inspects a token whose audience lacks the trailing
+//! slash, and revokes a user's OAuth connection. With `AUTHGATE_CONSOLE_SCREENSHOTS=docs/console` the run also
+//! refreshes the README's screenshots.
 
 use crate::admin::{self, ADMIN, NOT_ADMIN, OFF_MESSAGE};
 use crate::servers::require_tool;
@@ -15,13 +17,22 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// The admin API calls a non-administrator must be refused on.
-const API_CALLS: [(&str, &str); 6] = [
+const API_CALLS: [(&str, &str); 15] = [
     ("GET", "/session"),
     ("GET", "/settings"),
     ("PUT", "/settings"),
     ("GET", "/audit"),
     ("GET", "/smartobjects"),
     ("GET", "/overview"),
+    ("GET", "/lockouts"),
+    ("DELETE", "/lockouts/users/alice"),
+    ("POST", "/inspect"),
+    ("GET", "/oauth"),
+    ("GET", "/oauth/connections"),
+    ("DELETE", "/oauth/connections/SharePoint/alice"),
+    ("GET", "/consent-url"),
+    ("GET", "/live"),
+    ("DELETE", "/lockouts/ips/127.0.0.1"),
 ];
 
 /// The console's pages (paths after `/admin/`).
@@ -230,4 +241,113 @@ async fn an_administrator_runs_the_console_in_a_browser_and_everyone_else_is_ref
         let bytes = std::fs::read(file.as_str().unwrap_or_default()).expect("the screenshot exists");
         assert!(bytes.starts_with(b"\x89PNG"), "{file}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_browser_an_administrator_unlocks_a_user_inspects_a_token_and_revokes_a_connection() {
+    use crate::outbound_microsoft::{connect, gateway_with};
+    use crate::servers::aad::{AadMock, CLIENT_SECRET};
+    use authgate_testkit::{now, TEST_AUDIENCE, TEST_ISSUER};
+
+    // Alice locked out by three wrong passwords on the public listener; a token whose audience lacks the
+    // provider's trailing slash.
+    let gw = admin::start(None).await;
+    for _ in 0..3 {
+        assert_eq!(admin::alice_signs_in(&gw, "wrong").await, 401);
+    }
+    assert_ne!(
+        admin::alice_signs_in(&gw, NOT_ADMIN.1).await,
+        200,
+        "alice is locked out"
+    );
+    let aud = TEST_AUDIENCE.trim_end_matches('/');
+    let pasted = gw.mint(&json!({
+        "iss": TEST_ISSUER, "aud": aud, "exp": now() + 600, "iat": now(), "preferred_username": "erin@contoso.com",
+    }));
+    let report = browser(json!({
+        "admin": format!("http://127.0.0.1:{}", gw.inner.admin_port),
+        "administrator": [ADMIN.0, ADMIN.1],
+        "locked": NOT_ADMIN.0,
+        "token": pasted,
+        "screenshots": screenshots_dir(gw.inner.dir.path()),
+        "scenarios": ["unlock", "inspect"],
+    }))
+    .await;
+
+    let unlock = &report["unlock"];
+    assert!(
+        unlock["lockedUntil"].as_str().is_some_and(|t| t != "not locked"),
+        "{unlock}"
+    );
+    assert_eq!(unlock["note"], "Unlocked alice.", "{unlock}");
+    assert_eq!(unlock["after"], 1, "the list is empty afterwards: {unlock}");
+    assert_eq!(
+        admin::alice_signs_in(&gw, NOT_ADMIN.1).await,
+        200,
+        "alice signs in at once"
+    );
+    let (_, _, audit) = admin::admin(&gw, "GET", "/audit?limit=1", Some(ADMIN), &[], None).await;
+    assert_eq!(
+        (&audit["entries"][0]["action"], &audit["entries"][0]["target"]),
+        (&json!("lockout.unlock"), &json!("alice")),
+        "{audit}"
+    );
+
+    let inspect = &report["inspect"];
+    assert_eq!(inspect["verdict"], "Verdict: invalid", "{inspect}");
+    assert_eq!(inspect["result"], "✘ Fail", "{inspect}");
+    let detail = inspect["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("trailing slash") && detail.contains(TEST_AUDIENCE),
+        "the audience explanation: {detail}"
+    );
+    assert!(
+        inspect["url"].as_str().is_some_and(|u| u.ends_with("/admin/inspect")),
+        "the token is not in the URL: {inspect}"
+    );
+    assert_eq!(inspect["stored"], "{}{}", "nor in the browser's storage: {inspect}");
+    let signature = pasted.rsplit('.').next().unwrap_or_default();
+    assert!(!gw.inner.log().contains(signature), "nor in the log");
+    for scenario in ["unlock", "inspect"] {
+        assert_eq!(report[scenario]["errors"], json!([]), "{scenario}: no script errors");
+    }
+
+    // A real OAuth connection (alice, SharePoint through the AAD mock), revoked in the Tokens view.
+    const LOCKY: (&str, &str) = ("locky", "locky-pw");
+    let aad = AadMock::start().await;
+    let head = support::base_config().replace(
+        "admin: {address: \"127.0.0.1:{ADMIN}\"}",
+        "admin: {address: \"127.0.0.1:{ADMIN}\", administrators: {users: [\"K2:CONTOSO\\\\locky\"]}}",
+    );
+    let oauth = gateway_with(&aad, &head).await;
+    connect(&oauth, &aad, "SharePoint").await;
+    let report = browser(json!({
+        "admin": format!("http://127.0.0.1:{}", oauth.admin_port),
+        "administrator": [LOCKY.0, LOCKY.1],
+        "revoke": {"user": "K2:CONTOSO\\alice", "resource": "SharePoint"},
+        "screenshots": screenshots_dir(oauth.dir.path()),
+        "scenarios": ["revoke"],
+    }))
+    .await;
+    let revoke = &report["revoke"];
+    assert_eq!(revoke["secret"], "set (hidden)", "{revoke}");
+    assert!(!revoke.to_string().contains(CLIENT_SECRET), "{revoke}");
+    assert!(
+        revoke["dialogs"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("Revoke K2:CONTOSO\\alice's tokens for SharePoint")),
+        "a confirmation first: {revoke}"
+    );
+    assert_eq!(
+        revoke["note"], "Revoked K2:CONTOSO\\alice's connection to SharePoint.",
+        "{revoke}"
+    );
+    assert_eq!(revoke["after"], 1, "{revoke}");
+    assert_eq!(revoke["errors"], json!([]), "{revoke}");
+    let (status, _, left) = admin::admin_on(&oauth, "GET", "/oauth/connections", Some(LOCKY), &[], None).await;
+    assert_eq!((status, &left["connections"]), (200, &json!([])), "{left}");
+    assert!(
+        crate::outbound_oidc::connections(&oauth).await.is_empty(),
+        "alice's own view agrees"
+    );
 }

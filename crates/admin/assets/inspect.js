@@ -28,11 +28,11 @@ start(async () => {
       const answer = await send('POST', '/inspect', body);
       const ok = String(answer.verdict).toLowerCase();
       const passed = ok === 'accepted' || ok === 'valid' || ok === 'ok' || ok === 'pass';
-      const rows = (answer.checks || []).map((c) => [
-        c.name,
-        el('span', { class: c.ok ? 'pass' : 'fail' }, c.ok ? '✔ Pass' : '✘ Fail'),
-        c.detail || '',
-      ]);
+      const shown = { pass: ['pass', '✔ Pass'], fail: ['fail', '✘ Fail'], skip: ['muted', '– Not reached'] };
+      const rows = (answer.checks || []).map((c) => {
+        const [cls, label] = shown[c.outcome] || (c.ok ? shown.pass : shown.fail);
+        return [c.name, el('span', { class: cls }, label), c.detail || ''];
+      });
       result.replaceChildren(
         el('h2', {}, 'Result'),
         el('p', { class: `verdict ${passed ? 'pass' : 'fail'}`, id: 'verdict' }, `Verdict: ${answer.verdict}`),

@@ -63,7 +63,8 @@ function draw(now) {
     el('section', { 'aria-labelledby': 'rps-h' },
       el('h2', { id: 'rps-h' }, 'Requests per second by route and decision'),
       busiest.length ? lineChart('Requests per second', 'req/s', busiest, KEEP) : el('p', { class: 'muted' }, 'Measuring: the rates appear after the second sample.'),
-      table('Requests since start', ['Route', 'Status', 'Decision', 'Count'], (now.requests || []).map((r) => [r.route, String(r.status), decision(r.status), String(r.count)]), 'no requests yet.')),
+      table('Requests since start', ['Route', 'Status', 'Decision', 'Count'], (now.requests || []).map((r) => [r.route, String(r.status), decision(r.status), String(r.count)]), 'no requests yet.'),
+      table('Authentication decisions since start', ['Method', 'Outcome', 'Reason', 'Count'], (now.decisions || []).map((d) => [d.method, d.outcome, d.reason || '—', String(d.count)]), 'no decisions yet.')),
     el('section', { 'aria-labelledby': 'tv-h' },
       el('h2', { id: 'tv-h' }, 'Token verification latency'),
       lineChart('Token-verify latency percentiles', 'ms', [

@@ -13,20 +13,27 @@ start(async () => {
   ]);
   const providers = (o.providers || []).map((p) => [
     p.name, p.issuer, list(p.audiences), list(p.key_ids),
-    p.last_key_refresh ? `${when(p.last_key_refresh.at || p.last_key_refresh)}${p.last_key_refresh.result ? ` (${p.last_key_refresh.result})` : ''}` : (p.keys_loaded ? 'loaded' : 'not loaded'),
-    p.last_key_error ? el('span', { class: 'fail' }, p.last_key_error) : el('span', { class: 'pass' }, 'OK'),
+    p.last_key_refresh ? when(p.last_key_refresh.at) : (p.keys_loaded ? 'loaded' : 'not yet'),
+    p.last_key_error ? el('span', { class: 'fail' }, `Failed: ${p.last_key_error}`) : el('span', { class: 'pass' }, p.keys_loaded ? 'OK' : 'not loaded'),
   ]);
-  const managers = (o.user_managers || []).map((u) => [
-    u.label, el('code', {}, text(u.fqn_prefix)),
-    u.reachable === undefined ? '—' : badge(u.reachable, 'Reachable', 'Unreachable'),
-  ]);
+  const managers = (o.user_managers || []).map((u) => [u.label, el('code', {}, text(u.fqn_prefix))]);
+  const d = o.directory || {};
+  const directory = d.kind === undefined ? '—' : el('span', {},
+    badge(d.ok, 'Reachable', 'Unreachable'), ` ${d.kind}${d.target ? ` at ${d.target}` : ''}`,
+    d.error ? ` — ${d.error}` : '', d.checked_at ? ` (checked ${when(d.checked_at)})` : '');
+  const seen = o.replicas_seen || {};
+  const replicas = Array.isArray(seen.replicas)
+    ? `${seen.replicas.length} in the last ${seen.within_seconds} s${seen.replicas.length ? `: ${seen.replicas.map((r) => r.id).join(', ')}` : ''}`
+    : text(seen.error);
+  const storage = o.storage || {};
   const shared = o.shared_state;
   render(
     el('dl', { class: 'facts' },
       el('dt', {}, 'Version'), el('dd', {}, text(o.version)),
       el('dt', {}, 'Settings version'), el('dd', {}, text(o.settings_version)),
-      el('dt', {}, 'Replicas seen'), el('dd', {}, Array.isArray(o.replicas_seen) ? o.replicas_seen.length ? o.replicas_seen.map((r) => r.id || r.name || JSON.stringify(r)).join(', ') : '—' : text(o.replicas_seen)),
-      el('dt', {}, 'Database'), el('dd', {}, text(o.storage && o.storage.database)),
+      el('dt', {}, 'Replicas seen'), el('dd', { id: 'replicas' }, replicas),
+      el('dt', {}, 'Database'), el('dd', {}, text(storage.database), ' ', storage.healthy === undefined ? '' : badge(storage.healthy, 'Healthy', 'Unavailable')),
+      el('dt', {}, 'Basic directory'), el('dd', { id: 'directory' }, directory),
       el('dt', {}, 'Shared state'), el('dd', {}, shared ? [shared.store, ' ', badge(!shared.degraded, 'Healthy', 'Degraded')] : 'process memory (one replica)'),
     ),
     el('h2', {}, 'Routes'),
@@ -34,6 +41,6 @@ start(async () => {
     el('h2', {}, 'Token providers'),
     table('Providers', ['Name', 'Issuer', 'Audiences', 'Key ids', 'Last key refresh', 'Result'], providers, 'no bearer providers configured.'),
     el('h2', {}, 'User managers'),
-    table('User managers', ['Label', 'FQN prefix', 'Directory'], managers),
+    table('User managers', ['Label', 'FQN prefix'], managers),
   );
 });
