@@ -192,7 +192,7 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
         }
     }
 
-    /// The counters of this process with failures or a lock.
+    /// The counters of this process with failures or a lock: the first `limit` by key.
     fn local_states(&self, limit: usize) -> Vec<LockState> {
         let now = Instant::now();
         let mut states: Vec<LockState> = self
@@ -207,9 +207,9 @@ impl<K: Hash + Eq + Send + Sync + Clone + std::fmt::Display + 'static> Counters<
                 };
                 state.is_active().then_some(state)
             })
-            .take(limit)
             .collect();
         states.sort_by(|a, b| a.key.cmp(&b.key));
+        states.truncate(limit);
         states
     }
 
@@ -539,7 +539,8 @@ mod tests {
             (users[1].key.as_str(), users[1].failures, users[1].locked_for),
             ("bob", 1, None)
         );
-        assert_eq!(l.account_states(1).await.len(), 1, "bounded");
+        let first: Vec<String> = l.account_states(1).await.into_iter().map(|s| s.key).collect();
+        assert_eq!(first, ["alice"], "bounded, and the first by key");
         let ips = l.ip_states(10).await;
         assert_eq!(
             (ips[0].key.as_str(), ips[0].failures, ips[0].locked_for),
