@@ -13,6 +13,28 @@ pub(crate) const ADMIN: (&str, &str) = ("fran", "fran-pw");
 pub(crate) const NOT_ADMIN: (&str, &str) = ("alice", "alice-pw");
 pub(crate) const OFF_MESSAGE: &str = "Workflow paused for maintenance";
 
+/// Every admin API call, for the checks that everyone but an administrator is refused on each.
+pub(crate) const API_CALLS: [(&str, &str); 15] = [
+    ("GET", "/session"),
+    ("GET", "/settings"),
+    ("PUT", "/settings"),
+    ("GET", "/audit"),
+    ("GET", "/smartobjects"),
+    ("GET", "/overview"),
+    ("GET", "/lockouts"),
+    ("DELETE", "/lockouts/users/gus"),
+    ("DELETE", "/lockouts/ips/127.0.0.1"),
+    ("POST", "/inspect"),
+    ("GET", "/oauth"),
+    ("GET", "/oauth/connections"),
+    ("DELETE", "/oauth/connections/SharePoint/K2:CONTOSO%5Calice"),
+    (
+        "GET",
+        "/consent-url?tenant=contoso.com&client_id=app&redirect_uri=https://app/cb",
+    ),
+    ("GET", "/live"),
+];
+
 /// The test head with fran as the one administrator; `database` replaces the gateway's own SQLite file.
 fn head(database: Option<&str>) -> String {
     let head = support::base_config().replace(
@@ -128,26 +150,7 @@ pub(crate) async fn metadata(gw: &Gateway) -> String {
 async fn only_administrators_reach_the_admin_api_and_everyone_else_is_refused() {
     let gw = start(None).await;
     let token = csrf_token(&gw).await;
-    let calls: [(&str, &str); 15] = [
-        ("GET", "/session"),
-        ("GET", "/settings"),
-        ("PUT", "/settings"),
-        ("GET", "/audit"),
-        ("GET", "/smartobjects"),
-        ("GET", "/overview"),
-        ("GET", "/lockouts"),
-        ("DELETE", "/lockouts/users/gus"),
-        ("DELETE", "/lockouts/ips/127.0.0.1"),
-        ("POST", "/inspect"),
-        ("GET", "/oauth"),
-        ("GET", "/oauth/connections"),
-        ("DELETE", "/oauth/connections/SharePoint/K2:CONTOSO%5Calice"),
-        (
-            "GET",
-            "/consent-url?tenant=contoso.com&client_id=app&redirect_uri=https://app/cb",
-        ),
-        ("GET", "/live"),
-    ];
+    let calls = API_CALLS;
     for (method, path) in calls {
         let body = match method {
             "PUT" => Some(json!({"version": 0, "changes": {"odata.page_size": 5}})),

@@ -8,32 +8,13 @@
 //! slash, and revokes a user's OAuth connection. With `AUTHGATE_CONSOLE_SCREENSHOTS=docs/console` the run also
 //! refreshes the README's screenshots.
 
-use crate::admin::{self, ADMIN, NOT_ADMIN, OFF_MESSAGE};
+use crate::admin::{self, ADMIN, API_CALLS, NOT_ADMIN, OFF_MESSAGE};
 use crate::servers::require_tool;
 use crate::support;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The admin API calls a non-administrator must be refused on.
-const API_CALLS: [(&str, &str); 15] = [
-    ("GET", "/session"),
-    ("GET", "/settings"),
-    ("PUT", "/settings"),
-    ("GET", "/audit"),
-    ("GET", "/smartobjects"),
-    ("GET", "/overview"),
-    ("GET", "/lockouts"),
-    ("DELETE", "/lockouts/users/alice"),
-    ("POST", "/inspect"),
-    ("GET", "/oauth"),
-    ("GET", "/oauth/connections"),
-    ("DELETE", "/oauth/connections/SharePoint/alice"),
-    ("GET", "/consent-url"),
-    ("GET", "/live"),
-    ("DELETE", "/lockouts/ips/127.0.0.1"),
-];
 
 /// The console's pages (paths after `/admin/`).
 const PAGES: [&str; 8] = ["", "apis", "consent", "oauth", "lockouts", "inspect", "live", "audit"];
