@@ -477,6 +477,27 @@ async fn a_locked_out_user_is_listed_and_an_audited_unlock_lets_her_sign_in_at_o
     assert_eq!((status, answer["field"].as_str()), (400, Some("ip")), "{answer}");
 }
 
+/// locky administers the gateways of [`connected_gateway`].
+pub(crate) const LOCKY: (&str, &str) = ("locky", "locky-pw");
+
+/// A gateway with outbound OAuth through `aad` and `locky` as its administrator, where alice has connected
+/// to SharePoint.
+pub(crate) async fn connected_gateway(aad: &crate::servers::aad::AadMock) -> support::Gateway {
+    use crate::outbound_microsoft::{connect, gateway_with};
+    let head = support::base_config().replace(
+        "admin: {address: \"127.0.0.1:{ADMIN}\"}",
+        "admin: {address: \"127.0.0.1:{ADMIN}\", administrators: {users: [\"K2:CONTOSO\\\\locky\"]}}",
+    );
+    let gw = gateway_with(aad, &head).await;
+    connect(&gw, aad, "SharePoint").await;
+    gw
+}
+
+/// `POST /inspect` as the administrator, with the given headers.
+async fn inspect(gw: &Gateway, headers: &[(&str, &str)], body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    admin(gw, "POST", "/inspect", Some(ADMIN), headers, Some(body)).await
+}
+
 #[tokio::test]
 async fn the_inspector_explains_a_missing_trailing_slash_and_never_echoes_or_logs_the_token() {
     use authgate_testkit::{now, TEST_AUDIENCE, TEST_ISSUER};
@@ -491,26 +512,10 @@ async fn the_inspector_explains_a_missing_trailing_slash_and_never_echoes_or_log
     let signature = pasted.rsplit('.').next().expect("a signature").to_string();
 
     // A POST: the CSRF token is needed.
-    let (status, _, refused) = admin(
-        &gw,
-        "POST",
-        "/inspect",
-        Some(ADMIN),
-        &[],
-        Some(json!({"token": pasted})),
-    )
-    .await;
+    let (status, _, refused) = inspect(&gw, &[], json!({"token": pasted})).await;
     assert_eq!((status, refused["error"].as_str()), (403, Some("csrf")), "{refused}");
 
-    let (status, _, report) = admin(
-        &gw,
-        "POST",
-        "/inspect",
-        Some(ADMIN),
-        &with_token,
-        Some(json!({"token": pasted})),
-    )
-    .await;
+    let (status, _, report) = inspect(&gw, &with_token, json!({"token": pasted})).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["verdict"], "invalid", "{report}");
     let audience = report["checks"]
@@ -533,35 +538,11 @@ async fn the_inspector_explains_a_missing_trailing_slash_and_never_echoes_or_log
 
     // A token the gateway accepts, on a named route; an unknown route is a field error.
     let good = gw.token("erin@contoso.com", &[]);
-    let (status, _, report) = admin(
-        &gw,
-        "POST",
-        "/inspect",
-        Some(ADMIN),
-        &with_token,
-        Some(json!({"token": good, "route": "workflow"})),
-    )
-    .await;
+    let (status, _, report) = inspect(&gw, &with_token, json!({"token": good, "route": "workflow"})).await;
     assert_eq!((status, report["verdict"].as_str()), (200, Some("valid")), "{report}");
-    let (status, _, answer) = admin(
-        &gw,
-        "POST",
-        "/inspect",
-        Some(ADMIN),
-        &with_token,
-        Some(json!({"token": good, "route": "nope"})),
-    )
-    .await;
+    let (status, _, answer) = inspect(&gw, &with_token, json!({"token": good, "route": "nope"})).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("route")), "{answer}");
-    let (status, _, answer) = admin(
-        &gw,
-        "POST",
-        "/inspect",
-        Some(ADMIN),
-        &with_token,
-        Some(json!({"token": 42})),
-    )
-    .await;
+    let (status, _, answer) = inspect(&gw, &with_token, json!({"token": 42})).await;
     assert_eq!(status, 400, "{answer}");
     assert!(!answer.to_string().contains("42"), "a bad body is not quoted: {answer}");
 
@@ -573,16 +554,10 @@ async fn the_inspector_explains_a_missing_trailing_slash_and_never_echoes_or_log
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_shows_resources_masked_and_an_administrator_revokes_a_real_connection() {
-    use crate::outbound_microsoft::{connect, gateway_with, SHAREPOINT};
+    use crate::outbound_microsoft::SHAREPOINT;
     use crate::servers::aad::{AadMock, CLIENT_ID, CLIENT_SECRET};
-    const LOCKY: (&str, &str) = ("locky", "locky-pw");
     let aad = AadMock::start().await;
-    let head = support::base_config().replace(
-        "admin: {address: \"127.0.0.1:{ADMIN}\"}",
-        "admin: {address: \"127.0.0.1:{ADMIN}\", administrators: {users: [\"K2:CONTOSO\\\\locky\"]}}",
-    );
-    let gw = gateway_with(&aad, &head).await;
-    connect(&gw, &aad, "SharePoint").await;
+    let gw = connected_gateway(&aad).await;
 
     let (status, _, oauth) = admin_on(&gw, "GET", "/oauth", Some(LOCKY), &[], None).await;
     assert_eq!((status, &oauth["configured"]), (200, &json!(true)), "{oauth}");

@@ -8,7 +8,7 @@
 //! slash, and revokes a user's OAuth connection. With `AUTHGATE_CONSOLE_SCREENSHOTS=docs/console` the run also
 //! refreshes the README's screenshots.
 
-use crate::admin::{self, ADMIN, API_CALLS, NOT_ADMIN, OFF_MESSAGE};
+use crate::admin::{self, ADMIN, API_CALLS, LOCKY, NOT_ADMIN, OFF_MESSAGE};
 use crate::servers::require_tool;
 use crate::support;
 use serde_json::{json, Value};
@@ -226,7 +226,6 @@ async fn an_administrator_runs_the_console_in_a_browser_and_everyone_else_is_ref
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_the_browser_an_administrator_unlocks_a_user_inspects_a_token_and_revokes_a_connection() {
-    use crate::outbound_microsoft::{connect, gateway_with};
     use crate::servers::aad::{AadMock, CLIENT_SECRET};
     use authgate_testkit::{now, TEST_AUDIENCE, TEST_ISSUER};
 
@@ -294,14 +293,8 @@ async fn in_the_browser_an_administrator_unlocks_a_user_inspects_a_token_and_rev
     }
 
     // A real OAuth connection (alice, SharePoint through the AAD mock), revoked in the Tokens view.
-    const LOCKY: (&str, &str) = ("locky", "locky-pw");
     let aad = AadMock::start().await;
-    let head = support::base_config().replace(
-        "admin: {address: \"127.0.0.1:{ADMIN}\"}",
-        "admin: {address: \"127.0.0.1:{ADMIN}\", administrators: {users: [\"K2:CONTOSO\\\\locky\"]}}",
-    );
-    let oauth = gateway_with(&aad, &head).await;
-    connect(&oauth, &aad, "SharePoint").await;
+    let oauth = admin::connected_gateway(&aad).await;
     let report = browser(json!({
         "admin": format!("http://127.0.0.1:{}", oauth.admin_port),
         "administrator": [LOCKY.0, LOCKY.1],

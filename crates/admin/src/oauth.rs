@@ -207,11 +207,7 @@ pub(crate) async fn revoke(
     Path((resource, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let outbound = outbound(&state)?;
-    // Stored under the resource's name as configured; a name no longer configured is taken as written.
-    let resource = outbound
-        .catalog()
-        .resource(&resource)
-        .map_or(resource, |r| r.name.clone());
+    let resource = outbound.catalog().stored_name(resource);
     let store = outbound.store();
     let missing = || ApiError::Missing(format!("{user:?} has no connection to {resource:?}"));
     let before = store.connection(&user, &resource).await?.ok_or_else(missing)?;

@@ -56,11 +56,7 @@ async fn revoke(
     Path(resource): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let outbound = outbound(&state)?;
-    // Stored under the resource's name as configured; a name no longer configured is taken as written.
-    let resource = outbound
-        .catalog()
-        .resource(&resource)
-        .map_or(resource, |r| r.name.clone());
+    let resource = outbound.catalog().stored_name(resource);
     if outbound.store().revoke(&caller.user, &resource).await? {
         tracing::info!(user = %caller.user, %resource, "outbound OAuth connection revoked by its user");
         Ok(StatusCode::NO_CONTENT)

@@ -580,6 +580,13 @@ impl Catalog {
         self.resources.iter().find(|r| r.name.eq_ignore_ascii_case(name))
     }
 
+    /// The name connections to the resource `name` are stored under: the resource's name as configured
+    /// (the lookup is case-insensitive), or `name` as written when no resource has it any more (so a
+    /// connection to a resource since removed can still be found and revoked).
+    pub fn stored_name(&self, name: String) -> String {
+        self.resource(&name).map_or(name, |r| r.name.clone())
+    }
+
     /// The type named `name` (case-insensitively).
     pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
         self.types.iter().find(|t| t.name.eq_ignore_ascii_case(name))
@@ -629,6 +636,14 @@ pub(crate) mod tests {
             .map(|(p, text)| (p, parse::<ResourceFile>(&text)))
             .collect();
         Catalog::build(types, resources).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_connection_is_stored_under_the_configured_name_or_as_written_when_unconfigured() {
+        let catalog = shipped_catalog();
+        let configured = catalog.resources.first().map(|r| r.name.clone()).unwrap();
+        assert_eq!(catalog.stored_name(configured.to_uppercase()), configured);
+        assert_eq!(catalog.stored_name("Gone Resource".into()), "Gone Resource");
     }
 
     #[test]
