@@ -159,6 +159,10 @@ impl HeadScanner {
     /// Whether `buf` holds a whole head: a line feed followed by an empty line (`\n\n` or `\n\r\n`) after the
     /// first byte that is not CR or LF.
     fn complete(&mut self, buf: &[u8]) -> bool {
+        // Asked again once complete (read_head asks before and in its read loop): the answer is known.
+        if self.end.is_some() {
+            return true;
+        }
         if !self.started {
             match buf[self.resume..].iter().position(|b| !matches!(b, b'\r' | b'\n')) {
                 Some(offset) => {
@@ -172,7 +176,8 @@ impl HeadScanner {
             }
         }
         let mut at = self.resume;
-        while let Some(offset) = buf[at..].iter().position(|&b| b == b'\n') {
+        // memchr scans a long line (a bearer token) many bytes at a time.
+        while let Some(offset) = memchr::memchr(b'\n', &buf[at..]) {
             let lf = at + offset;
             match (buf.get(lf + 1), buf.get(lf + 2)) {
                 (Some(b'\n'), _) => {
@@ -540,6 +545,27 @@ mod tests {
             scanner.complete(&buf);
         }
         assert_eq!((scanner.end, scanner.headers), (Some(head.len()), 3));
+    }
+
+    #[test]
+    fn asking_again_once_complete_changes_nothing() {
+        // read_head asks before its read loop and again in it: a head that arrived whole with a keep-alive
+        // connection's next request is asked about twice. Its header lines must be counted once (counted twice,
+        // a head with more than half of MAX_HEADERS lines was refused with 431).
+        let head = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\nGET /next HTTP/1.1\r\n";
+        let mut scanner = HeadScanner::default();
+        assert!(scanner.complete(head));
+        assert!(scanner.complete(head));
+        assert_eq!((scanner.end, scanner.headers), (Some(30), 2));
+    }
+
+    #[test]
+    fn a_long_line_is_one_header_line() {
+        let token = "a".repeat(5000);
+        let head = format!("GET / HTTP/1.1\r\nAuthorization: Bearer {token}\r\nHost: a\r\n\r\n");
+        let mut scanner = HeadScanner::default();
+        assert!(scanner.complete(head.as_bytes()));
+        assert_eq!((scanner.end, scanner.headers), (Some(head.len()), 2));
     }
 
     #[test]

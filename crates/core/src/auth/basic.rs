@@ -15,18 +15,24 @@ use crate::directory::{AccountKey, DirectoryError, DirectoryUser, UserDirectory}
 use crate::identity::{AuthMethod, FqnFormats, Identity};
 use crate::metrics::Metrics;
 use aws_lc_rs::hmac;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Verified logins, remembered under a keyed HMAC of user name and password (the key generated at start-up,
 /// never stored), and the checks in flight under the same key. Kept across reloads that change neither
 /// `caches.credentials` nor how identities are named; an entry then stays valid only while its account's
 /// entry in the directory is unchanged (see [`UserDirectory::version`]).
+///
+/// The entries are a `quick_cache` (S3-FIFO eviction, sharded, no background work; like the verified-token
+/// cache), each with its end of life checked on every hit; it was moka, whose read path (its read log, per-entry
+/// timer and SipHash of the key) cost about 1,900 instructions per hit (benches/load/README.md).
 pub struct CredentialCache {
     key: hmac::Key,
     entries: Option<Cache<[u8; 32], Arc<Verified>>>,
+    /// How long a verified login is remembered.
+    ttl: Duration,
     flights: SingleFlight<[u8; 32], Result<Arc<Verified>, AuthError>>,
 }
 
@@ -36,6 +42,8 @@ struct Verified {
     account: AccountKey,
     /// The account's version it was verified at.
     version: u64,
+    /// When it is forgotten: verified + the cache's time to live.
+    expires: Instant,
 }
 
 impl CredentialCache {
@@ -43,15 +51,11 @@ impl CredentialCache {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system randomness for the cache key");
-        let entries = (capacity > 0).then(|| {
-            Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl.max(Duration::from_millis(1)))
-                .build()
-        });
+        let entries = (capacity > 0).then(|| Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)));
         Self {
             key,
             entries,
+            ttl: ttl.max(Duration::from_millis(1)),
             flights: SingleFlight::default(),
         }
     }
@@ -67,12 +71,9 @@ impl CredentialCache {
         out
     }
 
-    /// Verified logins held.
+    /// Verified logins held (expired ones included until they are found or evicted).
     pub fn len(&self) -> u64 {
-        self.entries.as_ref().map_or(0, |c| {
-            c.run_pending_tasks();
-            c.entry_count()
-        })
+        self.entries.as_ref().map_or(0, |c| c.len() as u64)
     }
 
     /// Whether no login is held.
@@ -141,13 +142,13 @@ impl BasicAuthenticator {
         let key = self.credentials.key_of(creds);
         if let Some(entries) = &self.credentials.entries {
             if let Some(hit) = entries.get(&key) {
-                if self.directory.version(&hit.account) == Some(hit.version) {
+                if Instant::now() < hit.expires && self.directory.version(&hit.account) == Some(hit.version) {
                     self.lockout.check_account(&hit.account).await?;
                     self.metrics.credential_cache_hits.inc();
                     return Ok(hit.authenticated.clone());
                 }
-                // The account's entry changed since (a reload): check again.
-                entries.invalidate(&key);
+                // Expired, or the account's entry changed since (a reload): check again.
+                entries.remove(&key);
             }
             self.metrics.credential_cache_misses.inc();
         }
@@ -206,6 +207,7 @@ impl BasicAuthenticator {
                     authenticated,
                     account,
                     version: version.unwrap_or_default(),
+                    expires: Instant::now() + self.credentials.ttl,
                 });
                 if let (Some(entries), Some(_)) = (&self.credentials.entries, version) {
                     entries.insert(key, verified.clone());
@@ -687,6 +689,44 @@ mod tests {
         blocker.await.unwrap().unwrap();
         // With max_failures_per_user 1, a counted failure would have locked bob.
         assert!(auth.authenticate(&creds("bob", "bob-pw"), None).await.is_ok());
+    }
+
+    /// A remembered login is forgotten after the cache's time to live: the next request checks the password
+    /// again (a miss).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn remembered_logins_expire() {
+        let metrics = Arc::new(Metrics::new());
+        let credentials = Arc::new(CredentialCache::new(100, Duration::from_millis(50)));
+        let auth = authenticator_with(
+            Arc::new(EmbeddedDirectory::from_entries(vec![entry("alice", "alice-pw", &[])]).unwrap()),
+            credentials.clone(),
+            lockout(5, 0),
+            metrics.clone(),
+        );
+        auth.authenticate(&creds("alice", "alice-pw"), None).await.unwrap();
+        let started = Instant::now();
+        auth.authenticate(&creds("alice", "alice-pw"), None).await.unwrap();
+        if started.elapsed() < Duration::from_millis(50) {
+            assert_eq!(
+                metrics.credential_cache_hits.get(),
+                1,
+                "remembered within its time to live"
+            );
+        }
+        // Past the time to live (a deadline, not a sleep as synchronisation: the entry's end is a point in time).
+        let past = started + Duration::from_millis(60);
+        while Instant::now() < past {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let misses = metrics.credential_cache_misses.get();
+        let hits = metrics.credential_cache_hits.get();
+        auth.authenticate(&creds("alice", "alice-pw"), None).await.unwrap();
+        assert_eq!(metrics.credential_cache_hits.get(), hits, "expired: not a hit");
+        assert_eq!(
+            metrics.credential_cache_misses.get(),
+            misses + 1,
+            "expired: checked again"
+        );
     }
 
     /// The credential cache outlives a reload for users whose entry did not change.
