@@ -4,6 +4,7 @@
 //! [`Authenticator`]: authgate_core::auth::Authenticator
 
 pub mod admin;
+pub mod direct;
 pub mod downstream;
 pub mod outbound;
 pub mod ratelimit;
@@ -58,6 +59,9 @@ pub struct AuthProxy {
     id_counter: AtomicU64,
     /// Outbound OAuth (it reloads its own catalog), for routes with `outbound`.
     outbound: Option<Arc<Outbound>>,
+    /// The bodyless fast path past pingora's `proxy_1to1` ([`direct`]); without it every request takes
+    /// pingora's path.
+    direct: Option<direct::Direct>,
 }
 
 impl AuthProxy {
@@ -70,7 +74,15 @@ impl AuthProxy {
             id_prefix: u64::from_le_bytes(seed),
             id_counter: AtomicU64::new(0),
             outbound: None,
+            direct: None,
         }
+    }
+
+    /// Bodyless HTTP/1 requests are exchanged with the upstream by authgate itself ([`direct`]), with the
+    /// connection pool options pingora's proxy gets from `conf`.
+    pub fn with_direct(mut self, conf: &pingora::server::configuration::ServerConf) -> Self {
+        self.direct = Some(direct::Direct::new(conf));
+        self
     }
 
     /// Routes with `outbound` get their tokens from `outbound` (without it they answer 503).
@@ -180,26 +192,66 @@ async fn refuse_rate_limited(session: &mut Session, ctx: &mut RequestCtx, wait: 
     Ok(true)
 }
 
-#[async_trait]
-impl ProxyHttp for AuthProxy {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
-            state: self.current.load_full(),
-            route: None,
-            upstream_target: None,
-            auth: None,
-            request_id: String::new(),
-            started: Instant::now(),
-            upstream_started: None,
-            auth_method: "-",
-            decision: "-",
-            outbound_token: None,
+/// authgate's rewrite of the request sent upstream (both paths: pingora's `upstream_request_filter` and
+/// [`direct`]): the normalised target, client copies of identity headers removed, credentials forwarded or
+/// not per route, `X-Forwarded-*`, the identity headers and assertion, `X-Request-Id`.
+fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+    if let Some(target) = ctx.upstream_target.take() {
+        let uri =
+            http::Uri::try_from(target).or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
+        upstream.set_uri(uri);
+    }
+    let state = ctx.state.clone();
+    let headers = &state.identity_headers;
+    let spoofed: Vec<http::HeaderName> = upstream
+        .headers
+        .keys()
+        .filter(|name| headers.is_identity_header(name))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        upstream.remove_header(&name);
+    }
+    if let Some(token) = ctx.outbound_token.take() {
+        // The user's token for the route's resource replaces whatever the client sent.
+        upstream.remove_header(&AUTHORIZATION);
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.secret()))
+            .or_err(ErrorType::InternalError, "outbound token is not a header value")?;
+        value.set_sensitive(true);
+        upstream.insert_header(AUTHORIZATION, value)?;
+    } else if let Some(route) = &ctx.route {
+        let keep = match route.forward {
+            ForwardCredentials::None => false,
+            ForwardCredentials::All => true,
+            ForwardCredentials::Bearer => {
+                let mut values = upstream.headers.get_all(AUTHORIZATION).iter();
+                values.next().is_some_and(is_bearer) && values.all(is_bearer)
+            }
+        };
+        if !keep {
+            upstream.remove_header(&AUTHORIZATION);
         }
     }
+    forward_client(session, upstream, &state.trusted_proxies)?;
+    if let Some(auth) = &ctx.auth {
+        // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
+        for (name, value) in &auth.headers {
+            upstream.append_header(name.clone(), value.clone())?;
+        }
+        if let (Some(assertion), Some(route)) = (&state.assertion, &ctx.route) {
+            if let Some(value) = assertion.signer.assertion(auth, route.index, &route.assertion_audience) {
+                upstream.insert_header(assertion.header.clone(), value)?;
+            }
+        }
+    }
+    upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
+    ctx.upstream_started = Some(Instant::now());
+    Ok(())
+}
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+impl AuthProxy {
+    /// The route, the refusals and the auth decision: true when the request was answered here.
+    async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.request_id = self.request_id(session);
         let state = ctx.state.clone();
         // The route decision and the upstream see the same, normalised, path.
@@ -289,11 +341,56 @@ impl ProxyHttp for AuthProxy {
         }
     }
 
+    /// The fast path for a request [`direct::eligible`] for it: the upstream exchange is done here, in this
+    /// task (true), instead of by pingora's `proxy_1to1` (false: pingora proxies it).
+    async fn try_direct(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let (Some(direct), Some(route)) = (&self.direct, ctx.route.clone()) else {
+            return Ok(false);
+        };
+        let peer = route.upstream.peer()?;
+        if !direct::eligible(session, &peer) {
+            return Ok(false);
+        }
+        let mut upstream = session.req_header().clone();
+        direct::prepare(&mut upstream);
+        rewrite_upstream_request(session, &mut upstream, ctx)?;
+        direct::validate(&upstream)?;
+        direct.exchange(session, &peer, upstream).await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for AuthProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            state: self.current.load_full(),
+            route: None,
+            upstream_target: None,
+            auth: None,
+            request_id: String::new(),
+            started: Instant::now(),
+            upstream_started: None,
+            auth_method: "-",
+            decision: "-",
+            outbound_token: None,
+        }
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         match &ctx.route {
             Some(route) => route.upstream.peer(),
             None => Error::e_explain(ErrorType::InternalError, "no route selected"),
         }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if self.decide(session, ctx).await? {
+            return Ok(true);
+        }
+        self.try_direct(session, ctx).await
     }
 
     async fn upstream_request_filter(
@@ -302,57 +399,7 @@ impl ProxyHttp for AuthProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(target) = ctx.upstream_target.take() {
-            let uri = http::Uri::try_from(target)
-                .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
-            upstream.set_uri(uri);
-        }
-        let state = ctx.state.clone();
-        let headers = &state.identity_headers;
-        let spoofed: Vec<http::HeaderName> = upstream
-            .headers
-            .keys()
-            .filter(|name| headers.is_identity_header(name))
-            .cloned()
-            .collect();
-        for name in spoofed {
-            upstream.remove_header(&name);
-        }
-        if let Some(token) = ctx.outbound_token.take() {
-            // The user's token for the route's resource replaces whatever the client sent.
-            upstream.remove_header(&AUTHORIZATION);
-            let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.secret()))
-                .or_err(ErrorType::InternalError, "outbound token is not a header value")?;
-            value.set_sensitive(true);
-            upstream.insert_header(AUTHORIZATION, value)?;
-        } else if let Some(route) = &ctx.route {
-            let keep = match route.forward {
-                ForwardCredentials::None => false,
-                ForwardCredentials::All => true,
-                ForwardCredentials::Bearer => {
-                    let mut values = upstream.headers.get_all(AUTHORIZATION).iter();
-                    values.next().is_some_and(is_bearer) && values.all(is_bearer)
-                }
-            };
-            if !keep {
-                upstream.remove_header(&AUTHORIZATION);
-            }
-        }
-        forward_client(session, upstream, &state.trusted_proxies)?;
-        if let Some(auth) = &ctx.auth {
-            // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
-            for (name, value) in &auth.headers {
-                upstream.append_header(name.clone(), value.clone())?;
-            }
-            if let (Some(assertion), Some(route)) = (&state.assertion, &ctx.route) {
-                if let Some(value) = assertion.signer.assertion(auth, route.index, &route.assertion_audience) {
-                    upstream.insert_header(assertion.header.clone(), value)?;
-                }
-            }
-        }
-        upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
-        ctx.upstream_started = Some(Instant::now());
-        Ok(())
+        rewrite_upstream_request(session, upstream, ctx)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy

@@ -124,7 +124,9 @@ pub fn run(mut gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let downstream = Downstream::new(
         pingora::proxy::http_proxy(
             &server.configuration,
-            AuthProxy::new(proxy_state.clone()).with_outbound(outbound.clone()),
+            AuthProxy::new(proxy_state.clone())
+                .with_outbound(outbound.clone())
+                .with_direct(&server.configuration),
         ),
         {
             let proxy_state = proxy_state.clone();

@@ -15,6 +15,7 @@ mod directory_ldap;
 mod gateway_basic;
 mod gateway_basic_limits;
 mod gateway_bearer;
+mod gateway_direct;
 mod gateway_headers;
 mod gateway_ops;
 mod gateway_paths;

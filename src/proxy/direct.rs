@@ -1,0 +1,313 @@
+//! The bodyless fast path: an HTTP/1 request without a body is sent upstream and answered by this one task,
+//! from `request_filter`, instead of pingora's `proxy_1to1`.
+//!
+//! pingora 0.9 proxies every HTTP/1 request as two halves joined by `tokio::try_join!` that pass the request
+//! and the response as `HttpTask` messages over two channels (`pingora-proxy/src/proxy_h1.rs`). For a request
+//! without a body there is nothing to stream the other way, and that machinery is most of the proxy's own CPU
+//! per request (benches/load/README.md, "Where the time goes"). So for such a request authgate writes the head
+//! to a pooled upstream connection, reads the answer and writes it to the client itself, applying what
+//! `proxy_1to1` would have applied: HTTP/1.1 upstream, the hop-by-hop fields removed, authgate's
+//! [`rewrite_upstream_request`](super::rewrite_upstream_request), a close-delimited answer re-framed as chunked
+//! so the client connection survives, and one retry on a fresh connection when a reused idle one turns out to
+//! be closed. Anything else (a body, an upgrade, `Expect`, `TE`, connection-nominated fields, HTTP/2, a TLS or
+//! HTTP/2 upstream) takes pingora's path unchanged.
+
+use http::header::{self, HeaderValue};
+use http::{Method, Version};
+use pingora::connectors::http::v1::Connector;
+use pingora::connectors::ConnectorOptions;
+use pingora::prelude::*;
+use pingora::protocols::http::authority::validate_request_authority;
+use pingora::protocols::http::HttpTask;
+use pingora::protocols::ALPN;
+use pingora::server::configuration::ServerConf;
+use pingora::upstreams::peer::{HttpUpstreamRequestPolicy, Peer};
+
+/// Hop-by-hop fields pingora removes from every HTTP/1 request it sends upstream (its default policy).
+const HOP_BY_HOP: [&str; 10] = [
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Upstream HTTP/1 connections of the fast path (a pool of its own, sized like pingora's).
+pub struct Direct {
+    connector: Connector,
+    max_retries: usize,
+}
+
+impl Direct {
+    /// A connector with the keep-alive pool and options pingora's own proxy gets from `conf`.
+    pub fn new(conf: &ServerConf) -> Self {
+        Self {
+            connector: Connector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            max_retries: conf.max_retries.max(1),
+        }
+    }
+
+    /// Sends `req` to `peer` and writes the answer to the client. An error before the answer's head was
+    /// written is marked as the upstream's (pingora's `fail_to_proxy` answers it); after, the client
+    /// connection is closed.
+    pub async fn exchange(&self, session: &mut Session, peer: &HttpPeer, req: RequestHeader) -> Result<()> {
+        let idempotent = session.req_header().method.is_idempotent();
+        let mut req = Box::new(req);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (mut upstream, reused) = self.connector.get_http_session(peer).await.map_err(|e| e.into_up())?;
+            upstream.read_timeout = peer.options.read_timeout;
+            upstream.write_timeout = peer.options.write_timeout;
+            // Kept only for a retry, which only a reused connection may need.
+            let again = (reused && idempotent).then(|| req.clone());
+            let result = async {
+                upstream.write_request_header(req).await?;
+                upstream.read_response_task().await
+            }
+            .await;
+            let first = match result {
+                Ok(task) => task,
+                Err(mut e) => {
+                    if idempotent {
+                        e.retry.decide_reuse(reused);
+                    } else {
+                        e.set_retry(false);
+                    }
+                    match again {
+                        Some(retry) if e.retry() && tries < self.max_retries => {
+                            tracing::debug!(error = %e, "reused upstream connection failed; retrying on another");
+                            req = retry;
+                            continue;
+                        }
+                        _ => return Err(e.more_context(format!("Peer: {peer}")).into_up()),
+                    }
+                }
+            };
+            let clean = respond(session, &mut upstream, first).await?;
+            if clean {
+                self.connector
+                    .release_http_session(upstream, peer, peer.idle_timeout())
+                    .await;
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the answer, the first task of which has been read, to the client. True when it ended cleanly
+/// (the upstream connection may then be reused).
+async fn respond(
+    session: &mut Session,
+    upstream: &mut pingora::protocols::http::v1::client::HttpSession,
+    mut task: HttpTask,
+) -> Result<bool> {
+    let head_method = session.req_header().method == Method::HEAD;
+    loop {
+        let end = task.is_end();
+        if let HttpTask::Header(header, end_of_body) = &mut task {
+            frame_for_client(header, head_method, *end_of_body)?;
+        }
+        session
+            .write_response_tasks(vec![task])
+            .await
+            .map_err(|e| e.into_down())?;
+        if end {
+            return Ok(true);
+        }
+        task = upstream.read_response_task().await.map_err(|e| e.into_up())?;
+    }
+}
+
+/// pingora's `h1_response_filter`: an answer whose body is delimited by the connection closing (no
+/// `Content-Length`, no `Transfer-Encoding`) goes to the client chunked, so the client's connection is kept.
+fn frame_for_client(header: &mut ResponseHeader, head_method: bool, end_of_body: bool) -> Result<()> {
+    let no_body = head_method || matches!(header.status.as_u16(), 204 | 304);
+    if !no_body
+        && !header.status.is_informational()
+        && !header.headers.contains_key(header::TRANSFER_ENCODING)
+        && !header.headers.contains_key(header::CONTENT_LENGTH)
+        && !end_of_body
+    {
+        header.set_version(Version::HTTP_11);
+        header.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(())
+}
+
+/// Whether the request may take the fast path: HTTP/1 on both sides (plain TCP or unix socket upstream with
+/// pingora's default request policy) and a request with nothing to stream or strip beyond the standard
+/// hop-by-hop fields.
+pub fn eligible(session: &mut Session, peer: &HttpPeer) -> bool {
+    session.as_http1().is_some()
+        && !peer.is_tls()
+        && peer.options.alpn == ALPN::H1
+        && peer.options.http_upstream_request_policy == HttpUpstreamRequestPolicy::default()
+        && eligible_request(session.req_header())
+        && session.is_body_empty()
+}
+
+/// The request-only part of [`eligible`].
+pub fn eligible_request(req: &RequestHeader) -> bool {
+    let headers = &req.headers;
+    matches!(req.version, Version::HTTP_10 | Version::HTTP_11)
+        && req.method != Method::CONNECT
+        && req.uri.authority().is_none()
+        && req.raw_path().first() == Some(&b'/')
+        && headers.get_all(header::HOST).iter().nth(1).is_none()
+        && !headers.contains_key(header::UPGRADE)
+        && !headers.contains_key(header::EXPECT)
+        && !headers.contains_key(header::TE)
+        && !headers.contains_key(header::TRAILER)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+        && headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .all(|v| v.as_bytes() == b"0")
+        && headers.get_all(header::CONNECTION).iter().all(plain_connection)
+}
+
+/// A `Connection` value naming only `keep-alive` and `close` (nothing else to strip).
+fn plain_connection(value: &HeaderValue) -> bool {
+    value.as_bytes().split(|&b| b == b',').all(|token| {
+        let token = token.trim_ascii();
+        token.is_empty() || token.eq_ignore_ascii_case(b"keep-alive") || token.eq_ignore_ascii_case(b"close")
+    })
+}
+
+/// What `proxy_1to1` does to an eligible request before authgate's own rewrite: HTTP/1.1, and the hop-by-hop
+/// fields (with a `Close` field when `Connection` nominated it) removed.
+pub fn prepare(req: &mut RequestHeader) {
+    req.set_version(Version::HTTP_11);
+    // One pass over the (few) names; the removals, each a lookup, only when there is something to remove.
+    if !req.headers.keys().any(|name| HOP_BY_HOP.contains(&name.as_str())) {
+        return;
+    }
+    let nominated_close = req.headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    });
+    if nominated_close {
+        req.remove_header("close");
+    }
+    for name in HOP_BY_HOP {
+        req.remove_header(name);
+    }
+}
+
+/// What `proxy_1to1` checks after the request filters (the target stays origin-form on this path, so the
+/// `Host` field is the client's).
+pub fn validate(req: &RequestHeader) -> Result<()> {
+    validate_request_authority(req).map_err(|e| e.into_in())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build(method, path.as_bytes(), None).unwrap();
+        for (name, value) in headers {
+            req.append_header(name.to_string(), *value).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn plain_requests_are_eligible() {
+        assert!(eligible_request(&request("GET", "/a?b=c", &[("host", "x")])));
+        assert!(eligible_request(&request("HEAD", "/", &[])));
+        assert!(eligible_request(&request("DELETE", "/a", &[("content-length", "0")])));
+        assert!(eligible_request(&request(
+            "GET",
+            "/",
+            &[("connection", "keep-alive"), ("connection", " Close ,keep-alive")]
+        )));
+    }
+
+    #[test]
+    fn anything_to_stream_or_strip_is_not() {
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
+            ("POST", "/", &[("content-length", "3")]),
+            ("POST", "/", &[("transfer-encoding", "chunked")]),
+            ("GET", "/", &[("upgrade", "websocket"), ("connection", "upgrade")]),
+            ("GET", "/", &[("expect", "100-continue")]),
+            ("GET", "/", &[("te", "trailers")]),
+            ("GET", "/", &[("trailer", "x")]),
+            ("GET", "/", &[("connection", "keep-alive, x-secret")]),
+            ("GET", "/", &[("host", "a"), ("host", "b")]),
+            ("GET", "http://x/a", &[]),
+            ("OPTIONS", "*", &[]),
+            ("CONNECT", "x:443", &[]),
+        ];
+        for (method, path, headers) in cases {
+            assert!(
+                !eligible_request(&request(method, path, headers)),
+                "{method} {path} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn http2_requests_are_not() {
+        let mut req = request("GET", "/", &[]);
+        req.set_version(Version::HTTP_2);
+        assert!(!eligible_request(&req));
+    }
+
+    #[test]
+    fn prepare_strips_hop_by_hop_fields() {
+        let mut req = request(
+            "GET",
+            "/",
+            &[
+                ("host", "h"),
+                ("connection", "close"),
+                ("close", "x"),
+                ("keep-alive", "timeout=5"),
+                ("proxy-connection", "keep-alive"),
+                ("proxy-authorization", "Basic eA=="),
+                ("x-kept", "1"),
+            ],
+        );
+        req.set_version(Version::HTTP_10);
+        prepare(&mut req);
+        assert_eq!(req.version, Version::HTTP_11);
+        let names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn close_delimited_answers_become_chunked() {
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header.set_version(Version::HTTP_10);
+        frame_for_client(&mut header, false, false).unwrap();
+        assert_eq!(header.version, Version::HTTP_11);
+        assert_eq!(header.headers["transfer-encoding"], "chunked");
+
+        for (status, head, end) in [
+            (204, false, false),
+            (304, false, false),
+            (200, true, false),
+            (200, false, true),
+        ] {
+            let mut header = ResponseHeader::build(status, None).unwrap();
+            frame_for_client(&mut header, head, end).unwrap();
+            assert!(
+                !header.headers.contains_key("transfer-encoding"),
+                "{status} {head} {end}"
+            );
+        }
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header.insert_header("content-length", "3").unwrap();
+        frame_for_client(&mut header, false, false).unwrap();
+        assert!(!header.headers.contains_key("transfer-encoding"));
+    }
+}
