@@ -725,7 +725,11 @@ versions() {
     envoy_v=$("$ENVOY" --version | sed -n 's|.*/\([0-9][0-9.]*\)/.*|\1|p')
     haproxy_v=$(haproxy -v | sed -n 's|^HAProxy version \([^ ]*\).*|\1|p')
     caddy_v=$(caddy version | awk '{print $1}')
-    rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
+    # "-dirty" for changes to the code, not for the results this run is writing.
+    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+    if [ -n "$(git -C "$ROOT" status --porcelain -- . ':(exclude)benches/load/results.*' 2>/dev/null)" ]; then
+        rev="$rev-dirty"
+    fi
     echo "wrk $wrk_v, HAProxy $haproxy_v, nginx $nginx_v, Envoy $envoy_v, Caddy $caddy_v, Apache httpd $apache_v +" \
         "mod_auth_openidc $oidc_v, pingora 0.9 (examples/pingora_passthrough.rs), authgate $rev ($("$AUTHGATE" --version))"
 }
