@@ -14,14 +14,20 @@
 
 use http::header::{self, HeaderValue};
 use http::{Method, Version};
-use pingora::connectors::http::v1::Connector;
-use pingora::connectors::ConnectorOptions;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::prelude::*;
 use pingora::protocols::http::authority::validate_request_authority;
+use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
 use pingora::protocols::http::HttpTask;
-use pingora::protocols::ALPN;
+use pingora::protocols::{Stream, ALPN};
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::{HttpUpstreamRequestPolicy, Peer};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Hop-by-hop fields pingora removes from every HTTP/1 request it sends upstream (its default policy).
 const HOP_BY_HOP: [&str; 10] = [
@@ -37,18 +43,78 @@ const HOP_BY_HOP: [&str; 10] = [
     "http2-settings",
 ];
 
-/// Upstream HTTP/1 connections of the fast path (a pool of its own, sized like pingora's).
+/// Upstream HTTP/1 connections of the fast path: new ones from pingora's connector, idle ones kept in a pool of
+/// their own.
+///
+/// The pool is a stack of idle connections per upstream (the most recently used first), at most
+/// `upstream_keepalive_pool_size` each. Unlike pingora's pool it spawns no task per released connection to
+/// watch it, and it needs no `getpeername` on reuse (it owns the connection, so its descriptor cannot have been
+/// reused for another peer): a connection the upstream closed while idle is found when it is taken (the
+/// runtime has seen it become readable) and dropped, and one closed just then is retried like pingora does
+/// ([`Direct::exchange`]).
 pub struct Direct {
-    connector: Connector,
+    transport: TransportConnector,
+    idle: Mutex<HashMap<u64, Vec<Idle>>>,
+    pool_size: usize,
     max_retries: usize,
 }
 
+/// A pooled connection and when it was put back.
+struct Idle {
+    stream: Stream,
+    since: Instant,
+}
+
 impl Direct {
-    /// A connector with the keep-alive pool and options pingora's own proxy gets from `conf`.
+    /// A connector with the options pingora's own proxy gets from `conf`, and a pool of the same size.
     pub fn new(conf: &ServerConf) -> Self {
         Self {
-            connector: Connector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            transport: TransportConnector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            idle: Mutex::new(HashMap::new()),
+            pool_size: conf.upstream_keepalive_pool_size,
             max_retries: conf.max_retries.max(1),
+        }
+    }
+
+    /// A connection to `peer`: an idle one that is still open, else a new one (true when reused).
+    async fn session(&self, peer: &HttpPeer) -> Result<(UpstreamSession, bool)> {
+        if let Some(stream) = self.take_idle(peer) {
+            return Ok((UpstreamSession::new_with_options(stream, peer), true));
+        }
+        let stream = self.transport.new_stream(peer).await?;
+        Ok((UpstreamSession::new_with_options(stream, peer), false))
+    }
+
+    /// The most recently released connection to `peer` that is neither past the peer's idle timeout nor closed
+    /// (or sent something) since.
+    fn take_idle(&self, peer: &HttpPeer) -> Option<Stream> {
+        let timeout = peer.idle_timeout();
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(&peer.reuse_hash())?;
+        while let Some(mut entry) = list.pop() {
+            let fresh = timeout.is_none_or(|t| entry.since.elapsed() < t);
+            if fresh && quiet(&mut entry.stream) {
+                return Some(entry.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps the connection for the next request to `peer` when the answer allows it (pingora's rules:
+    /// `Connection` and HTTP version, the body read whole and nothing more) and the pool has room.
+    async fn release(&self, mut session: UpstreamSession, peer: &HttpPeer) {
+        session.respect_keepalive();
+        let Some(stream) = session.reuse().await else {
+            return;
+        };
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(peer.reuse_hash()).or_default();
+            if list.len() < self.pool_size {
+                list.push(Idle {
+                    stream,
+                    since: Instant::now(),
+                });
+            }
         }
     }
 
@@ -61,7 +127,7 @@ impl Direct {
         let mut tries = 0;
         loop {
             tries += 1;
-            let (mut upstream, reused) = self.connector.get_http_session(peer).await.map_err(|e| e.into_up())?;
+            let (mut upstream, reused) = self.session(peer).await.map_err(|e| e.into_up())?;
             upstream.read_timeout = peer.options.read_timeout;
             upstream.write_timeout = peer.options.write_timeout;
             // Kept only for a retry, which only a reused connection may need.
@@ -91,9 +157,7 @@ impl Direct {
             };
             let clean = respond(session, &mut upstream, first).await?;
             if clean {
-                self.connector
-                    .release_http_session(upstream, peer, peer.idle_timeout())
-                    .await;
+                self.release(upstream, peer).await;
             }
             return Ok(());
         }
@@ -121,6 +185,30 @@ async fn respond(
             return Ok(true);
         }
         task = upstream.read_response_task().await.map_err(|e| e.into_up())?;
+    }
+}
+
+/// Whether an idle connection has nothing to read: not closed by the peer, no unexpected bytes (pingora's
+/// `test_reusable_stream`). One poll that never waits: without a readiness event since it was last read to
+/// the end, it costs no system call.
+fn quiet(stream: &mut Stream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(stream).poll_read(&mut cx, &mut buf) {
+        Poll::Pending => true,
+        Poll::Ready(Ok(())) => {
+            if buf.filled().is_empty() {
+                tracing::debug!("pooled upstream connection was closed by the upstream");
+            } else {
+                tracing::warn!("pooled upstream connection had unexpected data; dropped");
+            }
+            false
+        }
+        Poll::Ready(Err(e)) => {
+            tracing::debug!(error = %e, "pooled upstream connection is broken");
+            false
+        }
     }
 }
 

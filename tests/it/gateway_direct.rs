@@ -45,6 +45,9 @@ fn answer(path: &str, nth_on_connection: usize) -> Option<(Vec<u8>, bool)> {
         "/api/head" => ("HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Head: yes\r\n\r\n", false),
         "/api/204" => ("HTTP/1.1 204 No Content\r\nX-Status: 204\r\n\r\n", false),
         "/api/304" => ("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n", false),
+        // Answers, then closes the connection at once, without saying so: a pooled connection the upstream
+        // closes while it is idle.
+        "/api/close-after" => ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true),
         // Answers the first request of a connection, then closes it when the next one arrives: a pooled
         // connection the upstream has given up on.
         "/api/once" if nth_on_connection > 0 => return None,
@@ -327,6 +330,26 @@ async fn a_request_that_is_not_retried_is_a_502_json_error() {
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"], "bad_gateway");
     assert_eq!(*upstream.dropped.lock().unwrap(), 1, "not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_upstream_closed_while_idle_is_not_used_again() {
+    // The fast path's pool has no watcher task: a connection closed while idle must be noticed when it is
+    // taken, or a request that may not be retried (POST) would fail on it.
+    let (upstream, addr) = Scripted::start().await;
+    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let post = "POST /api/close-after HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n";
+    for (status, _, body) in keep_alive(gw.port, &[post, post, post]).await {
+        assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()));
+    }
+    assert_eq!(*upstream.dropped.lock().unwrap(), 0);
+    let seen = upstream.seen();
+    let connections: std::collections::HashSet<usize> = seen.iter().map(|s| s.connection).collect();
+    assert_eq!(
+        (seen.len(), connections.len()),
+        (3, 3),
+        "a fresh connection each time: {seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
