@@ -222,14 +222,19 @@ fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: gw\r\n\r\n")
 }
 
+/// A scripted upstream and a gateway whose `/api` route forwards to it without authentication.
+async fn scripted_gateway() -> (Scripted, Gateway) {
+    let (upstream, addr) = Scripted::start().await;
+    (upstream, gateway(addr, ", auth: {mode: off}").await)
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_keep_their_framing_and_the_client_connection_survives() {
-    let (upstream, addr) = Scripted::start().await;
-    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let (upstream, gw) = scripted_gateway().await;
     let requests = [
         get("/api/chunked"),
         get("/api/close-delimited"),
@@ -283,8 +288,7 @@ async fn answers_keep_their_framing_and_the_client_connection_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_connection_closed_by_the_upstream_is_retried_on_a_fresh_one() {
-    let (upstream, addr) = Scripted::start().await;
-    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let (upstream, gw) = scripted_gateway().await;
     let request = get("/api/once");
     // pingora's pool does not always hand a connection back out at once, so send until one was reused.
     let mut sent = 0;
@@ -311,8 +315,7 @@ async fn a_pooled_connection_closed_by_the_upstream_is_retried_on_a_fresh_one() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_is_not_retried_is_a_502_json_error() {
     // POST is not idempotent: a pooled connection the upstream drops is not retried (as pingora does).
-    let (upstream, addr) = Scripted::start().await;
-    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let (upstream, gw) = scripted_gateway().await;
     // pingora's pool does not always hand a connection back out at once: the first POST whose pooled
     // connection the upstream drops is the one answered 502.
     let post = "POST /api/once HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n";
@@ -336,8 +339,7 @@ async fn a_request_that_is_not_retried_is_a_502_json_error() {
 async fn a_pooled_connection_the_upstream_closed_while_idle_is_not_used_again() {
     // The fast path's pool has no watcher task: a connection closed while idle must be noticed when it is
     // taken, or a request that may not be retried (POST) would fail on it.
-    let (upstream, addr) = Scripted::start().await;
-    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let (upstream, gw) = scripted_gateway().await;
     let post = "POST /api/close-after HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n";
     for (status, _, body) in keep_alive(gw.port, &[post, post, post]).await {
         assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()));
@@ -390,8 +392,7 @@ async fn the_upstream_sees_the_rewritten_request_without_hop_by_hop_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_with_a_body_still_reach_the_upstream_whole() {
-    let (upstream, addr) = Scripted::start().await;
-    let gw = gateway(addr, ", auth: {mode: off}").await;
+    let (upstream, gw) = scripted_gateway().await;
     let requests = [
         get("/api/plain"),
         "POST /api/plain HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello".to_string(),
