@@ -29,7 +29,7 @@
 //!   25,000 instructions fewer than the same through `with_label_values`, as it was done before).
 
 use authgate::proxy::ratelimit::RouteLimits;
-use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream};
+use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream, UpstreamPeer};
 use authgate::proxy::target;
 use authgate_core::auth::basic::{BasicAuthenticator, BasicSettings, CredentialCache};
 use authgate_core::auth::bearer::{self, BearerAuthenticator, Provider};
@@ -280,6 +280,7 @@ fn route(name: &str, prefix: &str, index: usize) -> Route {
         name: name.into(),
         prefix: normalize_prefix(prefix),
         upstream: Upstream::Builtin("api.sock".into()),
+        peer: UpstreamPeer::new(&Upstream::Builtin("api.sock".into()), &Default::default()).unwrap(),
         disabled: None,
         auth: None,
         forward: ForwardCredentials::None,

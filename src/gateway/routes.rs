@@ -2,7 +2,9 @@
 
 use super::Issues;
 use crate::proxy::ratelimit::{RateLimiter, RouteLimits};
-use crate::proxy::routes::{normalize_prefix, Disabled, OutboundResource, PathPolicy, Route, RouteTable, Upstream};
+use crate::proxy::routes::{
+    normalize_prefix, Disabled, OutboundResource, PathPolicy, Route, RouteTable, Upstream, UpstreamPeer,
+};
 use authgate_apis::outbound::refusal::kind_label;
 use authgate_apis::outbound::resource::Catalog;
 use authgate_core::auth::RoutePolicy;
@@ -220,6 +222,26 @@ fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues)
             kind: kind_label(catalog.type_of(resource).map(|t| t.kind).unwrap_or_default()),
         })
     });
+    let timeouts = &r.upstream_timeouts;
+    for (field, ms) in [
+        ("connect_ms", timeouts.connect_ms),
+        ("read_ms", timeouts.read_ms),
+        ("write_ms", timeouts.write_ms),
+    ] {
+        if ms == 0 {
+            issues.add(
+                path(&format!("upstream_timeouts.{field}")),
+                "must be at least 1 (milliseconds)",
+            );
+        }
+    }
+    let peer = upstream.as_ref().and_then(|u| match UpstreamPeer::new(u, timeouts) {
+        Ok(peer) => Some(peer),
+        Err(e) => {
+            issues.add(path("upstream"), format!("cannot be used as an upstream: {e}"));
+            None
+        }
+    });
     if issues.0.len() > before {
         return None;
     }
@@ -227,6 +249,7 @@ fn build(r: &RouteConfig, i: usize, ctx: &RouteContext<'_>, issues: &mut Issues)
         name: r.name.clone(),
         prefix: normalize_prefix(&r.prefix),
         upstream: upstream?,
+        peer: peer?,
         disabled,
         auth,
         forward: r.auth.forward_credentials,
@@ -435,6 +458,37 @@ mod tests {
                 "routes[0].disabled.status: must be 404 or 503",
             ]
         );
+    }
+
+    #[test]
+    fn upstream_timeouts_default_are_set_on_the_peer_and_must_be_positive() {
+        let table = build_table(
+            "[{name: a, prefix: /a, upstream: builtin}, \
+              {name: b, prefix: /b, upstream: '127.0.0.1:1', upstream_timeouts: {read_ms: 250}}]",
+            true,
+        )
+        .unwrap();
+        let options = |name: &str| {
+            let route = table.routes().iter().find(|r| r.name == name).unwrap();
+            let o = &route.peer.peer().options;
+            (o.connection_timeout, o.read_timeout, o.write_timeout)
+        };
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(options("a"), (Some(ms(5_000)), Some(ms(60_000)), Some(ms(60_000))));
+        assert_eq!(options("b"), (Some(ms(5_000)), Some(ms(250)), Some(ms(60_000))));
+        assert_eq!(
+            issues("[{name: a, prefix: /a, upstream: builtin, upstream_timeouts: {connect_ms: 0, write_ms: 0}}]"),
+            [
+                "routes[0].upstream_timeouts.connect_ms: must be at least 1 (milliseconds)",
+                "routes[0].upstream_timeouts.write_ms: must be at least 1 (milliseconds)",
+            ]
+        );
+        let unknown = authgate_core::config::parse_yaml::<Vec<RouteConfig>>(
+            Path::new("gateway.yaml"),
+            "[{name: a, prefix: /a, upstream: builtin, upstream_timeouts: {read: 1}}]",
+            |_| None,
+        );
+        assert!(format!("{:?}", unknown.err()).contains("unknown field `read`"));
     }
 
     #[test]

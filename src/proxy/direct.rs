@@ -12,6 +12,7 @@
 //! be closed. Anything else (a body, an upgrade, `Expect`, `TE`, connection-nominated fields, HTTP/2, a TLS or
 //! HTTP/2 upstream) takes pingora's path unchanged.
 
+use super::routes::UpstreamPeer;
 use http::header::{self, HeaderValue};
 use http::{Method, Version};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
@@ -77,20 +78,20 @@ impl Direct {
     }
 
     /// A connection to `peer`: an idle one that is still open, else a new one (true when reused).
-    async fn session(&self, peer: &HttpPeer) -> Result<(UpstreamSession, bool)> {
+    async fn session(&self, peer: &UpstreamPeer) -> Result<(UpstreamSession, bool)> {
         if let Some(stream) = self.take_idle(peer) {
-            return Ok((UpstreamSession::new_with_options(stream, peer), true));
+            return Ok((UpstreamSession::new_with_options(stream, peer.peer()), true));
         }
-        let stream = self.transport.new_stream(peer).await?;
-        Ok((UpstreamSession::new_with_options(stream, peer), false))
+        let stream = self.transport.new_stream(peer.peer()).await?;
+        Ok((UpstreamSession::new_with_options(stream, peer.peer()), false))
     }
 
     /// The most recently released connection to `peer` that is neither past the peer's idle timeout nor closed
     /// (or sent something) since.
-    fn take_idle(&self, peer: &HttpPeer) -> Option<Stream> {
-        let timeout = peer.idle_timeout();
+    fn take_idle(&self, peer: &UpstreamPeer) -> Option<Stream> {
+        let timeout = peer.peer().idle_timeout();
         let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(&peer.reuse_hash())?;
+        let list = idle.get_mut(&peer.key())?;
         while let Some(mut entry) = list.pop() {
             let fresh = timeout.is_none_or(|t| entry.since.elapsed() < t);
             if fresh && quiet(&mut entry.stream) {
@@ -102,13 +103,13 @@ impl Direct {
 
     /// Keeps the connection for the next request to `peer` when the answer allows it (pingora's rules:
     /// `Connection` and HTTP version, the body read whole and nothing more) and the pool has room.
-    async fn release(&self, mut session: UpstreamSession, peer: &HttpPeer) {
+    async fn release(&self, mut session: UpstreamSession, peer: &UpstreamPeer) {
         session.respect_keepalive();
         let Some(stream) = session.reuse().await else {
             return;
         };
         if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(peer.reuse_hash()).or_default();
+            let list = idle.entry(peer.key()).or_default();
             if list.len() < self.pool_size {
                 list.push(Idle {
                     stream,
@@ -118,22 +119,27 @@ impl Direct {
         }
     }
 
-    /// Sends `req` to `peer` and writes the answer to the client. An error before the answer's head was
-    /// written is marked as the upstream's (pingora's `fail_to_proxy` answers it); after, the client
-    /// connection is closed.
-    pub async fn exchange(&self, session: &mut Session, peer: &HttpPeer, req: RequestHeader) -> Result<()> {
+    /// Sends `req` to `peer` and writes the answer to the client. When a reused connection turns out to be
+    /// closed before the answer (and the method is idempotent), `rebuild` makes the same request again for one
+    /// more try on another connection: nothing is copied for a retry that almost never happens. An error before
+    /// the answer's head was written is marked as the upstream's (pingora's `fail_to_proxy` answers it); after,
+    /// the client connection is closed.
+    pub async fn exchange(
+        &self,
+        session: &mut Session,
+        peer: &UpstreamPeer,
+        mut req: RequestHeader,
+        mut rebuild: impl FnMut(&Session) -> Result<RequestHeader>,
+    ) -> Result<()> {
         let idempotent = session.req_header().method.is_idempotent();
-        let mut req = Box::new(req);
         let mut tries = 0;
         loop {
             tries += 1;
             let (mut upstream, reused) = self.session(peer).await.map_err(|e| e.into_up())?;
-            upstream.read_timeout = peer.options.read_timeout;
-            upstream.write_timeout = peer.options.write_timeout;
-            // Kept only for a retry, which only a reused connection may need.
-            let again = (reused && idempotent).then(|| req.clone());
+            upstream.read_timeout = peer.peer().options.read_timeout;
+            upstream.write_timeout = peer.peer().options.write_timeout;
             let result = async {
-                upstream.write_request_header(req).await?;
+                upstream.write_request_header(Box::new(req)).await?;
                 upstream.read_response_task().await
             }
             .await;
@@ -145,14 +151,12 @@ impl Direct {
                     } else {
                         e.set_retry(false);
                     }
-                    match again {
-                        Some(retry) if e.retry() && tries < self.max_retries => {
-                            tracing::debug!(error = %e, "reused upstream connection failed; retrying on another");
-                            req = retry;
-                            continue;
-                        }
-                        _ => return Err(e.more_context(format!("Peer: {peer}")).into_up()),
+                    if reused && idempotent && e.retry() && tries < self.max_retries {
+                        tracing::debug!(error = %e, "reused upstream connection failed; retrying on another");
+                        req = rebuild(session)?;
+                        continue;
                     }
+                    return Err(e.more_context(format!("Peer: {}", peer.peer())).into_up());
                 }
             };
             let clean = respond(session, &mut upstream, first).await?;

@@ -196,9 +196,10 @@ async fn refuse_rate_limited(session: &mut Session, ctx: &mut RequestCtx, wait: 
 /// [`direct`]): the normalised target, client copies of identity headers removed, credentials forwarded or
 /// not per route, `X-Forwarded-*`, the identity headers and assertion, `X-Request-Id`.
 fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-    if let Some(target) = ctx.upstream_target.take() {
-        let uri =
-            http::Uri::try_from(target).or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
+    // Borrowed, not taken: the fast path rebuilds the request for its one retry.
+    if let Some(target) = &ctx.upstream_target {
+        let uri = http::Uri::try_from(target.as_str())
+            .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
         upstream.set_uri(uri);
     }
     let state = ctx.state.clone();
@@ -212,7 +213,7 @@ fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx
     for name in spoofed {
         upstream.remove_header(&name);
     }
-    if let Some(token) = ctx.outbound_token.take() {
+    if let Some(token) = &ctx.outbound_token {
         // The user's token for the route's resource replaces whatever the client sent.
         upstream.remove_header(&AUTHORIZATION);
         let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.secret()))
@@ -347,17 +348,25 @@ impl AuthProxy {
         let (Some(direct), Some(route)) = (&self.direct, ctx.route.clone()) else {
             return Ok(false);
         };
-        let peer = route.upstream.peer()?;
-        if !direct::eligible(session, &peer) {
+        if !direct::eligible(session, route.peer.peer()) {
             return Ok(false);
         }
-        let mut upstream = session.req_header().clone();
-        direct::prepare(&mut upstream);
-        rewrite_upstream_request(session, &mut upstream, ctx)?;
-        direct::validate(&upstream)?;
-        direct.exchange(session, &peer, upstream).await?;
+        let first = direct_request(session, ctx)?;
+        direct
+            .exchange(session, &route.peer, first, |session| direct_request(session, ctx))
+            .await?;
         Ok(true)
     }
+}
+
+/// The request the fast path sends upstream: the client's, prepared as `proxy_1to1` would, with authgate's
+/// rewrite. Built again (the same request) for a retry.
+fn direct_request(session: &Session, ctx: &mut RequestCtx) -> Result<RequestHeader> {
+    let mut upstream = session.req_header().clone();
+    direct::prepare(&mut upstream);
+    rewrite_upstream_request(session, &mut upstream, ctx)?;
+    direct::validate(&upstream)?;
+    Ok(upstream)
 }
 
 #[async_trait]
@@ -381,7 +390,7 @@ impl ProxyHttp for AuthProxy {
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         match &ctx.route {
-            Some(route) => route.upstream.peer(),
+            Some(route) => Ok(Box::new(route.peer.peer().clone())),
             None => Error::e_explain(ErrorType::InternalError, "no route selected"),
         }
     }

@@ -5,11 +5,12 @@
 use super::ratelimit::RouteLimits;
 use super::route_metrics::RouteMetrics;
 use authgate_core::auth::RoutePolicy;
-use authgate_core::config::ForwardCredentials;
-use pingora::upstreams::peer::HttpPeer;
+use authgate_core::config::{ForwardCredentials, UpstreamTimeoutsConfig};
+use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a route forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +29,18 @@ pub enum Upstream {
 }
 
 impl Upstream {
-    /// A pingora peer for this upstream.
-    pub fn peer(&self) -> pingora::Result<Box<HttpPeer>> {
-        match self {
-            Self::Builtin(path) => HttpPeer::new_uds(&path.to_string_lossy(), false, String::new()).map(Box::new),
-            Self::Http { address, tls, .. } => Ok(Box::new(HttpPeer::new(
-                *address,
-                tls.is_some(),
-                tls.clone().unwrap_or_default(),
-            ))),
-        }
+    /// A pingora peer for this upstream with `timeouts`.
+    fn peer(&self, timeouts: &UpstreamTimeoutsConfig) -> pingora::Result<HttpPeer> {
+        let mut peer = match self {
+            Self::Builtin(path) => HttpPeer::new_uds(&path.to_string_lossy(), false, String::new())?,
+            Self::Http { address, tls, .. } => HttpPeer::new(*address, tls.is_some(), tls.clone().unwrap_or_default()),
+        };
+        let ms = Duration::from_millis;
+        peer.options.connection_timeout = Some(ms(timeouts.connect_ms));
+        peer.options.total_connection_timeout = Some(ms(timeouts.connect_ms));
+        peer.options.read_timeout = Some(ms(timeouts.read_ms));
+        peer.options.write_timeout = Some(ms(timeouts.write_ms));
+        Ok(peer)
     }
 
     /// For logs and `authgate check`.
@@ -49,6 +52,40 @@ impl Upstream {
                 display, tls: Some(_), ..
             } => format!("https://{display}"),
         }
+    }
+}
+
+/// A route's upstream as pingora's peer, built once with the route's timeouts, and the key of its idle
+/// connections (pingora's `reuse_hash`, a hash of every field of the peer, computed once here instead of on
+/// every take and release).
+#[derive(Clone)]
+pub struct UpstreamPeer {
+    peer: HttpPeer,
+    key: u64,
+}
+
+impl UpstreamPeer {
+    /// The peer of `upstream` with `timeouts`.
+    pub fn new(upstream: &Upstream, timeouts: &UpstreamTimeoutsConfig) -> pingora::Result<Self> {
+        let peer = upstream.peer(timeouts)?;
+        let key = peer.reuse_hash();
+        Ok(Self { peer, key })
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> &HttpPeer {
+        &self.peer
+    }
+
+    /// What identifies its connections in a pool.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+impl std::fmt::Debug for UpstreamPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpstreamPeer({})", self.peer)
     }
 }
 
@@ -79,6 +116,8 @@ pub struct Route {
     pub prefix: String,
     /// Where requests go.
     pub upstream: Upstream,
+    /// Its peer, with the route's timeouts.
+    pub peer: UpstreamPeer,
     /// `Some` when the route is switched off.
     pub disabled: Option<Disabled>,
     /// `None` when authentication is off on this route.
@@ -158,6 +197,7 @@ mod tests {
             name: name.into(),
             prefix: normalize_prefix(prefix),
             upstream: Upstream::Builtin("x.sock".into()),
+            peer: UpstreamPeer::new(&Upstream::Builtin("x.sock".into()), &Default::default()).unwrap(),
             disabled: None,
             auth: None,
             forward: ForwardCredentials::None,

@@ -139,13 +139,14 @@ fn is_http_url(target: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::proxy::ratelimit::RouteLimits;
-    use crate::proxy::routes::{normalize_prefix, PathPolicy, Upstream};
+    use crate::proxy::routes::{normalize_prefix, PathPolicy, Upstream, UpstreamPeer};
 
     fn route(name: &str, prefix: &str, path: PathPolicy) -> Route {
         Route {
             name: name.into(),
             prefix: normalize_prefix(prefix),
             upstream: Upstream::Builtin("x.sock".into()),
+            peer: UpstreamPeer::new(&Upstream::Builtin("x.sock".into()), &Default::default()).unwrap(),
             disabled: None,
             auth: None,
             forward: authgate_core::config::ForwardCredentials::None,

@@ -105,6 +105,13 @@ impl Scripted {
             }
             let body: Vec<u8> = buf.drain(..length).collect();
             let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+            if path == "/api/stall" {
+                // Never answers: holds the connection until the gateway gives up on it and closes it.
+                self.seen.lock().unwrap().push(Seen { connection, head, body });
+                let _ = stream.read(&mut [0u8; 1]).await;
+                *self.dropped.lock().unwrap() += 1;
+                return;
+            }
             self.seen.lock().unwrap().push(Seen {
                 connection,
                 head: head.clone(),
@@ -310,6 +317,30 @@ async fn a_pooled_connection_closed_by_the_upstream_is_retried_on_a_fresh_one() 
     assert_eq!(seen.len(), sent + dropped, "{seen:?}");
     let connections: std::collections::HashSet<usize> = seen.iter().map(|s| s.connection).collect();
     assert_eq!(connections.len(), sent, "one fresh connection per answer: {seen:?}");
+    // The retry sends the same rewritten request again (it is rebuilt, not copied in advance).
+    let request_id = |head: &str| {
+        head.lines().find_map(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.strip_prefix("x-request-id: ").map(str::to_string)
+        })
+    };
+    for pair in seen.windows(2) {
+        if pair[0].connection != pair[1].connection && request_id(&pair[0].head) == request_id(&pair[1].head) {
+            assert_eq!(pair[0].head, pair[1].head, "the retried request is the same");
+            assert!(pair[1]
+                .head
+                .to_ascii_lowercase()
+                .contains("\r\nx-forwarded-for: 127.0.0.1\r\n"));
+        }
+    }
+    let retried = seen
+        .windows(2)
+        .filter(|p| request_id(&p[0].head).is_some() && request_id(&p[0].head) == request_id(&p[1].head))
+        .count();
+    assert_eq!(
+        retried, dropped,
+        "each dropped request was sent again with its request id: {seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,4 +449,32 @@ async fn requests_with_a_body_still_reach_the_upstream_whole() {
     // always hand it out again at once; the framing test covers reuse on one client connection.)
     assert_ne!(seen[1].connection, seen[0].connection);
     assert_ne!(seen[2].connection, seen[0].connection);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_does_not_answer_in_the_read_timeout_is_a_504() {
+    let (upstream, addr) = Scripted::start().await;
+    let gw = gateway(addr, ", auth: {mode: off}, upstream_timeouts: {read_ms: 300}").await;
+    // Without a body (the fast path) and with one (pingora's path).
+    let requests = [
+        get("/api/stall"),
+        "POST /api/stall HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc".to_string(),
+    ];
+    for request in &requests {
+        // Well before the 60 s default: the route's 300 ms applies.
+        let one = [request.as_str()];
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(20), keep_alive(gw.port, &one));
+        let (status, headers, body) = answer.await.expect("the route's read timeout applies").remove(0);
+        assert_eq!(status, 504, "{request:?}: {}", String::from_utf8_lossy(&body));
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "upstream_timeout");
+        assert_eq!(header(&headers, "connection"), Some("close"));
+    }
+    let seen = upstream.seen();
+    assert_eq!(
+        seen.len(),
+        2,
+        "each request reached the upstream once, not retried: {seen:?}"
+    );
+    assert_eq!(seen[1].body, b"abc");
 }

@@ -703,6 +703,10 @@ pub struct RouteConfig {
     /// TLS to an external upstream.
     #[serde(default)]
     pub upstream_tls: Option<UpstreamTlsConfig>,
+    /// How long authgate waits on the upstream (a 504 `upstream_timeout` when one runs out). Default: connect
+    /// 5 s, read and write 60 s.
+    #[serde(default)]
+    pub upstream_timeouts: UpstreamTimeoutsConfig,
     /// Switch the API off: requests get `disabled.status` with `disabled.message`. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -773,6 +777,29 @@ pub struct RateConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// A route's waits on its upstream, in milliseconds. Each must be at least 1.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamTimeoutsConfig {
+    /// Establishing the TCP connection (and TLS, when on). Default 5,000.
+    pub connect_ms: u64,
+    /// Each read of the answer: the wait for its head after the request was sent, and between two reads of its
+    /// body. Default 60,000 (nginx's `proxy_read_timeout`).
+    pub read_ms: u64,
+    /// Each write of the request to the upstream. Default 60,000 (nginx's `proxy_send_timeout`).
+    pub write_ms: u64,
+}
+
+impl Default for UpstreamTimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            read_ms: 60_000,
+            write_ms: 60_000,
+        }
+    }
 }
 
 /// TLS to an upstream.
