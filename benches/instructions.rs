@@ -327,9 +327,11 @@ fn normalize(path: &str) -> usize {
     black_box(authgate_core::http::path::normalize(black_box(path)).map_or(0, |n| n.path.len()))
 }
 
-fn metrics_setup() -> (Metrics, Route) {
+/// The route is boxed so that moving it in and out of the benchmark (a `memcpy` of the whole struct, peer included)
+/// is not counted as if it were per-request work.
+fn metrics_setup() -> (Metrics, Box<Route>) {
     let metrics = Metrics::new();
-    let route = route("workflow", "/api/workflow/v1", 1);
+    let route = Box::new(route("workflow", "/api/workflow/v1", 1));
     for _ in 0..=HITS {
         route.metrics.count_request(&metrics, &route.name, 200);
         route.metrics.observe_upstream(&metrics, &route.name, 0.001);
@@ -339,7 +341,7 @@ fn metrics_setup() -> (Metrics, Route) {
 
 #[library_benchmark]
 #[bench::resolved_x100(setup = metrics_setup, teardown = dispose)]
-fn route_metrics((metrics, route): (Metrics, Route)) -> (Metrics, Route) {
+fn route_metrics((metrics, route): (Metrics, Box<Route>)) -> (Metrics, Box<Route>) {
     for _ in 0..HITS {
         route
             .metrics
