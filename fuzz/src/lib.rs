@@ -11,7 +11,7 @@ use authgate_core::auth::{bearer, credentials, headers::HeaderSet, jwt};
 use authgate_core::config::{self, env, schema::GatewayConfig};
 use authgate_core::http::path;
 use authgate::proxy::ratelimit::RouteLimits;
-use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream};
+use authgate::proxy::routes::{normalize_prefix, PathPolicy, Route, RouteTable, Upstream, UpstreamPeer};
 use authgate::proxy::target;
 use pingora_http::RequestHeader;
 use std::path::Path;
@@ -83,10 +83,13 @@ pub fn path(raw: &str) {
 fn routes() -> &'static RouteTable {
     static TABLE: OnceLock<RouteTable> = OnceLock::new();
     TABLE.get_or_init(|| {
+        let upstream = Upstream::Builtin("fuzz.sock".into());
+        let peer = UpstreamPeer::new(&upstream, &Default::default()).expect("a unix socket peer");
         let route = |index: usize, prefix: &str, path: PathPolicy| Route {
             name: format!("r{index}"),
             prefix: normalize_prefix(prefix),
-            upstream: Upstream::Builtin("fuzz.sock".into()),
+            upstream: upstream.clone(),
+            peer: peer.clone(),
             disabled: None,
             auth: None,
             forward: authgate_core::config::ForwardCredentials::None,

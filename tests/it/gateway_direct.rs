@@ -478,3 +478,27 @@ async fn an_upstream_that_does_not_answer_in_the_read_timeout_is_a_504() {
     );
     assert_eq!(seen[1].body, b"abc");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_pingoras_path_sends_the_same_rewritten_request() {
+    // A PUT with a body takes pingora's path, which retries it (idempotent) when the pooled connection it
+    // reused was closed, calling `upstream_request_filter` again. The retry must carry the same rewrite as the
+    // first try: the normalised target (the client sent `/api//once`), not the client's.
+    let (upstream, gw) = scripted_gateway().await;
+    let put = "PUT /api//once HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc";
+    let mut sent = 0;
+    while *upstream.dropped.lock().unwrap() == 0 && sent < 20 {
+        for (status, _, body) in keep_alive(gw.port, &[put, put]).await {
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        }
+        sent += 2;
+    }
+    assert!(
+        *upstream.dropped.lock().unwrap() >= 1,
+        "the pooled connection was never reused in {sent} requests"
+    );
+    for seen in upstream.seen() {
+        assert!(seen.head.starts_with("PUT /api/once HTTP/1.1\r\n"), "{:?}", seen.head);
+        assert_eq!(seen.body, b"abc");
+    }
+}
