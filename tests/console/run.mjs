@@ -263,6 +263,7 @@ const scenarios = {
     const secret = await page.getByRole('table', { name: 'Resources' }).locator('tbody tr', { hasText: plan.revoke.resource }).locator('td').nth(3).textContent();
     await page.getByRole('button', { name: `Revoke ${plan.revoke.user}'s connection to ${plan.revoke.resource}` }).click();
     const note = await page.getByRole('status').filter({ hasText: /^Revoked / }).textContent();
+    // The console announces the revocation once the list is refreshed; the empty list is read after the note.
     const after = await page.getByText('Connections: no connection matches.').count();
     await context.close();
     return { secret, dialogs, note, after, errors };

@@ -15,15 +15,24 @@ async function connections(holder, user, resource) {
     revoke.addEventListener('click', async () => {
       if (!window.confirm(`Revoke ${c.user}'s tokens for ${c.resource}? They must connect again.`)) return;
       revoke.disabled = true;
+      const alert = document.getElementById('alert');
       try {
         await send('DELETE', `/oauth/connections/${encodeURIComponent(c.resource)}/${encodeURIComponent(c.user)}`);
-        note.textContent = `Revoked ${c.user}'s connection to ${c.resource}.`;
-        await connections(holder, user, resource);
       } catch (e) {
         revoke.disabled = false;
-        document.getElementById('alert').hidden = false;
-        document.getElementById('alert').textContent = `Not revoked: ${e.message}`;
+        alert.hidden = false;
+        alert.textContent = `Not revoked: ${e.message}`;
+        return;
       }
+      // The list is refreshed before the note is announced, so that what the note says is what the list shows.
+      // A failed refresh does not undo the revocation: it is reported as what it is.
+      try {
+        await connections(holder, user, resource);
+      } catch (e) {
+        alert.hidden = false;
+        alert.textContent = `Revoked, but the list could not be refreshed: ${e.message}`;
+      }
+      note.textContent = `Revoked ${c.user}'s connection to ${c.resource}.`;
     });
     return [c.user, c.resource, c.status, c.expires_at ? when(c.expires_at) : '—', list(c.scopes), when(c.updated_at), revoke];
   });
