@@ -1,5 +1,5 @@
 // Lockouts: the accounts and addresses locked out after failed sign-ins (GET lockouts), each with Unlock.
-import { el, get, render, send, start, status, table, when } from './common.js';
+import { alert, el, get, render, send, start, status, table, when } from './common.js';
 
 const note = status();
 
@@ -14,8 +14,7 @@ async function load(message) {
         await load(`Unlocked ${label}.`);
       } catch (e) {
         button.disabled = false;
-        document.getElementById('alert').hidden = false;
-        document.getElementById('alert').textContent = `Not unlocked: ${e.message}`;
+        alert(`Not unlocked: ${e.message}`);
       }
     });
     return button;

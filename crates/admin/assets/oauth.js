@@ -1,6 +1,6 @@
 // OAuth: the outbound resource types and resources (secrets masked: only "set" / "not set"), and the Tokens
 // view: the users' connections, filtered by user and resource, each with Revoke (after a confirmation).
-import { el, field, get, render, send, start, status, table, when } from './common.js';
+import { alert, el, field, get, render, send, start, status, table, when } from './common.js';
 
 const note = status();
 const list = (v) => (Array.isArray(v) && v.length ? v.join(' ') : '—');
@@ -15,13 +15,11 @@ async function connections(holder, user, resource) {
     revoke.addEventListener('click', async () => {
       if (!window.confirm(`Revoke ${c.user}'s tokens for ${c.resource}? They must connect again.`)) return;
       revoke.disabled = true;
-      const alert = document.getElementById('alert');
       try {
         await send('DELETE', `/oauth/connections/${encodeURIComponent(c.resource)}/${encodeURIComponent(c.user)}`);
       } catch (e) {
         revoke.disabled = false;
-        alert.hidden = false;
-        alert.textContent = `Not revoked: ${e.message}`;
+        alert(`Not revoked: ${e.message}`);
         return;
       }
       // The list is refreshed before the note is announced, so that what the note says is what the list shows.
@@ -29,8 +27,7 @@ async function connections(holder, user, resource) {
       try {
         await connections(holder, user, resource);
       } catch (e) {
-        alert.hidden = false;
-        alert.textContent = `Revoked, but the list could not be refreshed: ${e.message}`;
+        alert(`Revoked, but the list could not be refreshed: ${e.message}`);
       }
       note.textContent = `Revoked ${c.user}'s connection to ${c.resource}.`;
     });
