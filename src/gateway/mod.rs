@@ -347,6 +347,13 @@ impl Gateway {
 fn identity_headers(cfg: &GatewayConfig) -> Result<HeaderSet, Vec<ConfigIssue>> {
     let mut headers = HeaderSet::from_config(&cfg.headers)?;
     if let Ok(name) = http::HeaderName::from_bytes(cfg.assertion.header.as_bytes()) {
+        if cfg.assertion.enabled && headers.names().contains(&&name) {
+            // Both would be appended upstream: one name, two meanings.
+            return Err(vec![ConfigIssue::new(
+                "assertion.header",
+                format!("'{name}' is also an identity header name"),
+            )]);
+        }
         headers.reserve(name);
     }
     Ok(headers)
@@ -365,6 +372,28 @@ fn fqn_formats(cfg: &GatewayConfig) -> FqnFormats {
         fqn.insert(manager, format);
     }
     FqnFormats::new(fqn)
+}
+
+#[cfg(test)]
+mod identity_header_tests {
+    use super::test_support::{config_file, messages};
+    use super::*;
+    use std::path::Path;
+
+    fn issues(yaml: &str) -> Vec<String> {
+        let file = config_file(Path::new("gateway.yaml"), yaml);
+        messages(identity_headers(&file.config))
+    }
+
+    #[test]
+    fn the_assertion_header_may_not_also_be_an_identity_header() {
+        let base = "listeners: []\nroutes: []\nheaders: {email: X-Authgate-Assertion}\n";
+        assert!(issues(base).is_empty(), "assertions off: the name is only reserved");
+        assert_eq!(
+            issues(&format!("{base}assertion: {{enabled: true}}\n")),
+            ["assertion.header: 'x-authgate-assertion' is also an identity header name"]
+        );
+    }
 }
 
 /// What the subsystems' unit tests share: a configuration file from YAML, and a build's issues as text.

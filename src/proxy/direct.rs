@@ -6,13 +6,15 @@
 //! without a body there is nothing to stream the other way, and that machinery is most of the proxy's own CPU
 //! per request (benches/load/README.md, "Where the time goes"). So for such a request authgate writes the head
 //! to a pooled upstream connection, reads the answer and writes it to the client itself, applying what
-//! `proxy_1to1` would have applied: HTTP/1.1 upstream, the hop-by-hop fields removed, authgate's
-//! [`rewrite_upstream_request`](super::rewrite_upstream_request), a close-delimited answer re-framed as chunked
-//! so the client connection survives, and one retry on a fresh connection when a reused idle one turns out to
-//! be closed. Anything else (a body, an upgrade, `Expect`, `TE`, connection-nominated fields, HTTP/2, a TLS or
-//! HTTP/2 upstream) takes pingora's path unchanged.
+//! `proxy_1to1` would have applied: HTTP/1.1 upstream, the hop-by-hop fields removed, authgate's rewrite (the
+//! same as on pingora's path, the identity fields appended as bytes: [`super::wire`]), a close-delimited answer
+//! re-framed as chunked so the client connection survives, and one retry of the same bytes on a fresh
+//! connection when a reused idle one turns out to be closed. Anything else (a body, `HEAD`, an upgrade,
+//! `Expect`, `TE`, connection-nominated fields, HTTP/2, a TLS or HTTP/2 upstream) takes pingora's path
+//! unchanged.
 
 use super::routes::UpstreamPeer;
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Version};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
@@ -24,11 +26,12 @@ use pingora::protocols::{Stream, ALPN};
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::{HttpUpstreamRequestPolicy, Peer};
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
-use tokio::io::{AsyncRead, ReadBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 /// Hop-by-hop fields pingora removes from every HTTP/1 request it sends upstream (its default policy).
 const HOP_BY_HOP: [&str; 10] = [
@@ -78,12 +81,11 @@ impl Direct {
     }
 
     /// A connection to `peer`: an idle one that is still open, else a new one (true when reused).
-    async fn session(&self, peer: &UpstreamPeer) -> Result<(UpstreamSession, bool)> {
+    async fn connect(&self, peer: &UpstreamPeer) -> Result<(Stream, bool)> {
         if let Some(stream) = self.take_idle(peer) {
-            return Ok((UpstreamSession::new_with_options(stream, peer.peer()), true));
+            return Ok((stream, true));
         }
-        let stream = self.transport.new_stream(peer.peer()).await?;
-        Ok((UpstreamSession::new_with_options(stream, peer.peer()), false))
+        Ok((self.transport.new_stream(peer.peer()).await?, false))
     }
 
     /// The most recently released connection to `peer` that is neither past the peer's idle timeout nor closed
@@ -119,33 +121,33 @@ impl Direct {
         }
     }
 
-    /// Sends `req` to `peer` and writes the answer to the client. When a reused connection turns out to be
-    /// closed before the answer (and the method is idempotent), `rebuild` makes the same request again for one
-    /// more try on another connection: nothing is copied for a retry that almost never happens. An error before
-    /// the answer's head was written is marked as the upstream's (pingora's `fail_to_proxy` answers it); after,
-    /// the client connection is closed.
-    pub async fn exchange(
-        &self,
-        session: &mut Session,
-        peer: &UpstreamPeer,
-        mut req: RequestHeader,
-        mut rebuild: impl FnMut(&Session) -> Result<RequestHeader>,
-    ) -> Result<()> {
+    /// Sends the request `head` to `peer` and writes the answer to the client. When a reused connection turns
+    /// out to be closed before the answer (and the method is idempotent), the same bytes go once more on
+    /// another connection. An error before the answer's head was written is marked as the upstream's
+    /// (pingora's `fail_to_proxy` answers it); after, the client connection is closed.
+    pub async fn exchange(&self, session: &mut Session, peer: &UpstreamPeer, head: Bytes) -> Result<()> {
         let idempotent = session.req_header().method.is_idempotent();
+        let options = &peer.peer().options;
         let mut tries = 0;
         loop {
             tries += 1;
-            let (mut upstream, reused) = self.session(peer).await.map_err(|e| e.into_up())?;
-            upstream.read_timeout = peer.peer().options.read_timeout;
-            upstream.write_timeout = peer.peer().options.write_timeout;
+            let (mut stream, reused) = self.connect(peer).await.map_err(|e| e.into_up())?;
             let result = async {
-                upstream.write_request_header(Box::new(req)).await?;
-                upstream.read_response_task().await
+                write_head(&mut stream, &head, options.write_timeout).await?;
+                // The session reads the answer as it would after writing the head itself: it keeps the written
+                // request only to frame answers to HEAD and upgrades, which do not take this path, and to
+                // honour a request's `Connection: close`, which `prepare` removed.
+                let mut upstream = UpstreamSession::new_with_options(stream, peer.peer());
+                upstream.read_timeout = options.read_timeout;
+                upstream.write_timeout = options.write_timeout;
+                let first = upstream.read_response_task().await?;
+                Ok((upstream, first))
             }
             .await;
-            let first = match result {
-                Ok(task) => task,
-                Err(mut e) => {
+            let (mut upstream, first) = match result {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let mut e: Box<Error> = e;
                     if idempotent {
                         e.retry.decide_reuse(reused);
                     } else {
@@ -153,7 +155,6 @@ impl Direct {
                     }
                     if reused && idempotent && e.retry() && tries < self.max_retries {
                         tracing::debug!(error = %e, "reused upstream connection failed; retrying on another");
-                        req = rebuild(session)?;
                         continue;
                     }
                     return Err(e.more_context(format!("Peer: {}", peer.peer())).into_up());
@@ -168,6 +169,25 @@ impl Direct {
     }
 }
 
+/// Writes a request head to the upstream, as pingora's `write_request_header` does (its errors, its timeout).
+async fn write_head(stream: &mut Stream, head: &[u8], limit: Option<Duration>) -> Result<()> {
+    let write = async {
+        stream.write_all(head).await?;
+        stream.flush().await
+    };
+    let written = match limit {
+        Some(limit) => match tokio::time::timeout(limit, write).await {
+            Ok(written) => written,
+            Err(_) => Err(std::io::Error::from(ErrorKind::TimedOut)),
+        },
+        None => write.await,
+    };
+    written.map_err(|e| match e.kind() {
+        ErrorKind::TimedOut => Error::because(ErrorType::WriteTimedout, "while writing request headers (timeout)", e),
+        _ => Error::because(ErrorType::WriteError, "while writing request headers", e),
+    })
+}
+
 /// Writes the answer, the first task of which has been read, to the client. True when it ended cleanly
 /// (the upstream connection may then be reused).
 async fn respond(
@@ -175,11 +195,10 @@ async fn respond(
     upstream: &mut pingora::protocols::http::v1::client::HttpSession,
     mut task: HttpTask,
 ) -> Result<bool> {
-    let head_method = session.req_header().method == Method::HEAD;
     loop {
         let end = task.is_end();
         if let HttpTask::Header(header, end_of_body) = &mut task {
-            frame_for_client(header, head_method, *end_of_body)?;
+            frame_for_client(header, *end_of_body)?;
         }
         session
             .write_response_tasks(vec![task])
@@ -218,8 +237,8 @@ fn quiet(stream: &mut Stream) -> bool {
 
 /// pingora's `h1_response_filter`: an answer whose body is delimited by the connection closing (no
 /// `Content-Length`, no `Transfer-Encoding`) goes to the client chunked, so the client's connection is kept.
-fn frame_for_client(header: &mut ResponseHeader, head_method: bool, end_of_body: bool) -> Result<()> {
-    let no_body = head_method || matches!(header.status.as_u16(), 204 | 304);
+fn frame_for_client(header: &mut ResponseHeader, end_of_body: bool) -> Result<()> {
+    let no_body = matches!(header.status.as_u16(), 204 | 304);
     if !no_body
         && !header.status.is_informational()
         && !header.headers.contains_key(header::TRANSFER_ENCODING)
@@ -249,6 +268,7 @@ pub fn eligible_request(req: &RequestHeader) -> bool {
     let headers = &req.headers;
     matches!(req.version, Version::HTTP_10 | Version::HTTP_11)
         && req.method != Method::CONNECT
+        && req.method != Method::HEAD
         && req.uri.authority().is_none()
         && req.raw_path().first() == Some(&b'/')
         && headers.get_all(header::HOST).iter().nth(1).is_none()
@@ -314,7 +334,6 @@ mod tests {
     #[test]
     fn plain_requests_are_eligible() {
         assert!(eligible_request(&request("GET", "/a?b=c", &[("host", "x")])));
-        assert!(eligible_request(&request("HEAD", "/", &[])));
         assert!(eligible_request(&request("DELETE", "/a", &[("content-length", "0")])));
         assert!(eligible_request(&request(
             "GET",
@@ -338,6 +357,7 @@ mod tests {
             ("GET", "http://x/a", &[]),
             ("OPTIONS", "*", &[]),
             ("CONNECT", "x:443", &[]),
+            ("HEAD", "/", &[]),
         ];
         for (method, path, headers) in cases {
             assert!(
@@ -380,26 +400,18 @@ mod tests {
     fn close_delimited_answers_become_chunked() {
         let mut header = ResponseHeader::build(200, None).unwrap();
         header.set_version(Version::HTTP_10);
-        frame_for_client(&mut header, false, false).unwrap();
+        frame_for_client(&mut header, false).unwrap();
         assert_eq!(header.version, Version::HTTP_11);
         assert_eq!(header.headers["transfer-encoding"], "chunked");
 
-        for (status, head, end) in [
-            (204, false, false),
-            (304, false, false),
-            (200, true, false),
-            (200, false, true),
-        ] {
+        for (status, end) in [(204, false), (304, false), (200, true)] {
             let mut header = ResponseHeader::build(status, None).unwrap();
-            frame_for_client(&mut header, head, end).unwrap();
-            assert!(
-                !header.headers.contains_key("transfer-encoding"),
-                "{status} {head} {end}"
-            );
+            frame_for_client(&mut header, end).unwrap();
+            assert!(!header.headers.contains_key("transfer-encoding"), "{status} {end}");
         }
         let mut header = ResponseHeader::build(200, None).unwrap();
         header.insert_header("content-length", "3").unwrap();
-        frame_for_client(&mut header, false, false).unwrap();
+        frame_for_client(&mut header, false).unwrap();
         assert!(!header.headers.contains_key("transfer-encoding"));
     }
 }

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod state;
 pub mod target;
 pub mod tls;
+pub mod wire;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -192,11 +193,26 @@ async fn refuse_rate_limited(session: &mut Session, ctx: &mut RequestCtx, wait: 
     Ok(true)
 }
 
-/// authgate's rewrite of the request sent upstream (both paths: pingora's `upstream_request_filter` and
-/// [`direct`]): the normalised target, client copies of identity headers removed, credentials forwarded or
-/// not per route, `X-Forwarded-*`, the identity headers and assertion, `X-Request-Id`.
+/// authgate's rewrite of the request sent upstream on pingora's path (`upstream_request_filter`): the client's
+/// fields rewritten, then the identity appended.
 fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-    // Borrowed, not taken: the fast path rebuilds the request for its one retry.
+    rewrite_client_fields(session, upstream, ctx)?;
+    if let Some(auth) = &ctx.auth {
+        // Client copies were removed, so appending cannot duplicate a name (and skips the lookup).
+        for (name, value) in &auth.headers {
+            upstream.append_header(name.clone(), value.clone())?;
+        }
+        if let Some((name, value)) = assertion(ctx, auth) {
+            upstream.append_header(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// The part of authgate's rewrite both paths do on a `RequestHeader` (the fast path appends the identity as
+/// bytes, [`wire::request_head`]): the normalised target, client copies of identity headers removed,
+/// credentials forwarded or not per route, `X-Forwarded-*`, `X-Request-Id`.
+fn rewrite_client_fields(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
     if let Some(target) = &ctx.upstream_target {
         let uri = http::Uri::try_from(target.as_str())
             .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
@@ -234,20 +250,19 @@ fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx
         }
     }
     forward_client(session, upstream, &state.trusted_proxies)?;
-    if let Some(auth) = &ctx.auth {
-        // Client copies were removed above, so appending cannot duplicate a name (and skips the lookup).
-        for (name, value) in &auth.headers {
-            upstream.append_header(name.clone(), value.clone())?;
-        }
-        if let (Some(assertion), Some(route)) = (&state.assertion, &ctx.route) {
-            if let Some(value) = assertion.signer.assertion(auth, route.index, &route.assertion_audience) {
-                upstream.insert_header(assertion.header.clone(), value)?;
-            }
-        }
-    }
     upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
     ctx.upstream_started = Some(Instant::now());
     Ok(())
+}
+
+/// The signed identity assertion for `auth` on this request's route, when assertions are on. Its header's
+/// client copies are removed with the identity headers' (it is a reserved name).
+fn assertion(ctx: &RequestCtx, auth: &Arc<Authenticated>) -> Option<(http::HeaderName, http::HeaderValue)> {
+    let (assertion, route) = (ctx.state.assertion.as_ref()?, ctx.route.as_ref()?);
+    let value = assertion
+        .signer
+        .assertion(auth, route.index, &route.assertion_audience)?;
+    Some((assertion.header.clone(), value))
 }
 
 impl AuthProxy {
@@ -351,22 +366,26 @@ impl AuthProxy {
         if !direct::eligible(session, route.peer.peer()) {
             return Ok(false);
         }
-        let first = direct_request(session, ctx)?;
-        direct
-            .exchange(session, &route.peer, first, |session| direct_request(session, ctx))
-            .await?;
+        let head = direct_head(session, ctx)?;
+        direct.exchange(session, &route.peer, head).await?;
         Ok(true)
     }
 }
 
-/// The request the fast path sends upstream: the client's, prepared as `proxy_1to1` would, with authgate's
-/// rewrite. Built again (the same request) for a retry.
-fn direct_request(session: &Session, ctx: &mut RequestCtx) -> Result<RequestHeader> {
+/// The head the fast path sends upstream: the client's request, prepared as `proxy_1to1` would, with
+/// authgate's rewrite, as the bytes pingora would write for it.
+fn direct_head(session: &Session, ctx: &mut RequestCtx) -> Result<Bytes> {
     let mut upstream = session.req_header().clone();
     direct::prepare(&mut upstream);
-    rewrite_upstream_request(session, &mut upstream, ctx)?;
+    rewrite_client_fields(session, &mut upstream, ctx)?;
     direct::validate(&upstream)?;
-    Ok(upstream)
+    let auth = ctx.auth.as_ref();
+    let assertion = auth.and_then(|auth| assertion(ctx, auth));
+    wire::request_head(
+        &upstream,
+        auth.map(|auth| auth.as_ref()),
+        assertion.as_ref().map(|(name, value)| (name, value)),
+    )
 }
 
 #[async_trait]

@@ -32,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 
 /// An authenticated identity together with the headers that carry it upstream (rendered once, then shared
 /// by every request that hits the cache).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Authenticated {
     /// Who.
     pub identity: Identity,
@@ -40,6 +40,9 @@ pub struct Authenticated {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// For OAuth: the index of the provider that issued the token.
     pub provider_index: Option<usize>,
+    /// `headers` as the HTTP/1 field lines the proxy writes upstream, rendered by the proxy on first use and
+    /// then shared like `headers` (the proxy owns the wire format; this is only where it is kept).
+    pub wire: OnceLock<Box<[u8]>>,
 }
 
 impl Authenticated {
@@ -49,9 +52,19 @@ impl Authenticated {
             identity,
             headers,
             provider_index: None,
+            wire: OnceLock::new(),
         }
     }
 }
+
+/// Equal when who and what is sent are equal: `wire` is a cache of `headers`.
+impl PartialEq for Authenticated {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity == other.identity && self.headers == other.headers && self.provider_index == other.provider_index
+    }
+}
+
+impl Eq for Authenticated {}
 
 /// What a route requires of a request.
 #[derive(Debug, Clone)]
