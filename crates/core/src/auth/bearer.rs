@@ -408,17 +408,24 @@ impl BearerAuthenticator {
         &self.providers
     }
 
+    /// The result for `token` when it was verified before and was issued by a provider in `allowed`; `None`
+    /// otherwise (nothing is counted then: [`BearerAuthenticator::authenticate`] looks again and says why).
+    /// The token's bytes need no check first: the cache holds only tokens that passed credential parsing and
+    /// verification, and compares the whole token.
+    pub fn cached(&self, token: &[u8], allowed: Option<&[usize]>) -> Option<Arc<Authenticated>> {
+        let hit = self.cache.get(token, crate::clock::unix_now())?;
+        permitted(&hit, allowed).then(|| {
+            self.metrics.token_cache_hits.inc();
+            hit
+        })
+    }
+
     /// Authenticates `token`, from the cache when it was verified before.
     pub async fn authenticate(&self, token: &str, allowed: Option<&[usize]>) -> Result<Arc<Authenticated>, TokenError> {
         let now = crate::clock::unix_now();
         if let Some(hit) = self.cache.get(token, now) {
             self.metrics.token_cache_hits.inc();
-            let permitted = match (allowed, hit.provider_index) {
-                (None, _) => true,
-                (Some(list), Some(index)) => list.contains(&index),
-                (Some(_), None) => false,
-            };
-            if permitted {
+            if permitted(&hit, allowed) {
                 return Ok(hit);
             }
             // Issued by a provider this route does not trust: re-run to produce the precise error.
@@ -435,6 +442,15 @@ impl BearerAuthenticator {
         let authenticated = Arc::new(authenticated);
         self.cache.insert(token, authenticated.clone(), verified.exp, now);
         Ok(authenticated)
+    }
+}
+
+/// Whether `hit` was issued by a provider in `allowed` (`None`: any).
+fn permitted(hit: &Authenticated, allowed: Option<&[usize]>) -> bool {
+    match (allowed, hit.provider_index) {
+        (None, _) => true,
+        (Some(list), Some(index)) => list.contains(&index),
+        (Some(_), None) => false,
     }
 }
 

@@ -70,11 +70,7 @@ pub fn parse_authorization<'a>(
         [one] => *one,
         _ => return Err(CredentialError::Duplicate),
     };
-    let raw = trim_ascii(raw);
-    let (scheme, rest) = match raw.iter().position(|b| *b == b' ') {
-        Some(pos) => (&raw[..pos], trim_ascii(&raw[pos + 1..])),
-        None => (raw, &b""[..]),
-    };
+    let (scheme, rest) = split_scheme(raw);
     if scheme.eq_ignore_ascii_case(b"basic") {
         parse_basic(rest).map(Credentials::Basic)
     } else if scheme.eq_ignore_ascii_case(b"bearer") {
@@ -92,6 +88,24 @@ pub fn parse_authorization<'a>(
             })
             .collect();
         Err(CredentialError::UnsupportedScheme(shown))
+    }
+}
+
+/// The bytes of the bearer token in `values` when they are one `Bearer` value with a token no longer than
+/// `max_token_bytes`, the token's alphabet not checked: the key to look up a token verified before (which
+/// passed [`parse_authorization`]; these are the bytes it returned then). `None` for anything else.
+pub fn unchecked_bearer<'a>(values: &[&'a [u8]], max_token_bytes: usize) -> Option<&'a [u8]> {
+    let [one] = values else { return None };
+    let (scheme, token) = split_scheme(one);
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty() && token.len() <= max_token_bytes).then_some(token)
+}
+
+/// One `Authorization` value, trimmed, as its scheme and the trimmed rest.
+fn split_scheme(raw: &[u8]) -> (&[u8], &[u8]) {
+    let raw = trim_ascii(raw);
+    match raw.iter().position(|b| *b == b' ') {
+        Some(pos) => (&raw[..pos], trim_ascii(&raw[pos + 1..])),
+        None => (raw, &b""[..]),
     }
 }
 
@@ -213,6 +227,33 @@ mod tests {
         assert_eq!(c.user, "alice");
         assert_eq!(c.password.as_str(), "pa:ss");
         assert!(!format!("{c:?}").contains("pa:ss"), "Debug must not show the password");
+    }
+
+    #[test]
+    fn unchecked_bearer_gives_the_bytes_parsing_gives_for_one_bearer_value() {
+        for header in [
+            &b"Bearer abc.def"[..],
+            b"  bearer   abc.def  ",
+            b"BEARER abc.def",
+            b"Bearer abc.def==",
+        ] {
+            let Ok(Credentials::Bearer(parsed)) = parse_authorization(&[header], 64) else {
+                panic!("a valid bearer value")
+            };
+            assert_eq!(unchecked_bearer(&[header], 64), Some(parsed.as_bytes()), "{header:?}");
+        }
+        // Not checked here: a token outside the alphabet is only a lookup key, found by no verified token.
+        assert_eq!(unchecked_bearer(&[b"Bearer a\"b"], 64), Some(&b"a\"b"[..]));
+        for refused in [
+            &[&b"Basic YTpi"[..]][..],
+            &[b"Bearer "],
+            &[b"Bearer"],
+            &[b"Bearer a", b"Bearer a"],
+            &[],
+        ] {
+            assert_eq!(unchecked_bearer(refused, 64), None, "{refused:?}");
+        }
+        assert_eq!(unchecked_bearer(&[b"Bearer abcd"], 3), None, "over the size limit");
     }
 
     #[test]

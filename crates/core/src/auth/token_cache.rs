@@ -118,11 +118,12 @@ impl<S: BuildHasher> TokenCache<S> {
     }
 
     /// The cached result for `token`, if present and not expired (`now` in Unix seconds).
-    pub fn get(&self, token: &str, now: i64) -> Option<Arc<Authenticated>> {
+    pub fn get(&self, token: impl AsRef<[u8]>, now: i64) -> Option<Arc<Authenticated>> {
+        let token = token.as_ref();
         let cache = self.cache.as_ref()?;
-        let key = self.hasher.hash_one(token.as_bytes());
+        let key = self.hasher.hash_one(token);
         let entry = cache.get(&key)?;
-        if !entry.proof.matches(token.as_bytes()) {
+        if !entry.proof.matches(token) {
             // Another token with the same hash: not this one's entry.
             return None;
         }
@@ -258,10 +259,10 @@ mod tests {
         c.insert(token, value(), 2_000, 1_000);
         assert!(c.get(token, 1_500).is_some());
         for at in [0, token.len() / 2, token.len() - 1] {
-            assert!(c.get(&one_byte_off(token, at), 1_500).is_none(), "byte {at} differs");
+            assert!(c.get(one_byte_off(token, at), 1_500).is_none(), "byte {at} differs");
         }
         assert!(c.get(&token[..token.len() - 1], 1_500).is_none(), "a prefix");
-        assert!(c.get(&format!("{token}x"), 1_500).is_none(), "a longer token");
+        assert!(c.get(format!("{token}x"), 1_500).is_none(), "a longer token");
         assert!(c.get(token, 1_500).is_some(), "a mismatch does not evict the entry");
     }
 
@@ -271,9 +272,7 @@ mod tests {
         let long = "a".repeat(MAX_STORED_TOKEN_BYTES + 100);
         c.insert(&long, value(), 2_000, 1_000);
         assert!(c.get(&long, 1_500).is_some());
-        assert!(c
-            .get(&one_byte_off(&long, MAX_STORED_TOKEN_BYTES + 50), 1_500)
-            .is_none());
+        assert!(c.get(one_byte_off(&long, MAX_STORED_TOKEN_BYTES + 50), 1_500).is_none());
         assert!(
             c.get(&long[..MAX_STORED_TOKEN_BYTES], 1_500).is_none(),
             "a stored-size prefix"
