@@ -85,7 +85,9 @@ impl Direct {
         if let Some(stream) = self.take_idle(peer) {
             return Ok((stream, true));
         }
-        Ok((self.transport.new_stream(peer.peer()).await?, false))
+        // pingora's connector future is about 8 KB: boxed, it is allocated only when a connection is made,
+        // instead of widening the exchange's state, which pingora's `request_filter` box moves on every request.
+        Ok((Box::pin(self.transport.new_stream(peer.peer())).await?, false))
     }
 
     /// The most recently released connection to `peer` that is neither past the peer's idle timeout nor closed
