@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod direct;
 pub mod downstream;
+pub mod forward;
 pub mod outbound;
 pub mod ratelimit;
 pub mod route_metrics;
@@ -22,8 +23,8 @@ use authgate_apis::outbound::tokens::AccessToken;
 use authgate_core::auth::errors::{respond, ErrorResponse};
 use authgate_core::auth::Authenticated;
 use authgate_core::config::ForwardCredentials;
-use authgate_core::http::forwarded::TrustedProxies;
 use bytes::Bytes;
+use forward::{SetFields, X_FORWARDED_FOR};
 use http::header::AUTHORIZATION;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
@@ -102,17 +103,10 @@ impl AuthProxy {
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
         match inbound {
             Some(id) => id.to_string(),
-            None => format!(
-                "{:016x}{:08x}",
-                self.id_prefix,
-                self.id_counter.fetch_add(1, Ordering::Relaxed)
-            ),
+            None => forward::request_id(self.id_prefix, self.id_counter.fetch_add(1, Ordering::Relaxed)),
         }
     }
 }
-
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 
 /// The TCP peer's address (IPv4-mapped IPv6 as IPv4).
 fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
@@ -127,36 +121,6 @@ fn is_bearer(value: &http::HeaderValue) -> bool {
         .as_bytes()
         .get(..7)
         .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
-}
-
-/// Tells the upstream who the client is: `X-Forwarded-For` and `X-Forwarded-Proto`. From a trusted proxy the
-/// peer is appended to its `X-Forwarded-For` and its other forwarding headers are kept; from anyone else they
-/// are replaced (`X-Forwarded-Host`, `X-Real-IP` and `Forwarded` removed), so a client cannot claim an address.
-fn forward_client(session: &Session, upstream: &mut RequestHeader, trusted: &TrustedProxies) -> Result<()> {
-    let Some(peer) = peer_ip(session) else {
-        return Ok(());
-    };
-    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    let proto = if tls { "https" } else { "http" };
-    if !trusted.is_empty() && trusted.contains(peer) {
-        let mut chain = String::new();
-        for value in upstream.headers.get_all(X_FORWARDED_FOR) {
-            chain.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            chain.push_str(", ");
-        }
-        chain.push_str(&peer.to_string());
-        upstream.insert_header(X_FORWARDED_FOR, chain)?;
-        if !upstream.headers.contains_key(X_FORWARDED_PROTO) {
-            upstream.insert_header(X_FORWARDED_PROTO, proto)?;
-        }
-        return Ok(());
-    }
-    for name in ["x-forwarded-host", "x-real-ip", "forwarded"] {
-        upstream.remove_header(name);
-    }
-    upstream.insert_header(X_FORWARDED_FOR, peer.to_string())?;
-    upstream.insert_header(X_FORWARDED_PROTO, proto)?;
-    Ok(())
 }
 
 /// Writes a JSON error response and ends the request.
@@ -194,11 +158,14 @@ async fn refuse_rate_limited(session: &mut Session, ctx: &mut RequestCtx, wait: 
 }
 
 /// authgate's rewrite of the request sent upstream on pingora's path (`upstream_request_filter`): the client's
-/// fields rewritten, then the identity appended.
+/// fields rewritten, then authgate's fields and the identity appended.
 fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-    rewrite_client_fields(session, upstream, ctx)?;
+    let set = rewrite_client_fields(session, upstream, ctx)?;
+    // Client copies were removed, so appending cannot duplicate a name (and skips the lookup).
+    for (name, value) in set.iter() {
+        upstream.append_header(name.clone(), value.clone())?;
+    }
     if let Some(auth) = &ctx.auth {
-        // Client copies were removed, so appending cannot duplicate a name (and skips the lookup).
         for (name, value) in &auth.headers {
             upstream.append_header(name.clone(), value.clone())?;
         }
@@ -209,24 +176,34 @@ fn rewrite_upstream_request(session: &Session, upstream: &mut RequestHeader, ctx
     Ok(())
 }
 
-/// The part of authgate's rewrite both paths do on a `RequestHeader` (the fast path appends the identity as
-/// bytes, [`wire::request_head`]): the normalised target, client copies of identity headers removed,
-/// credentials forwarded or not per route, `X-Forwarded-*`, `X-Request-Id`.
-fn rewrite_client_fields(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+/// The part of authgate's rewrite both paths do on a `RequestHeader`: the normalised target, client copies of
+/// identity headers and of the fields authgate sets removed, credentials forwarded or not per route. The
+/// fields authgate sets (`X-Forwarded-*`, `X-Request-Id`: [`SetFields`]) are returned for the caller to
+/// append, the fast path as bytes ([`wire::request_head`]) with the identity.
+fn rewrite_client_fields(session: &Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<SetFields> {
     if let Some(target) = &ctx.upstream_target {
         let uri = http::Uri::try_from(target.as_str())
             .or_err(ErrorType::InternalError, "normalised request target is not a URI")?;
         upstream.set_uri(uri);
     }
     let state = ctx.state.clone();
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    let set = SetFields::new(
+        peer_ip(session),
+        tls,
+        &state.trusted_proxies,
+        &upstream.headers,
+        &ctx.request_id,
+    )
+    .or_err(ErrorType::InternalError, "forwarding field is not a header value")?;
     let headers = &state.identity_headers;
-    let spoofed: Vec<http::HeaderName> = upstream
+    let removed: Vec<http::HeaderName> = upstream
         .headers
         .keys()
-        .filter(|name| headers.is_identity_header(name))
+        .filter(|name| headers.is_identity_header(name) || set.replaces(name))
         .cloned()
         .collect();
-    for name in spoofed {
+    for name in removed {
         upstream.remove_header(&name);
     }
     if let Some(token) = &ctx.outbound_token {
@@ -249,10 +226,8 @@ fn rewrite_client_fields(session: &Session, upstream: &mut RequestHeader, ctx: &
             upstream.remove_header(&AUTHORIZATION);
         }
     }
-    forward_client(session, upstream, &state.trusted_proxies)?;
-    upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
     ctx.upstream_started = Some(Instant::now());
-    Ok(())
+    Ok(set)
 }
 
 /// The signed identity assertion for `auth` on this request's route, when assertions are on. Its header's
@@ -293,7 +268,7 @@ impl AuthProxy {
             if state.trusted_proxies.is_empty() {
                 peer
             } else {
-                let forwarded_for = session.req_header().headers.get_all(X_FORWARDED_FOR).iter();
+                let forwarded_for = session.req_header().headers.get_all(&X_FORWARDED_FOR).iter();
                 state
                     .trusted_proxies
                     .client_ip(peer, forwarded_for.map(|v| v.as_bytes()))
@@ -377,12 +352,13 @@ impl AuthProxy {
 fn direct_head(session: &Session, ctx: &mut RequestCtx) -> Result<Bytes> {
     let mut upstream = session.req_header().clone();
     direct::prepare(&mut upstream);
-    rewrite_client_fields(session, &mut upstream, ctx)?;
+    let set = rewrite_client_fields(session, &mut upstream, ctx)?;
     direct::validate(&upstream)?;
     let auth = ctx.auth.as_ref();
     let assertion = auth.and_then(|auth| assertion(ctx, auth));
     wire::request_head(
         &upstream,
+        set.iter(),
         auth.map(|auth| auth.as_ref()),
         assertion.as_ref().map(|(name, value)| (name, value)),
     )

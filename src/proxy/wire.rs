@@ -7,7 +7,8 @@
 //! costs over a passthrough (benches/load/README.md). So the identity's field lines are rendered once per
 //! identity ([`Authenticated::wire`]) and copied into the head in one piece. The bytes are exactly those
 //! pingora would write for the same fields appended to the request (`wire_matches_pingoras_writer` below), so
-//! the upstream cannot tell the two paths apart.
+//! the upstream cannot tell the two paths apart. authgate's own fields (`X-Forwarded-*`, `X-Request-Id`,
+//! [`super::forward::SetFields`]) are appended the same way, before the identity's.
 
 use authgate_core::auth::Authenticated;
 use bytes::{BufMut, Bytes};
@@ -18,10 +19,11 @@ use pingora::protocols::http::v1::client::http_req_header_to_wire;
 
 const CRLF: &[u8] = b"\r\n";
 
-/// The head of `req` with `auth`'s identity fields, then `extra`, appended after the client's (rewritten)
-/// fields: what pingora writes when those fields are appended to `req` in that order.
-pub fn request_head(
+/// The head of `req` with `set` (authgate's fields), `auth`'s identity fields, then `extra`, appended after the
+/// client's (rewritten) fields: what pingora writes when those fields are appended to `req` in that order.
+pub fn request_head<'a>(
     req: &RequestHeader,
+    set: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>,
     auth: Option<&Authenticated>,
     extra: Option<(&HeaderName, &HeaderValue)>,
 ) -> Result<Bytes> {
@@ -29,11 +31,11 @@ pub fn request_head(
         ErrorType::InvalidHTTPHeader,
         "request line has a forbidden byte or an unsupported version",
     )?;
-    if auth.is_none() && extra.is_none() {
-        return Ok(head.freeze());
-    }
     // The head ends with its empty line: the appended fields go before it.
     head.truncate(head.len() - CRLF.len());
+    for (name, value) in set {
+        field_line(&mut head, name, value);
+    }
     if let Some(auth) = auth {
         head.put_slice(identity_lines(auth));
     }
@@ -99,10 +101,14 @@ mod tests {
     /// pingora's own writing of `req` with the fields appended through its API.
     fn pingoras(
         req: &RequestHeader,
+        set: &[(HeaderName, HeaderValue)],
         auth: Option<&Authenticated>,
         extra: Option<(&HeaderName, &HeaderValue)>,
     ) -> Vec<u8> {
         let mut req = req.clone();
+        for (name, value) in set {
+            req.append_header(name.clone(), value.clone()).unwrap();
+        }
         for (name, value) in auth.iter().flat_map(|a| &a.headers) {
             req.append_header(name.clone(), value.clone()).unwrap();
         }
@@ -116,7 +122,7 @@ mod tests {
     fn without_identity_the_head_is_pingoras() {
         let mut req = RequestHeader::build("GET", b"/a?b", None).unwrap();
         req.append_header("Host", "x").unwrap();
-        let head = request_head(&req, None, None).unwrap();
+        let head = request_head(&req, std::iter::empty(), None, None).unwrap();
         assert_eq!(&head[..], b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n");
     }
 
@@ -127,22 +133,32 @@ mod tests {
         let auth = identity(&[("x-authgate-user", "DENALLIX\\alice"), ("content-type", "t")]);
         let name = HeaderName::from_static("x-authgate-assertion");
         let value = HeaderValue::from_static("e.y.j");
-        let head = request_head(&req, Some(&auth), Some((&name, &value))).unwrap();
+        let set = [(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_static("127.0.0.1"),
+        )];
+        let head = request_head(
+            &req,
+            set.iter().map(|(n, v)| (n, v)),
+            Some(&auth),
+            Some((&name, &value)),
+        )
+        .unwrap();
         assert_eq!(
             std::str::from_utf8(&head).unwrap(),
-            "GET / HTTP/1.1\r\nhOsT: x\r\nx-authgate-user: DENALLIX\\alice\r\nContent-Type: t\r\n\
-             x-authgate-assertion: e.y.j\r\n\r\n"
+            "GET / HTTP/1.1\r\nhOsT: x\r\nx-forwarded-for: 127.0.0.1\r\nx-authgate-user: DENALLIX\\alice\r\n\
+             Content-Type: t\r\nx-authgate-assertion: e.y.j\r\n\r\n"
         );
         assert!(auth.wire.get().is_some(), "rendered once, kept with the identity");
-        let again = request_head(&req, Some(&auth), None).unwrap();
-        assert_eq!(&again[..], &pingoras(&req, Some(&auth), None)[..]);
+        let again = request_head(&req, std::iter::empty(), Some(&auth), None).unwrap();
+        assert_eq!(&again[..], &pingoras(&req, &[], Some(&auth), None)[..]);
     }
 
     #[test]
     fn a_request_line_pingora_would_not_write_is_refused() {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.set_version(http::Version::HTTP_3);
-        assert!(request_head(&req, None, None).is_err());
+        assert!(request_head(&req, std::iter::empty(), None, None).is_err());
     }
 
     mod property {
@@ -159,6 +175,9 @@ mod tests {
             ]
         }
 
+        /// authgate's own fields' names ([`crate::proxy::forward::SetFields`]).
+        const SET: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-request-id"];
+
         fn value() -> impl Strategy<Value = String> {
             "[ -~]{0,24}".prop_map(|v| v.trim().to_string())
         }
@@ -174,11 +193,12 @@ mod tests {
                 client in prop::collection::vec((name(), value()), 0..8),
                 ident in prop::collection::vec((name(), value()), 0..8),
                 extra in prop::option::of(value()),
+                set in prop::collection::vec(value(), 0..3),
             ) {
                 let mut seen = std::collections::HashSet::new();
                 let ident: Vec<(&str, &str)> = ident
                     .iter()
-                    .filter(|(n, _)| seen.insert(n.to_ascii_lowercase()))
+                    .filter(|(n, _)| !SET.contains(&n.to_ascii_lowercase().as_str()) && seen.insert(n.to_ascii_lowercase()))
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
                 let mut req = RequestHeader::build("GET", path.as_bytes(), None).unwrap();
@@ -189,10 +209,19 @@ mod tests {
                 let extra_name = HeaderName::from_static("x-authgate-assertion");
                 let extra_value = extra.map(|v| HeaderValue::from_str(&v).unwrap());
                 let extra = extra_value.as_ref().map(|v| (&extra_name, v));
-                let ours = request_head(&req, Some(&auth), extra).unwrap();
-                prop_assert_eq!(&ours[..], &pingoras(&req, Some(&auth), extra)[..]);
-                let bare = request_head(&req, None, None).unwrap();
-                prop_assert_eq!(&bare[..], &pingoras(&req, None, None)[..]);
+                // authgate's own fields, named apart from the identity's and the client's (removed from both).
+                let set: Vec<(HeaderName, HeaderValue)> = SET
+                    .into_iter()
+                    .zip(&set)
+                    .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_str(v).unwrap()))
+                    .collect();
+                for (name, _) in &set {
+                    req.remove_header(name);
+                }
+                let ours = request_head(&req, set.iter().map(|(n, v)| (n, v)), Some(&auth), extra).unwrap();
+                prop_assert_eq!(&ours[..], &pingoras(&req, &set, Some(&auth), extra)[..]);
+                let bare = request_head(&req, std::iter::empty(), None, None).unwrap();
+                prop_assert_eq!(&bare[..], &pingoras(&req, &[], None, None)[..]);
             }
         }
     }
