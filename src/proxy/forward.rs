@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Forwarding fields an untrusted client may not set; authgate does not set them either.
 const DROPPED: [HeaderName; 3] = [
@@ -66,7 +66,7 @@ impl SetFields {
                 chain.extend_from_slice(value.as_bytes());
                 chain.extend_from_slice(b", ");
             }
-            chain.extend_from_slice(peer.to_string().as_bytes());
+            chain.extend_from_slice(&address(peer));
             return Ok(Self {
                 peer: Peer::TrustedProxy,
                 forwarded_for: Some(HeaderValue::from_bytes(&chain)?),
@@ -76,7 +76,7 @@ impl SetFields {
         }
         Ok(Self {
             peer: Peer::Client,
-            forwarded_for: Some(address(peer)),
+            forwarded_for: Some(HeaderValue::from_maybe_shared(bytes::Bytes::from(address(peer)))?),
             forwarded_proto: Some(proto),
             request_id,
         })
@@ -122,11 +122,11 @@ pub fn request_id(prefix: u64, counter: u64) -> String {
     id
 }
 
-/// `peer` as a field value; an IPv4 address is written digit by digit (its `Display` cost about 1,300
+/// `peer` as `Display` writes it; an IPv4 address digit by digit (its `Display` cost about 1,300
 /// instructions per request).
-fn address(peer: IpAddr) -> HeaderValue {
+fn address(peer: IpAddr) -> Vec<u8> {
     let IpAddr::V4(v4) = peer else {
-        return HeaderValue::try_from(peer.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        return peer.to_string().into_bytes();
     };
     let mut text = Vec::with_capacity(15);
     for (i, octet) in v4.octets().into_iter().enumerate() {
@@ -141,7 +141,7 @@ fn address(peer: IpAddr) -> HeaderValue {
         }
         text.push(b'0' + octet % 10);
     }
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    text
 }
 
 #[cfg(test)]
@@ -250,7 +250,7 @@ mod tests {
             "2001:db8::7",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(address(ip).to_str().unwrap(), ip.to_string());
+            assert_eq!(std::str::from_utf8(&address(ip)).unwrap(), ip.to_string());
         }
     }
 

@@ -98,7 +98,7 @@ impl AuthProxy {
         let inbound = session
             .req_header()
             .headers
-            .get("x-request-id")
+            .get(&forward::X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
         match inbound {
