@@ -12,7 +12,8 @@
 //!   identity), with the key already used once (as in a running gateway: aws-lc prepares a key's Montgomery
 //!   context on its first use) and the setup's objects dropped outside the count.
 //! - `bearer_distinct::distinct_rs256_x10`: ten tokens never seen before through `BearerAuthenticator` (cache
-//!   miss, the whole check, identity headers rendered, cache insert): the distinct-token load row.
+//!   miss, the whole check, identity headers rendered, the token recorded by the cache's doorkeeper, which
+//!   caches a token on its second verification): the distinct-token load row.
 //! - `bearer_cached::cached_rs256_x100`: the same token again through `BearerAuthenticator` (keyed hash of the
 //!   token, token-cache hit, the token compared whole), 100 times.
 //! - `authenticator::bearer_cached_x100`: what the proxy asks per bearer request when the token is cached:

@@ -420,7 +420,8 @@ impl BearerAuthenticator {
         })
     }
 
-    /// Authenticates `token`, from the cache when it was verified before.
+    /// Authenticates `token`, from the cache when it was verified before (a token is cached on its second
+    /// verification: [`TokenCache::insert`]).
     pub async fn authenticate(&self, token: &str, allowed: Option<&[usize]>) -> Result<Arc<Authenticated>, TokenError> {
         let now = crate::clock::unix_now();
         if let Some(hit) = self.cache.get(token, now) {

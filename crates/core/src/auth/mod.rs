@@ -263,7 +263,14 @@ mod tests {
         assert!(again.result.is_ok());
         assert_eq!(
             (metrics.token_cache_hits.get(), metrics.token_cache_misses.get()),
-            (1, 1)
+            (0, 2),
+            "cached on its second verification"
+        );
+        let third = auth.authenticate(&[&header], None, &any).await;
+        assert!(third.result.is_ok());
+        assert_eq!(
+            (metrics.token_cache_hits.get(), metrics.token_cache_misses.get()),
+            (1, 2)
         );
 
         let refused = auth.authenticate(&[&header], None, &policy(false, None)).await;

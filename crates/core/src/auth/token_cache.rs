@@ -14,11 +14,19 @@
 //! cost about 10 µs of CPU per new token under load (benches/load/README.md). Expiry is checked on read: an
 //! expired entry is never returned and is removed when found; until then it only takes one slot, and the
 //! eviction of one-hit entries reclaims it first.
+//!
+//! A token is cached on its second verification, not its first (a [`Doorkeeper`], as in TinyLFU): an entry is
+//! about 2.4 KB (the token, the identity, its rendered headers), and a token used once, the common case of
+//! clients that fetch a token per call, would only fill memory and push out tokens that are used again. The
+//! first verification records 4 bytes of the token's hash; the second finds them and caches the token. The
+//! cost is one more signature check per token that is used again; the gain, with tokens used once, is a heap
+//! that does not grow (on this project's VMs fresh memory is the costliest part of it: benches/load/README.md).
 
 use super::Authenticated;
 use aws_lc_rs::{constant_time, digest};
 use quick_cache::sync::Cache;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,11 +97,55 @@ struct Entry {
     until: i64,
 }
 
+/// The tokens verified once and not cached (yet): a direct-mapped table of 32-bit tags of their keyed hash,
+/// a fixed size set at start-up, so remembering a token allocates nothing. A token is admitted to the cache
+/// when its tag is found, that is on its second verification, unless tokens verified in between took its slot
+/// (then on a later one); a tag shared by chance admits a token early, which costs nothing but the entry.
+/// Races between threads lose a record or admit twice, both harmless.
+struct Doorkeeper {
+    /// Tag + 1 (0: empty) of the last token recorded in each slot; the length is a power of two.
+    slots: Box<[AtomicU32]>,
+}
+
+impl Doorkeeper {
+    /// Slots per cache entry: with as many tokens verified once as the cache holds in between, about one in
+    /// eight records is overwritten before its token comes back.
+    const SLOTS_PER_ENTRY: usize = 4;
+    /// At most 16 MB, whatever the capacity.
+    const MAX_SLOTS: usize = 1 << 22;
+
+    fn new(capacity: usize) -> Self {
+        let slots = capacity
+            .saturating_mul(Self::SLOTS_PER_ENTRY)
+            .clamp(64, Self::MAX_SLOTS)
+            .next_power_of_two();
+        Self {
+            slots: (0..slots).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// Whether the token with hash `key` was recorded before (the record is cleared: the token goes into the
+    /// cache); otherwise records it.
+    fn admit(&self, key: u64) -> bool {
+        let slot = &self.slots[(key as usize) & (self.slots.len() - 1)];
+        // The tag comes from the bits the index does not use; +1 keeps it apart from an empty slot.
+        let tag = ((key >> 32) as u32).wrapping_add(1).max(1);
+        if slot.load(Ordering::Relaxed) == tag {
+            slot.store(0, Ordering::Relaxed);
+            true
+        } else {
+            slot.store(tag, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
 /// Bounded cache of verified tokens; disabled when capacity is 0. `S` finds entries (tests give a hasher
 /// under which every token collides).
 pub struct TokenCache<S = KeyedHasher> {
-    /// Entries by the keyed hash of their token (one `Arc` clone per hit, never a copy of the token).
-    cache: Option<Cache<u64, Arc<Entry>>>,
+    /// Entries by the keyed hash of their token (one `Arc` clone per hit, never a copy of the token), and
+    /// the doorkeeper that admits a token on its second verification.
+    cache: Option<(Cache<u64, Arc<Entry>>, Doorkeeper)>,
     hasher: S,
     max_ttl_secs: i64,
 }
@@ -108,7 +160,10 @@ impl TokenCache {
 impl<S: BuildHasher> TokenCache<S> {
     /// [`TokenCache::new`] with the hasher that finds entries.
     pub fn with_hasher(capacity: u64, max_ttl: Duration, hasher: S) -> Self {
-        let cache = (capacity > 0).then(|| Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)));
+        let cache = (capacity > 0).then(|| {
+            let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+            (Cache::new(capacity), Doorkeeper::new(capacity))
+        });
         let max_ttl_secs = i64::try_from(max_ttl.as_secs()).unwrap_or(i64::MAX);
         Self {
             cache,
@@ -120,7 +175,7 @@ impl<S: BuildHasher> TokenCache<S> {
     /// The cached result for `token`, if present and not expired (`now` in Unix seconds).
     pub fn get(&self, token: impl AsRef<[u8]>, now: i64) -> Option<Arc<Authenticated>> {
         let token = token.as_ref();
-        let cache = self.cache.as_ref()?;
+        let (cache, _) = self.cache.as_ref()?;
         let key = self.hasher.hash_one(token);
         let entry = cache.get(&key)?;
         if !entry.proof.matches(token) {
@@ -135,25 +190,32 @@ impl<S: BuildHasher> TokenCache<S> {
         }
     }
 
-    /// Remembers a verified `token` that expires at `exp` (Unix seconds).
-    pub fn insert(&self, token: &str, value: Arc<Authenticated>, exp: i64, now: i64) {
-        let Some(cache) = &self.cache else { return };
+    /// Offers a verified `token` that expires at `exp` (Unix seconds): cached on its second verification (see
+    /// [`Doorkeeper`]). Returns whether it was cached.
+    pub fn insert(&self, token: &str, value: Arc<Authenticated>, exp: i64, now: i64) -> bool {
+        let Some((cache, doorkeeper)) = &self.cache else {
+            return false;
+        };
         let until = exp.min(now.saturating_add(self.max_ttl_secs));
         if until <= now {
-            return;
+            return false;
         }
         let key = self.hasher.hash_one(token.as_bytes());
+        if !doorkeeper.admit(key) {
+            return false;
+        }
         let entry = Entry {
             proof: Proof::of(token.as_bytes()),
             value,
             until,
         };
         cache.insert(key, Arc::new(entry));
+        true
     }
 
     /// Number of entries (for diagnostics; may include expired ones not yet evicted).
     pub fn len(&self) -> u64 {
-        self.cache.as_ref().map_or(0, |c| c.len() as u64)
+        self.cache.as_ref().map_or(0, |(c, _)| c.len() as u64)
     }
 
     /// Whether the cache holds nothing.
@@ -187,10 +249,95 @@ mod tests {
         ))
     }
 
+    /// Verifies `token` twice, as two requests would: the first only records it, the second caches it.
+    fn verified_twice<S: BuildHasher>(c: &TokenCache<S>, token: &str, exp: i64, now: i64) -> bool {
+        let first = c.insert(token, value(), exp, now);
+        first || c.insert(token, value(), exp, now)
+    }
+
+    #[test]
+    fn a_token_is_cached_on_its_second_verification() {
+        let c = TokenCache::new(10, Duration::from_secs(3600));
+        assert!(
+            !c.insert("token", value(), 1000, 900),
+            "the first verification only records it"
+        );
+        assert!(c.get("token", 950).is_none());
+        assert_eq!(c.len(), 0);
+        assert!(c.insert("token", value(), 1000, 900), "the second caches it");
+        assert!(c.get("token", 950).is_some());
+        assert!(!c.insert("other", value(), 1000, 900));
+        assert!(c.get("other", 950).is_none());
+    }
+
+    #[test]
+    fn tokens_used_once_take_no_entry_and_do_not_push_out_used_ones() {
+        let c = TokenCache::new(100, Duration::from_secs(3600));
+        assert!(verified_twice(&c, "used", 2_000, 1_000));
+        for i in 0..10_000 {
+            c.insert(&format!("once-{i}"), value(), 2_000, 1_000);
+        }
+        // Only a 32-bit tag shared by chance (about 1 in 400,000 for these 10,000) would admit one of them.
+        assert_eq!(c.len(), 1, "only the token used again has an entry");
+        assert!(c.get("used", 1_500).is_some(), "a token used again stays");
+    }
+
+    /// Hashes a token written as hex digits to their value, to place records in chosen slots.
+    #[derive(Default, Clone)]
+    struct Hex;
+
+    impl BuildHasher for Hex {
+        type Hasher = HexHasher;
+        fn build_hasher(&self) -> HexHasher {
+            HexHasher(0)
+        }
+    }
+
+    struct HexHasher(u64);
+
+    impl std::hash::Hasher for HexHasher {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Hashing a slice writes its length first: only the hex digits count.
+            if let Some(v) = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| u64::from_str_radix(t, 16).ok())
+            {
+                self.0 = v;
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_whose_record_was_overwritten_is_cached_on_a_later_verification() {
+        // Same slot (low bits 5), different tags (high bits 1 and 2).
+        let (a, b) = ("100000005", "200000005");
+        let c = TokenCache::with_hasher(10, Duration::from_secs(3600), Hex);
+        assert!(!c.insert(a, value(), 2_000, 1_000));
+        assert!(!c.insert(b, value(), 2_000, 1_000), "b's record replaces a's");
+        assert!(
+            !c.insert(a, value(), 2_000, 1_000),
+            "a's record was gone: recorded again"
+        );
+        assert!(
+            c.insert(a, value(), 2_000, 1_000),
+            "and cached on the next verification"
+        );
+        assert!(c.get(a, 1_500).is_some() && c.get(b, 1_500).is_none());
+        // A token sharing a slot and tag with a recorded one is admitted at once: it costs an entry, never a
+        // wrong answer (the entry is found only by the whole token).
+        let shared = TokenCache::with_hasher(10, Duration::from_secs(3600), Colliding);
+        assert!(!shared.insert("x", value(), 2_000, 1_000));
+        assert!(shared.insert("y", value(), 2_000, 1_000));
+        assert!(shared.get("x", 1_500).is_none() && shared.get("y", 1_500).is_some());
+    }
+
     #[test]
     fn hit_until_exp_then_miss() {
         let c = TokenCache::new(10, Duration::from_secs(3600));
-        c.insert("token", value(), 1000, 900);
+        assert!(verified_twice(&c, "token", 1000, 900));
         assert!(c.get("token", 950).is_some());
         assert!(c.get("token", 999).is_some(), "every hit checks the expiry");
         assert!(c.get("token", 1000).is_none(), "expired at exp");
@@ -200,17 +347,17 @@ mod tests {
     #[test]
     fn already_expired_tokens_are_not_cached_and_zero_capacity_disables() {
         let c = TokenCache::new(10, Duration::from_secs(3600));
-        c.insert("t", value(), 100, 200);
+        assert!(!verified_twice(&c, "t", 100, 200));
         assert!(c.get("t", 50).is_none());
         let off = TokenCache::new(0, Duration::from_secs(3600));
-        off.insert("t", value(), 1000, 900);
+        assert!(!verified_twice(&off, "t", 1000, 900));
         assert!(off.get("t", 950).is_none());
     }
 
     #[test]
     fn max_ttl_caps_the_life_of_an_entry() {
         let c = TokenCache::new(10, Duration::from_secs(60));
-        c.insert("long-lived", value(), 10_000, 1_000);
+        assert!(verified_twice(&c, "long-lived", 10_000, 1_000));
         assert!(c.get("long-lived", 1_059).is_some());
         assert!(c.get("long-lived", 1_060).is_none(), "kept max_ttl, not until exp");
         assert_eq!(c.len(), 0, "an expired entry found by a read is removed");
@@ -220,7 +367,7 @@ mod tests {
     fn the_cache_stays_within_its_capacity() {
         let c = TokenCache::new(100, Duration::from_secs(3600));
         for i in 0..10_000 {
-            c.insert(&format!("token-{i}"), value(), 2_000, 1_000);
+            verified_twice(&c, &format!("token-{i}"), 2_000, 1_000);
         }
         assert!(c.len() <= 100, "{} entries", c.len());
         assert!(c.get("token-9999", 1_500).is_some(), "the newest token is cached");
@@ -256,7 +403,7 @@ mod tests {
     fn a_token_sharing_the_hash_of_a_cached_one_is_not_answered_from_the_cache() {
         let c = TokenCache::with_hasher(10, Duration::from_secs(3600), Colliding);
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
-        c.insert(token, value(), 2_000, 1_000);
+        assert!(verified_twice(&c, token, 2_000, 1_000));
         assert!(c.get(token, 1_500).is_some());
         for at in [0, token.len() / 2, token.len() - 1] {
             assert!(c.get(one_byte_off(token, at), 1_500).is_none(), "byte {at} differs");
@@ -270,7 +417,7 @@ mod tests {
     fn long_tokens_are_kept_as_their_digest_and_compared_whole() {
         let c = TokenCache::with_hasher(10, Duration::from_secs(3600), Colliding);
         let long = "a".repeat(MAX_STORED_TOKEN_BYTES + 100);
-        c.insert(&long, value(), 2_000, 1_000);
+        assert!(verified_twice(&c, &long, 2_000, 1_000));
         assert!(c.get(&long, 1_500).is_some());
         assert!(c.get(one_byte_off(&long, MAX_STORED_TOKEN_BYTES + 50), 1_500).is_none());
         assert!(
