@@ -6,6 +6,7 @@
 # one connection by a small Python client (the same request bytes as wrk's in run.sh). Server instructions per
 # request = (Ir(N2) - Ir(N1)) / (N2 - N1): start-up, the readiness checks and shutdown cancel out.
 #   b  route `auth: {mode: off}` (passthrough)   c  Basic, one user (credential cache)   d  bearer, the same token
+#   e  bearer, a distinct token on every request (each one verified: RSA, claims, cache insert)
 # Usage: ROWS="b c d" benches/load/server-instructions.sh
 # Output: a summary table on stdout (also OUT/summary.md); per row and N the callgrind file OUT/ROW.N.callgrind;
 # per row the TOP functions by instructions per request, inclusive (OUT/ROW.inclusive.txt) and self
@@ -32,7 +33,7 @@ source "$(dirname "$0")/run.sh"
 command -v valgrind >/dev/null || die "valgrind missing: run benches/load/setup.sh"
 ((N2 > N1)) || die "N2 ($N2) must be larger than N1 ($N1)"
 for row in $ROWS; do
-    [[ $row == [bcd] ]] || die "row $row: only b, c and d are measured here"
+    [[ $row == [bcde] ]] || die "row $row: only b, c, d and e are measured here"
 done
 mkdir -p "$OUT" "$WORK"
 rm -f "$OUT"/*.callgrind "$OUT"/*.inclusive.txt "$OUT"/*.self.txt "$OUT/summary.md"
@@ -42,29 +43,35 @@ if [[ ! -x $AUTHGATE ]]; then
     cargo build --release
 fi
 AUTHGATE=$(realpath "$AUTHGATE")
-# One token (and its JWKS) for row d; run.sh's distinct-token set is not needed.
-"$AUTHGATE" bench-tokens --alg RS256 --count 0 --distinct 1 --lifetime 86400 \
+# Line 1: row d's token (and the readiness check's of row e); lines 2 to N2 + 1: row e's, one per request.
+"$AUTHGATE" bench-tokens --alg RS256 --count 0 --distinct "$((N2 + 1))" --lifetime 86400 \
     --write-tokens "$WORK/tokens.txt" --write-jwks "$WORK/jwks.json" >/dev/null
 JWKS_FILE=$WORK/jwks.json
 TOKEN1=$(sed -n 1p "$WORK/tokens.txt")
 start_upstream
 
-# client PORT PATH N [AUTHORIZATION]: N requests on one keep-alive connection, each answer read whole and checked.
+# client PORT PATH N [AUTHORIZATION [TOKEN_FILE]]: N requests on one keep-alive connection, each answer read whole
+# and checked. With TOKEN_FILE, request i carries "Bearer " and the file's line i + 2 instead of AUTHORIZATION.
 client() {
     "$PY" - "$@" <<'PYCLIENT'
 import socket, sys
 port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 auth = sys.argv[4] if len(sys.argv) > 4 else ""
+tokens = open(sys.argv[5]).read().split()[1:] if len(sys.argv) > 5 else None
+if tokens is not None and len(tokens) < n:
+    sys.exit(f"{len(tokens)} distinct tokens for {n} requests")
 # wrk.format's request: request line, Host, then the Authorization header if any.
-request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-if auth:
-    request += f"Authorization: {auth}\r\n"
-request = (request + "\r\n").encode()
+def request_of(auth):
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    if auth:
+        request += f"Authorization: {auth}\r\n"
+    return (request + "\r\n").encode()
+request = request_of(auth)
 sock = socket.create_connection(("127.0.0.1", port))
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 buf = b""
 for i in range(n):
-    sock.sendall(request)
+    sock.sendall(request if tokens is None else request_of(f"Bearer {tokens[i]}"))
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
@@ -89,11 +96,12 @@ PYCLIENT
 
 # run_row ROW N: authgate under callgrind serving N requests of ROW; checks that the file has a total.
 run_row() {
-    local row=$1 n=$2 path auth="" file=$OUT/$1.$2.callgrind dir=$WORK/authgate code deadline
+    local row=$1 n=$2 path auth="" distinct=() file=$OUT/$1.$2.callgrind dir=$WORK/authgate code deadline
     case $row in
     b) path=/off ;;
     c) path=/basic auth=$BASIC_HEADER ;;
     d) path=/bearer auth="Bearer $TOKEN1" ;;
+    e) path=/bearer auth="Bearer $TOKEN1" distinct=("$WORK/tokens.txt") ;;
     esac
     # run.sh's start_authgate writes the rows' config (its single source) and checks it with a plain server,
     # stopped at once; then the same config is served under callgrind.
@@ -114,7 +122,7 @@ run_row() {
         ((SECONDS < deadline)) || die "row $row: authgate under valgrind not ready after 120 s (last status $code)"
         sleep 0.5
     done
-    client "$AUTHGATE_PORT" "$path" "$n" "$auth" || die "row $row: the client failed"
+    client "$AUTHGATE_PORT" "$path" "$n" "$auth" "${distinct[@]}" || die "row $row: the client failed"
     kill -TERM "$AUTHGATE_PID"
     wait "$AUTHGATE_PID" 2>/dev/null || true
     [[ -s $file ]] || die "row $row: no callgrind output in $file (see $dir/authgate.log)"
