@@ -97,20 +97,22 @@ struct Entry {
     until: i64,
 }
 
-/// The tokens verified once and not cached (yet): a direct-mapped table of 32-bit tags of their keyed hash,
-/// a fixed size set at start-up, so remembering a token allocates nothing. A token is admitted to the cache
-/// when its tag is found, that is on its second verification, unless tokens verified in between took its slot
-/// (then on a later one); a tag shared by chance admits a token early, which costs nothing but the entry.
-/// Races between threads lose a record or admit twice, both harmless.
+/// The tokens verified once and not cached (yet): a table of 32-bit tags of their keyed hash in buckets of
+/// [`Doorkeeper::WAYS`] slots, a fixed size set at start-up, so remembering a token allocates nothing. A token
+/// is admitted to the cache when its tag is found, that is on its second verification, unless tokens verified
+/// in between took its slot (then on a later one): a record lives in any free slot of its bucket, and only a
+/// full bucket gives one up, so a few tokens that share a bucket and alternate do not keep displacing each
+/// other. A tag shared by chance admits a token early, which costs nothing but the entry. Races between
+/// threads lose a record or admit twice, both harmless.
 struct Doorkeeper {
-    /// Tag + 1 (0: empty) of the last token recorded in each slot; the length is a power of two.
+    /// Tag + 1 (0: empty) of the tokens recorded; buckets of `WAYS` slots, a power of two of them.
     slots: Box<[AtomicU32]>,
 }
 
 impl Doorkeeper {
-    /// Slots per cache entry (at least: the table is rounded up to a power of two): with as many tokens
-    /// verified once in between as the cache holds, one record in five to one in nine is overwritten before
-    /// its token comes back (1 - e^(-entries/slots); the default 100,000 entries: 524,288 slots, one in six).
+    /// Slots per bucket (16 bytes).
+    const WAYS: usize = 4;
+    /// Slots per cache entry (at least: the table is rounded up to a power of two).
     const SLOTS_PER_ENTRY: usize = 4;
     /// At most 16 MB, whatever the capacity.
     const MAX_SLOTS: usize = 1 << 22;
@@ -128,16 +130,20 @@ impl Doorkeeper {
     /// Whether the token with hash `key` was recorded before (the record is cleared: the token goes into the
     /// cache); otherwise records it.
     fn admit(&self, key: u64) -> bool {
-        let slot = &self.slots[(key as usize) & (self.slots.len() - 1)];
-        // The tag comes from the bits the index does not use; +1 keeps it apart from an empty slot.
+        // Bucket from the low bits, tag from the high 32 (+1 keeps it apart from an empty slot), and the slot a
+        // full bucket gives up from bits 24-25: three independent parts of the hash.
+        let buckets = self.slots.len() / Self::WAYS;
+        let start = (key as usize & (buckets - 1)) * Self::WAYS;
+        let bucket = &self.slots[start..start + Self::WAYS];
         let tag = ((key >> 32) as u32).wrapping_add(1).max(1);
-        if slot.load(Ordering::Relaxed) == tag {
-            slot.store(0, Ordering::Relaxed);
-            true
-        } else {
-            slot.store(tag, Ordering::Relaxed);
-            false
+        if let Some(found) = bucket.iter().find(|slot| slot.load(Ordering::Relaxed) == tag) {
+            found.store(0, Ordering::Relaxed);
+            return true;
         }
+        let free = bucket.iter().find(|slot| slot.load(Ordering::Relaxed) == 0);
+        let slot = free.unwrap_or(&bucket[(key >> 24) as usize % Self::WAYS]);
+        slot.store(tag, Ordering::Relaxed);
+        false
     }
 }
 
@@ -313,21 +319,34 @@ mod tests {
 
     #[test]
     fn a_token_whose_record_was_overwritten_is_cached_on_a_later_verification() {
-        // Same slot (low bits 5), different tags (high bits 1 and 2).
-        let (a, b) = ("100000005", "200000005");
+        // Five tokens of one bucket (low bits 5), tags 1 to 5; the slot a full bucket gives up: bits 24-25 (0).
+        let t = |i: u64| format!("{i:x}00000005");
         let c = TokenCache::with_hasher(10, Duration::from_secs(3600), Hex);
-        assert!(!c.insert(a, value(), 2_000, 1_000));
-        assert!(!c.insert(b, value(), 2_000, 1_000), "b's record replaces a's");
+        for i in 1..=4 {
+            assert!(!c.insert(&t(i), value(), 2_000, 1_000), "token {i} recorded");
+        }
         assert!(
-            !c.insert(a, value(), 2_000, 1_000),
-            "a's record was gone: recorded again"
+            !c.insert(&t(5), value(), 2_000, 1_000),
+            "the bucket was full: 5 takes 1's slot"
+        );
+        assert!(c.insert(&t(2), value(), 2_000, 1_000), "2's record survived: cached");
+        assert!(
+            !c.insert(&t(1), value(), 2_000, 1_000),
+            "1's record was gone: recorded again"
         );
         assert!(
-            c.insert(a, value(), 2_000, 1_000),
+            c.insert(&t(1), value(), 2_000, 1_000),
             "and cached on the next verification"
         );
-        assert!(c.get(a, 1_500).is_some() && c.get(b, 1_500).is_none());
-        // A token sharing a slot and tag with a recorded one is admitted at once: it costs an entry, never a
+        assert!(c.get(t(1), 1_500).is_some() && c.get(t(2), 1_500).is_some());
+        assert!(c.get(t(3), 1_500).is_none() && c.get(t(5), 1_500).is_none());
+        // Tokens that share a bucket and alternate are cached on their second verification each.
+        let d = TokenCache::with_hasher(10, Duration::from_secs(3600), Hex);
+        for token in [t(1), t(2), t(1), t(2)] {
+            d.insert(&token, value(), 2_000, 1_000);
+        }
+        assert!(d.get(t(1), 1_500).is_some() && d.get(t(2), 1_500).is_some());
+        // A token sharing a bucket and tag with a recorded one is admitted at once: it costs an entry, never a
         // wrong answer (the entry is found only by the whole token).
         let shared = TokenCache::with_hasher(10, Duration::from_secs(3600), Colliding);
         assert!(!shared.insert("x", value(), 2_000, 1_000));
