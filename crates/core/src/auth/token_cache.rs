@@ -284,7 +284,8 @@ mod tests {
         for i in 0..10_000 {
             c.insert(&format!("once-{i}"), value(), 2_000, 1_000);
         }
-        // Only a 32-bit tag shared by chance (about 1 in 400,000 for these 10,000) would admit one of them.
+        // Only a 32-bit tag shared by chance with one of the 4 records of its bucket (about 1 in 100,000 for
+        // these 10,000) would admit one of them.
         assert_eq!(c.len(), 1, "only the token used again has an entry");
         assert!(c.get("used", 1_500).is_some(), "a token used again stays");
     }
