@@ -12,6 +12,13 @@
 //! connection when a reused idle one turns out to be closed. Anything else (a body, `HEAD`, an upgrade,
 //! `Expect`, `TE`, connection-nominated fields, HTTP/2, a TLS or HTTP/2 upstream) takes pingora's path
 //! unchanged.
+//!
+//! Before each of its two writes (the head upstream, the answer to the client) the exchange lets every other
+//! task that is ready on its thread run first ([`after_ready_tasks`]), so that under load the writes of many
+//! connections go out back to back instead of one between two reads. Each write to a peer that sleeps wakes
+//! it, and a wake-up across CPUs is an inter-processor interrupt, which a virtual machine pays for with an exit
+//! to its host: batched, the upstream and the clients are woken once for many requests (benches/load/README.md,
+//! "Writes batched across connections").
 
 use super::routes::UpstreamPeer;
 use bytes::Bytes;
@@ -135,6 +142,7 @@ impl Direct {
             tries += 1;
             let (mut stream, reused) = self.connect(peer).await.map_err(|e| e.into_up())?;
             let result = async {
+                after_ready_tasks().await;
                 write_head(&mut stream, &head, options.write_timeout).await?;
                 // The session reads the answer as it would after writing the head itself: it keeps the written
                 // request only to frame answers to HEAD and upgrades, which do not take this path, and to
@@ -171,6 +179,14 @@ impl Direct {
     }
 }
 
+/// Returns once every other task that was ready on this thread when it was called has run (up to its next
+/// wait): tokio defers a yielding task's wake-up until the runtime has polled its I/O driver, so the tasks
+/// ready now, and those the driver finds ready, run before this one continues. Without other ready tasks it
+/// costs one poll of the driver (a non-blocking `epoll_wait`).
+async fn after_ready_tasks() {
+    tokio::task::yield_now().await;
+}
+
 /// Writes a request head to the upstream, as pingora's `write_request_header` does (its errors, its timeout).
 async fn write_head(stream: &mut Stream, head: &[u8], limit: Option<Duration>) -> Result<()> {
     let write = async {
@@ -197,6 +213,7 @@ async fn respond(
     upstream: &mut pingora::protocols::http::v1::client::HttpSession,
     mut task: HttpTask,
 ) -> Result<bool> {
+    after_ready_tasks().await;
     loop {
         let end = task.is_end();
         if let HttpTask::Header(header, end_of_body) = &mut task {
@@ -324,6 +341,32 @@ pub fn validate(req: &RequestHeader) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_tasks_all_run_before_one_that_waited_for_them_continues() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..3)
+                .map(|i| {
+                    let order = order.clone();
+                    tokio::spawn(async move {
+                        order.lock().expect("order").push(format!("read {i}"));
+                        after_ready_tasks().await;
+                        order.lock().expect("order").push(format!("write {i}"));
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task");
+            }
+        });
+        let order = order.lock().expect("order").clone();
+        assert_eq!(order, ["read 0", "read 1", "read 2", "write 0", "write 1", "write 2"]);
+    }
 
     fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHeader {
         let mut req = RequestHeader::build(method, path.as_bytes(), None).unwrap();
