@@ -35,7 +35,7 @@
 # req/s on a shared machine; the upstream's own CPU is not in it (except in row a, where the upstream is the server).
 #
 # Knobs (environment): DURATION (5s per row and round) WARMUP (1s) ROUNDS (3) CONNECTIONS (64) THREADS (2, wrk
-# threads) WORKERS (1, worker threads or processes of every server under test) TOKENS (120000 distinct tokens per round for rows e/f-e/g-e; a row that outlasts them reuses tokens and
+# threads) WORKERS (1, worker threads or processes of every server under test) TOKENS (200000 distinct tokens per round for rows e/f-e/g-e; a row that outlasts them reuses tokens and
 # the results say so; rows i-e, f-e, g-e too) ROWS (all, or e.g. "b d e") WORK (target/load-bench: configs, logs, raw JSON per row and
 # round) RESULTS_DIR (benches/load: results.md and results.png) AUTHGATE (target/release/authgate, built if
 # missing) PINGORA (target/release/examples/pingora_passthrough, built if missing) VENV (target/load-bench-venv, from setup.sh: envoy, matplotlib) ENVOY (the envoy binary; default: the
@@ -50,7 +50,7 @@ WARMUP=${WARMUP:-1s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-1}
-TOKENS=${TOKENS:-120000}
+TOKENS=${TOKENS:-200000}
 ROUNDS=${ROUNDS:-3}
 ROWS=${ROWS:-all}
 WORK=$(realpath -m "${WORK:-target/load-bench}")
