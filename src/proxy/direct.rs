@@ -138,11 +138,13 @@ impl Direct {
         let idempotent = session.req_header().method.is_idempotent();
         let options = &peer.peer().options;
         let mut tries = 0;
+        // Before a pooled connection is taken: a task does not hold one while the others run, and the check
+        // that it is still open is made just before it is written to. A retry does not wait again.
+        after_ready_tasks().await;
         loop {
             tries += 1;
             let (mut stream, reused) = self.connect(peer).await.map_err(|e| e.into_up())?;
             let result = async {
-                after_ready_tasks().await;
                 write_head(&mut stream, &head, options.write_timeout).await?;
                 // The session reads the answer as it would after writing the head itself: it keeps the written
                 // request only to frame answers to HEAD and upgrades, which do not take this path, and to
