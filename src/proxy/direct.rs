@@ -277,11 +277,63 @@ fn frame_for_client(header: &mut ResponseHeader, end_of_body: bool) -> Result<()
 /// hop-by-hop fields.
 pub fn eligible(session: &mut Session, peer: &HttpPeer) -> bool {
     session.as_http1().is_some()
-        && !peer.is_tls()
-        && peer.options.alpn == ALPN::H1
-        && peer.options.http_upstream_request_policy == HttpUpstreamRequestPolicy::default()
+        && eligible_peer(peer)
         && eligible_request(session.req_header())
         && session.is_body_empty()
+}
+
+/// The upstream part of [`eligible`]: plain TCP or a unix socket, HTTP/1, pingora's default request policy.
+pub fn eligible_peer(peer: &HttpPeer) -> bool {
+    !peer.is_tls()
+        && peer.options.alpn == ALPN::H1
+        && peer.options.http_upstream_request_policy == HttpUpstreamRequestPolicy::default()
+}
+
+/// Header fields a head may have for [`eligible_head`] to judge it (more: pingora's path judges it).
+const HEAD_FIELDS: usize = 64;
+
+/// [`eligible_request`] judged on a whole request head as the client sent it, before pingora parses it, with
+/// the same parser (httparse, default settings): true only for a head pingora parses into a request that
+/// [`eligible_request`] accepts and that has no body. A head this parser does not take as it is (pingora
+/// retries some with the target escaped), or with more than [`HEAD_FIELDS`] fields, is not judged here: false.
+pub fn eligible_head(head: &[u8]) -> bool {
+    let mut fields = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; HEAD_FIELDS];
+    let mut req = httparse::Request::new(&mut []);
+    if !matches!(
+        req.parse_with_uninit_headers(head, &mut fields),
+        Ok(httparse::Status::Complete(_))
+    ) {
+        return false;
+    }
+    let (Some(method), Some(path), Some(0 | 1)) = (req.method, req.path, req.version) else {
+        return false;
+    };
+    if method == "CONNECT" || method == "HEAD" || !path.starts_with('/') {
+        return false;
+    }
+    let mut hosts = 0;
+    req.headers.iter().all(|field| {
+        let name = field.name.as_bytes();
+        let is = |standard: &header::HeaderName| name.eq_ignore_ascii_case(standard.as_str().as_bytes());
+        if is(&header::HOST) {
+            hosts += 1;
+            hosts == 1
+        } else if is(&header::CONTENT_LENGTH) {
+            field.value == b"0"
+        } else if is(&header::CONNECTION) {
+            plain_connection_value(field.value)
+        } else {
+            ![
+                &header::UPGRADE,
+                &header::EXPECT,
+                &header::TE,
+                &header::TRAILER,
+                &header::TRANSFER_ENCODING,
+            ]
+            .into_iter()
+            .any(is)
+        }
+    })
 }
 
 /// The request-only part of [`eligible`].
@@ -307,7 +359,12 @@ pub fn eligible_request(req: &RequestHeader) -> bool {
 
 /// A `Connection` value naming only `keep-alive` and `close` (nothing else to strip).
 fn plain_connection(value: &HeaderValue) -> bool {
-    value.as_bytes().split(|&b| b == b',').all(|token| {
+    plain_connection_value(value.as_bytes())
+}
+
+/// [`plain_connection`] on a field's bytes.
+fn plain_connection_value(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').all(|token| {
         let token = token.trim_ascii();
         token.is_empty() || token.eq_ignore_ascii_case(b"keep-alive") || token.eq_ignore_ascii_case(b"close")
     })
@@ -423,6 +480,75 @@ mod tests {
         let mut req = request("GET", "/", &[]);
         req.set_version(Version::HTTP_2);
         assert!(!eligible_request(&req));
+    }
+
+    fn head(method: &str, path: &str, version: &str, headers: &[(&str, &str)]) -> String {
+        let fields: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
+        format!("{method} {path} {version}\r\n{fields}\r\n")
+    }
+
+    #[test]
+    fn a_head_is_judged_on_its_bytes_as_on_the_request_pingora_parses_from_it() {
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
+            ("GET", "/a?b=c", &[("Host", "x")]),
+            ("DELETE", "/a", &[("Content-Length", "0")]),
+            (
+                "GET",
+                "/",
+                &[("Connection", "keep-alive"), ("connection", " Close ,keep-alive")],
+            ),
+            ("GET", "/", &[("Authorization", "Bearer abc"), ("X-Other", "1")]),
+            ("POST", "/", &[("content-length", "3")]),
+            ("POST", "/", &[("Content-Length", "00")]),
+            ("POST", "/", &[("Content-Length", "0"), ("Content-Length", "0")]),
+            ("POST", "/", &[("transfer-encoding", "chunked")]),
+            (
+                "POST",
+                "/",
+                &[("Transfer-Encoding", "chunked"), ("Content-Length", "0")],
+            ),
+            ("GET", "/", &[("Upgrade", "websocket"), ("connection", "upgrade")]),
+            ("GET", "/", &[("EXPECT", "100-continue")]),
+            ("GET", "/", &[("te", "trailers")]),
+            ("GET", "/", &[("Trailer", "x")]),
+            ("GET", "/", &[("connection", "keep-alive, x-secret")]),
+            ("GET", "/", &[("host", "a"), ("Host", "b")]),
+            ("GET", "http://x/a", &[]),
+            ("OPTIONS", "*", &[]),
+            ("CONNECT", "x:443", &[]),
+            ("HEAD", "/", &[]),
+        ];
+        for (method, path, headers) in cases {
+            let parsed = request(method, path, headers);
+            let no_body = !parsed.headers.contains_key(header::TRANSFER_ENCODING)
+                && parsed.headers.get_all(header::CONTENT_LENGTH).iter().all(|v| v == "0");
+            for version in ["HTTP/1.1", "HTTP/1.0"] {
+                let bytes = head(method, path, version, headers);
+                assert_eq!(
+                    eligible_head(bytes.as_bytes()),
+                    eligible_request(&parsed) && no_body,
+                    "{bytes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_the_parser_does_not_take_whole_is_left_to_pingora() {
+        let fine = head("GET", "/", "HTTP/1.1", &[("Host", "x")]);
+        assert!(eligible_head(fine.as_bytes()));
+        assert!(!eligible_head(&fine.as_bytes()[..fine.len() - 2]), "incomplete");
+        assert!(!eligible_head(b"GET /a b HTTP/1.1\r\n\r\n"), "a space in the target");
+        assert!(!eligible_head(b"GET / HTTP/2.0\r\n\r\n"));
+        assert!(!eligible_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"));
+        let fields: Vec<(String, &str)> = (0..=HEAD_FIELDS).map(|i| (format!("x-{i}"), "1")).collect();
+        let many: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        assert!(!eligible_head(head("GET", "/", "HTTP/1.1", &many).as_bytes()));
+        assert!(eligible_head(head("GET", "/", "HTTP/1.1", &many[1..]).as_bytes()));
     }
 
     #[test]

@@ -9,14 +9,19 @@
 //! under these limits, then hands pingora a session with the head already buffered
 //! (`ServerSession::set_pipelined_prefix`), which pingora parses and serves as if it had read it. Until a head
 //! is complete a connection costs this small future and its buffer, not a proxy session.
+//!
+//! A request the application serves whole itself ([`ServeWhole`]: authgate's bodyless fast path, judged on the
+//! head's bytes) is handed to it instead of pingora's `HttpProxy`.
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
+use pingora::proxy::Session;
 use pingora::server::ShutdownWatch;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,24 +260,49 @@ impl Notice {
     }
 }
 
-/// The public listeners' application: these limits, then pingora's HTTP handling (`A`).
-pub struct Downstream<A> {
+/// An application that serves some HTTP/1 requests whole itself, instead of pingora's `HttpProxy`, whose own
+/// work per request (a 12 KB future boxed and moved, a waiter on its shutdown signal, its filter chain) is most
+/// of a proxied request's cost in user space (benches/load/README.md).
+pub trait ServeWhole: Send + Sync + 'static {
+    /// What [`Self::takes`] decided with, for [`Self::serve`].
+    type Taken: Send;
+
+    /// `Some` when this application serves the request whose whole head `head` starts with; it must then
+    /// serve it to the end, whatever it finds (there is no going back to pingora's proxy).
+    fn takes(&self, head: &[u8]) -> Option<Self::Taken>;
+
+    /// Reads the request buffered in `session` and serves it, as pingora's `process_new_http` would; the
+    /// connection when it may carry another request.
+    fn serve(
+        &self,
+        session: Session,
+        taken: Self::Taken,
+        shutdown: &ShutdownWatch,
+    ) -> impl Future<Output = Option<ReusedHttpStream>> + Send;
+}
+
+/// The public listeners' application: these limits, then the requests `W` takes served by it, the others by
+/// pingora's HTTP handling (`A`).
+pub struct Downstream<A, W> {
     proxy: Arc<A>,
+    whole: W,
     limits: Box<dyn Fn() -> Limits + Send + Sync>,
     pending: PendingHeads,
     metrics: Arc<authgate_core::metrics::Metrics>,
     notice: Notice,
 }
 
-impl<A> Downstream<A> {
-    /// Serves `proxy` under the limits `limits` returns when a connection starts.
+impl<A, W> Downstream<A, W> {
+    /// Serves `whole` and `proxy` under the limits `limits` returns when a connection starts.
     pub fn new(
         proxy: A,
+        whole: W,
         limits: impl Fn() -> Limits + Send + Sync + 'static,
         metrics: Arc<authgate_core::metrics::Metrics>,
     ) -> Self {
         Self {
             proxy: Arc::new(proxy),
+            whole,
             limits: Box::new(limits),
             pending: PendingHeads::default(),
             metrics,
@@ -285,7 +315,7 @@ impl<A> Downstream<A> {
     }
 }
 
-impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
+impl<A: HttpServerApp + Send + Sync + 'static, W: ServeWhole> Downstream<A, W> {
     /// pingora's HTTP/1 connection loop (`impl ServerApp for HttpServerApp`), with every head read here first.
     async fn serve_http1(&self, mut stream: Stream, shutdown: &ShutdownWatch) {
         let limits = (self.limits)();
@@ -304,19 +334,26 @@ impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
                 Ok(head) => head,
                 Err(end) => return self.closed(&end, client),
             };
-            let mut session = ServerSession::new_http1(stream);
-            if let Some(Some(settings)) = reused.take() {
-                settings.apply_to_session(&mut session);
-            }
             // pingora takes the keep-alive decision again from the request; until then this only bounds its
             // reads, should it want more of a head (it should not: the head is whole).
-            session.set_keepalive(if *shutdown.borrow() {
+            let keepalive = if *shutdown.borrow() {
                 None
             } else {
                 Some(limits.header_timeout.as_secs())
-            });
-            session.set_pipelined_prefix(head);
-            match self.proxy.process_new_http(session, shutdown).await {
+            };
+            let next = match self.whole.takes(&head) {
+                Some(taken) => {
+                    let mut session = Session::new_h1(stream);
+                    with_head(&mut session.downstream_session, reused.take(), keepalive, head);
+                    self.whole.serve(session, taken, shutdown).await
+                }
+                None => {
+                    let mut session = ServerSession::new_http1(stream);
+                    with_head(&mut session, reused.take(), keepalive, head);
+                    self.proxy.process_new_http(session, shutdown).await
+                }
+            };
+            match next {
                 Some(next) => {
                     let (next, settings) = ReusedHttpStream::consume(next);
                     stream = next;
@@ -399,6 +436,21 @@ impl<A: HttpServerApp + Send + Sync + 'static> Downstream<A> {
     }
 }
 
+/// A new session for the next request on a connection: what pingora kept from the last one (`reused`), the
+/// keep-alive bound, and the head already read.
+fn with_head(
+    session: &mut ServerSession,
+    reused: Option<Option<HttpPersistentSettings>>,
+    keepalive: Option<u64>,
+    head: BytesMut,
+) {
+    if let Some(Some(settings)) = reused {
+        settings.apply_to_session(session);
+    }
+    session.set_keepalive(keepalive);
+    session.set_pipelined_prefix(head);
+}
+
 /// Reads what the client sent next into `buf`, by `deadline` (a timeout is [`End::HeaderTimeout`]).
 async fn read_more(
     stream: &mut Stream,
@@ -464,7 +516,7 @@ async fn refuse_too_large(stream: &mut Stream, max: usize) {
 }
 
 #[async_trait]
-impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Downstream<A> {
+impl<A: HttpServerApp + Send + Sync + 'static, W: ServeWhole> ServerApp for Downstream<A, W> {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         if matches!(stream.selected_alpn_proto(), None | Some(ALPN::H1)) {
             self.serve_http1(stream, shutdown).await;

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod direct;
 pub mod downstream;
 pub mod forward;
+pub mod h1;
 pub mod outbound;
 pub mod ratelimit;
 pub mod route_metrics;
@@ -54,16 +55,36 @@ pub struct RequestCtx {
     outbound_token: Option<AccessToken>,
 }
 
-/// The proxy service.
+impl RequestCtx {
+    /// A request's state before anything is decided, served with `state`.
+    fn new(state: Arc<ProxyState>) -> Self {
+        Self {
+            state,
+            route: None,
+            upstream_target: None,
+            auth: None,
+            request_id: String::new(),
+            started: Instant::now(),
+            upstream_started: None,
+            auth_method: "-",
+            decision: "-",
+            outbound_token: None,
+        }
+    }
+}
+
+/// The proxy service. Its clones share everything (configuration, request counter, upstream pool): pingora's
+/// `HttpProxy` owns one, the downstream connection loop ([`downstream::Downstream`]) another ([`h1`]).
+#[derive(Clone)]
 pub struct AuthProxy {
     current: Arc<ArcSwap<ProxyState>>,
     id_prefix: u64,
-    id_counter: AtomicU64,
+    id_counter: Arc<AtomicU64>,
     /// Outbound OAuth (it reloads its own catalog), for routes with `outbound`.
     outbound: Option<Arc<Outbound>>,
     /// The bodyless fast path past pingora's `proxy_1to1` ([`direct`]); without it every request takes
     /// pingora's path.
-    direct: Option<direct::Direct>,
+    direct: Option<Arc<direct::Direct>>,
 }
 
 impl AuthProxy {
@@ -74,7 +95,7 @@ impl AuthProxy {
         Self {
             current,
             id_prefix: u64::from_le_bytes(seed),
-            id_counter: AtomicU64::new(0),
+            id_counter: Arc::new(AtomicU64::new(0)),
             outbound: None,
             direct: None,
         }
@@ -83,7 +104,7 @@ impl AuthProxy {
     /// Bodyless HTTP/1 requests are exchanged with the upstream by authgate itself ([`direct`]), with the
     /// connection pool options pingora's proxy gets from `conf`.
     pub fn with_direct(mut self, conf: &pingora::server::configuration::ServerConf) -> Self {
-        self.direct = Some(direct::Direct::new(conf));
+        self.direct = Some(Arc::new(direct::Direct::new(conf)));
         self
     }
 
@@ -369,18 +390,7 @@ impl ProxyHttp for AuthProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
-            state: self.current.load_full(),
-            route: None,
-            upstream_target: None,
-            auth: None,
-            request_id: String::new(),
-            started: Instant::now(),
-            upstream_started: None,
-            auth_method: "-",
-            decision: "-",
-            outbound_token: None,
-        }
+        RequestCtx::new(self.current.load_full())
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
@@ -458,44 +468,49 @@ impl ProxyHttp for AuthProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
-        let metrics = &ctx.state.metrics;
-        match &ctx.route {
-            // Resolved once per route and status, not looked up by label on every request.
-            Some(r) => {
-                r.metrics.count_request(metrics, route, status);
-                if let Some(started) = ctx.upstream_started {
-                    r.metrics
-                        .observe_upstream(metrics, route, started.elapsed().as_secs_f64());
-                }
+        log_request(session, ctx);
+    }
+}
+
+/// The request counted in the metrics and, when the access log is on, logged (the end of every request).
+fn log_request(session: &Session, ctx: &RequestCtx) {
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    let route = ctx.route.as_ref().map_or("(none)", |r| r.name.as_str());
+    let metrics = &ctx.state.metrics;
+    match &ctx.route {
+        // Resolved once per route and status, not looked up by label on every request.
+        Some(r) => {
+            r.metrics.count_request(metrics, route, status);
+            if let Some(started) = ctx.upstream_started {
+                r.metrics
+                    .observe_upstream(metrics, route, started.elapsed().as_secs_f64());
             }
-            None => metrics
-                .requests
-                .with_label_values(&[route, &route_metrics::status_label(status)])
-                .inc(),
         }
-        if ctx.state.access_log {
-            let req = session.req_header();
-            let upstream = match (&ctx.upstream_started, &ctx.route) {
-                (Some(_), Some(r)) => r.upstream.describe(),
-                _ => "-".to_string(),
-            };
-            // The path only: query strings may carry secrets (access_token=...).
-            tracing::info!(
-                target: "authgate::access",
-                request_id = %ctx.request_id,
-                method = %req.method,
-                path = %req.uri.path(),
-                status,
-                route,
-                user = ctx.auth.as_ref().map_or("-", |a| a.identity.fqn.as_str()),
-                auth_method = ctx.auth_method,
-                decision = ctx.decision,
-                upstream = %upstream,
-                latency_us = ctx.started.elapsed().as_micros() as u64,
-                "request"
-            );
-        }
+        None => metrics
+            .requests
+            .with_label_values(&[route, &route_metrics::status_label(status)])
+            .inc(),
+    }
+    if ctx.state.access_log {
+        let req = session.req_header();
+        let upstream = match (&ctx.upstream_started, &ctx.route) {
+            (Some(_), Some(r)) => r.upstream.describe(),
+            _ => "-".to_string(),
+        };
+        // The path only: query strings may carry secrets (access_token=...).
+        tracing::info!(
+            target: "authgate::access",
+            request_id = %ctx.request_id,
+            method = %req.method,
+            path = %req.uri.path(),
+            status,
+            route,
+            user = ctx.auth.as_ref().map_or("-", |a| a.identity.fqn.as_str()),
+            auth_method = ctx.auth_method,
+            decision = ctx.decision,
+            upstream = %upstream,
+            latency_us = ctx.started.elapsed().as_micros() as u64,
+            "request"
+        );
     }
 }

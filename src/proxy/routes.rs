@@ -151,6 +151,8 @@ pub struct OutboundResource {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Vec<Arc<Route>>,
+    /// Whether every route's upstream can take the bodyless fast path ([`super::direct::eligible_peer`]).
+    direct: bool,
 }
 
 /// Normalises a configured prefix: lower case, leading `/`, no trailing `/`.
@@ -163,8 +165,15 @@ impl RouteTable {
     pub fn new(mut routes: Vec<Route>) -> Self {
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Self {
+            direct: routes.iter().all(|r| super::direct::eligible_peer(r.peer.peer())),
             routes: routes.into_iter().map(Arc::new).collect(),
         }
+    }
+
+    /// Whether every route's upstream can take the bodyless fast path (then a request eligible on its own
+    /// takes it whichever route it finds).
+    pub fn direct(&self) -> bool {
+        self.direct
     }
 
     /// The route serving `path`.
@@ -225,5 +234,23 @@ mod tests {
         let no_root = RouteTable::new(vec![route("api", "/api")]);
         assert!(no_root.find("/other").is_none());
         assert!(no_root.find("/ap").is_none());
+    }
+
+    #[test]
+    fn a_table_takes_the_fast_path_only_when_every_upstream_can() {
+        let http = |tls: Option<&str>| {
+            let upstream = Upstream::Http {
+                address: "127.0.0.1:8080".parse().unwrap(),
+                display: "127.0.0.1:8080".into(),
+                tls: tls.map(str::to_string),
+            };
+            Route {
+                peer: UpstreamPeer::new(&upstream, &Default::default()).unwrap(),
+                upstream,
+                ..route("http", "/http")
+            }
+        };
+        assert!(RouteTable::new(vec![route("builtin", "/"), http(None)]).direct());
+        assert!(!RouteTable::new(vec![route("builtin", "/"), http(Some("example.test"))]).direct());
     }
 }

@@ -121,13 +121,12 @@ pub fn run(mut gateway: Arc<Gateway>) -> anyhow::Result<()> {
     let settings_written = Arc::new(tokio::sync::Notify::new());
 
     let outbound = apis.as_ref().and_then(|apis| apis.outbound());
+    let auth_proxy = AuthProxy::new(proxy_state.clone())
+        .with_outbound(outbound.clone())
+        .with_direct(&server.configuration);
     let downstream = Downstream::new(
-        pingora::proxy::http_proxy(
-            &server.configuration,
-            AuthProxy::new(proxy_state.clone())
-                .with_outbound(outbound.clone())
-                .with_direct(&server.configuration),
-        ),
+        pingora::proxy::http_proxy(&server.configuration, auth_proxy.clone()),
+        auth_proxy,
         {
             let proxy_state = proxy_state.clone();
             move || proxy_state.load().limits

@@ -502,3 +502,78 @@ async fn a_retry_on_pingoras_path_sends_the_same_rewritten_request() {
         assert_eq!(seen.body, b"abc");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_served_whole_and_those_left_to_pingora_share_a_connection() {
+    // A bodyless GET is served whole by authgate (judged on its head's bytes); a PUT with a body and a HEAD
+    // are left to pingora's proxy. One keep-alive connection carries them in turn.
+    let (upstream, gw) = scripted_gateway().await;
+    let put = "PUT /api/put HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc";
+    let head = "HEAD /api/head HTTP/1.1\r\nHost: gw\r\n\r\n";
+    let requests = [
+        get("/api/a"),
+        put.to_string(),
+        get("/api/b"),
+        head.to_string(),
+        get("/api/c"),
+    ];
+    let requests: Vec<&str> = requests.iter().map(String::as_str).collect();
+    let answers = keep_alive(gw.port, &requests).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _, _)| *status).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200]);
+    let seen: Vec<String> = upstream
+        .seen()
+        .iter()
+        .map(|s| s.head.lines().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /api/a HTTP/1.1",
+            "PUT /api/put HTTP/1.1",
+            "GET /api/b HTTP/1.1",
+            "HEAD /api/head HTTP/1.1",
+            "GET /api/c HTTP/1.1"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_pingora_refuses_is_answered_400_and_the_connection_closed() {
+    // Judged eligible on its bytes (one Host, no body), refused when pingora parses it (userinfo in Host): the
+    // answer is pingora's own 400, nothing reaches the upstream, and the connection is closed.
+    let (upstream, gw) = scripted_gateway().await;
+    let mut stream = TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    stream
+        .write_all(b"GET /api/x HTTP/1.1\r\nHost: user@gw\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the connection is closed after the answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tls_upstream_in_the_table_requests_still_take_pingoras_session() {
+    // A route to a TLS upstream cannot take the fast path, so no request is served whole (the table decides
+    // before the route is known); a plain route's requests still reach their upstream, framing kept.
+    let (upstream, addr) = Scripted::start().await;
+    let config = format!(
+        "{}routes:\n  - {{name: direct, prefix: /api, upstream: \"{addr}\", auth: {{mode: off}}}}\n  \
+         - {{name: tls, prefix: /tls, upstream: \"127.0.0.1:1\", upstream_tls: {{sni: upstream.test}}, auth: {{mode: off}}}}\n",
+        base_config()
+    );
+    let gw = Gateway::start(&config).await;
+    let requests = [get("/api/chunked"), get("/api/plain")];
+    let requests: Vec<&str> = requests.iter().map(String::as_str).collect();
+    let answers = keep_alive(gw.port, &requests).await;
+    assert_eq!(answers[0].0, 200);
+    assert_eq!(answers[0].2, b"hello world");
+    assert_eq!((answers[1].0, answers[1].2.as_slice()), (200, b"ok".as_slice()));
+    assert_eq!(upstream.seen().len(), 2);
+}
