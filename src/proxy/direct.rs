@@ -20,6 +20,7 @@
 //! to its host: batched, the upstream and the clients are woken once for many requests (benches/load/README.md,
 //! "Writes batched across connections").
 
+use super::answer;
 use super::routes::UpstreamPeer;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -116,9 +117,13 @@ impl Direct {
     /// `Connection` and HTTP version, the body read whole and nothing more) and the pool has room.
     async fn release(&self, mut session: UpstreamSession, peer: &UpstreamPeer) {
         session.respect_keepalive();
-        let Some(stream) = session.reuse().await else {
-            return;
-        };
+        if let Some(stream) = session.reuse().await {
+            self.keep(stream, peer);
+        }
+    }
+
+    /// Puts a connection that may carry another request in `peer`'s pool, when it has room.
+    fn keep(&self, stream: Stream, peer: &UpstreamPeer) {
         if let Ok(mut idle) = self.idle.lock() {
             let list = idle.entry(peer.key()).or_default();
             if list.len() < self.pool_size {
@@ -146,6 +151,10 @@ impl Direct {
             let (mut stream, reused) = self.connect(peer).await.map_err(|e| e.into_up())?;
             let result = async {
                 write_head(&mut stream, &head, options.write_timeout).await?;
+                let stream = match answer::read(stream, options.read_timeout).await? {
+                    answer::Read::Plain(stream, plain) => return Ok(Answer::Plain(stream, plain)),
+                    answer::Read::Other(stream) => stream,
+                };
                 // The session reads the answer as it would after writing the head itself: it keeps the written
                 // request only to frame answers to HEAD and upgrades, which do not take this path, and to
                 // honour a request's `Connection: close`, which `prepare` removed.
@@ -153,11 +162,16 @@ impl Direct {
                 upstream.read_timeout = options.read_timeout;
                 upstream.write_timeout = options.write_timeout;
                 let first = upstream.read_response_task().await?;
-                Ok((upstream, first))
+                Ok(Answer::Session(Box::new(upstream), first))
             }
             .await;
             let (mut upstream, first) = match result {
-                Ok(answer) => answer,
+                Ok(Answer::Plain(stream, plain)) => {
+                    respond_plain(session, plain).await?;
+                    self.keep(stream, peer);
+                    return Ok(());
+                }
+                Ok(Answer::Session(upstream, first)) => (upstream, first),
                 Err(e) => {
                     let mut e: Box<Error> = e;
                     if idempotent {
@@ -174,11 +188,37 @@ impl Direct {
             };
             let clean = respond(session, &mut upstream, first).await?;
             if clean {
-                self.release(upstream, peer).await;
+                self.release(*upstream, peer).await;
             }
             return Ok(());
         }
     }
+}
+
+/// How the upstream's answer was read.
+enum Answer {
+    /// Whole, by [`answer::read`]: the connection and the answer.
+    Plain(Stream, answer::Plain),
+    /// By pingora's client session: the session (boxed: it is large, and this is the rarer case) and the
+    /// answer's first task.
+    Session(Box<UpstreamSession>, HttpTask),
+}
+
+/// Writes a plain answer to the client, as [`respond`] writes the tasks pingora's session would have read for
+/// it (its head, then its whole body).
+async fn respond_plain(session: &mut Session, plain: answer::Plain) -> Result<()> {
+    after_ready_tasks().await;
+    // pingora's session ends the answer with its head when there is no body.
+    let tasks = if plain.body.is_empty() {
+        vec![HttpTask::Header(plain.header, true)]
+    } else {
+        vec![
+            HttpTask::Header(plain.header, false),
+            HttpTask::Body(Some(plain.body), true),
+        ]
+    };
+    session.write_response_tasks(tasks).await.map_err(|e| e.into_down())?;
+    Ok(())
 }
 
 /// Returns once every other task that was ready on this thread when it was called has run (up to its next

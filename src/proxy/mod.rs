@@ -4,6 +4,7 @@
 //! [`Authenticator`]: authgate_core::auth::Authenticator
 
 pub mod admin;
+pub mod answer;
 pub mod direct;
 pub mod downstream;
 pub mod forward;
