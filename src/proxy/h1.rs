@@ -53,9 +53,7 @@ impl ServeWhole for AuthProxy {
         match self.answer(&mut session, &mut ctx).await {
             Ok(()) => {
                 log_request(&session, &ctx);
-                let settings = HttpPersistentSettings::for_session(&session);
-                let reusable = session.downstream_session.finish().await.ok().flatten()?;
-                Some(ReusedHttpStream::from_reusable_stream(reusable, settings))
+                finish(session).await
             }
             Err(e) => self.failed(session, &mut ctx, e).await,
         }
@@ -89,10 +87,15 @@ impl AuthProxy {
         if !outcome.can_reuse_downstream {
             return None;
         }
-        let settings = HttpPersistentSettings::for_session(&session);
-        let reusable = session.downstream_session.finish().await.ok().flatten()?;
-        Some(ReusedHttpStream::from_reusable_stream(reusable, settings))
+        finish(session).await
     }
+}
+
+/// The answer finished; the connection, with what pingora keeps between requests, when it may carry another.
+async fn finish(session: Session) -> Option<ReusedHttpStream> {
+    let settings = HttpPersistentSettings::for_session(&session);
+    let reusable = session.downstream_session.finish().await.ok().flatten()?;
+    Some(ReusedHttpStream::from_reusable_stream(reusable, settings))
 }
 
 /// pingora's `handle_new_request` for a head already buffered: true when a request was read. A head pingora
